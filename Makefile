@@ -1,0 +1,53 @@
+# Strata's build. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BIN := $(CURDIR)/bin
+GO ?= go
+export KUBEBUILDER_ASSETS := $(BIN)
+# Tests that need the local cluster binaries find them here.
+export STRATA_BIN_DIR := $(BIN)
+
+.PHONY: help
+help: ## Show this help.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## Build the local cluster binaries into bin/ (cached per version in ~/.cache/strata/tools).
+	@test/tools/build.sh $(BIN)
+
+.PHONY: build
+build: ## Build bin/strata.
+	$(GO) build -o $(BIN)/strata ./cmd/strata
+
+.PHONY: run
+run: tools build ## Build everything and start a local cluster with Strata (strata up).
+	$(BIN)/strata up
+
+.PHONY: generate
+generate: tools ## Regenerate deepcopy code and CRD manifests from the API types.
+	$(BIN)/controller-gen object paths=./apis/... paths=./providers/...
+	$(BIN)/controller-gen crd paths=./apis/... paths=./providers/... output:crd:artifacts:config=apis/crds
+
+.PHONY: verify
+verify: generate ## Fail when generated files are stale.
+	@if [ -n "$$(git status --porcelain -- apis providers)" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; \
+		git status --porcelain -- apis providers; exit 1; fi
+
+.PHONY: lint
+lint: ## go vet and gofmt.
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+
+.PHONY: test
+test: tools build lint verify ## Everything: unit, integration (real API server) and e2e tests.
+	$(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: bench
+bench: tools build ## Benchmarks against the local cluster; results go to docs/benchmarks.md.
+	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . ./test/bench/...
+
+.PHONY: clean
+clean: ## Remove bin/ (the tools cache in ~/.cache/strata stays).
+	rm -rf $(BIN)

@@ -1,0 +1,21 @@
+package apis
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+// AddToSchemes lists the AddToScheme functions of every Strata API group.
+// A new group appends its own here.
+var AddToSchemes = runtime.SchemeBuilder{
+	clientgoscheme.AddToScheme,
+}
+
+// NewScheme returns a scheme holding the built-in Kubernetes kinds and every
+// Strata kind.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(AddToSchemes.AddToScheme(s))
+	return s
+}

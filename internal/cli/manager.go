@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/manager"
+)
+
+func newManagerCommand() *cobra.Command {
+	o := manager.DefaultOptions()
+	var installCRDs bool
+	var verbosity int
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run Strata's controllers against the cluster in KUBECONFIG",
+		Long: `Run Strata's controllers against any cluster, the way Strata runs inside a
+real cluster: with leader election, health and readiness probes and
+Prometheus metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(os.Stderr, verbosity)
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("cannot load kubeconfig: %w", err)
+			}
+			ctx := ctrl.SetupSignalHandler()
+			if installCRDs {
+				n, err := install.CRDs(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				log.Info("installed CRDs", "count", n)
+			}
+			mgr, err := manager.New(cfg, o, log)
+			if err != nil {
+				return err
+			}
+			log.Info("starting manager", "metrics", o.MetricsAddr, "probes", o.ProbeAddr, "leaderElection", o.LeaderElection)
+			if err := mgr.Start(ctx); err != nil {
+				return fmt.Errorf("manager stopped: %w", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, `address for Prometheus metrics ("0" disables)`)
+	f.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, `address for /healthz and /readyz ("0" disables)`)
+	f.BoolVar(&o.LeaderElection, "leader-elect", true, "run only one active replica at a time")
+	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader election lease")
+	addSharedManagerFlags(cmd, &o)
+	f.BoolVar(&installCRDs, "install-crds", false, "apply Strata's CRDs before starting")
+	f.IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity")
+	return cmd
+}
+
+// addSharedManagerFlags adds the flags `strata up` and `strata manager` share.
+func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
+	f := cmd.Flags()
+	f.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "how often external resources are re-observed for drift")
+	f.IntVar(&o.MaxConcurrentReconciles, "max-reconciles", o.MaxConcurrentReconciles, "concurrent reconciles per controller")
+	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
+}

@@ -1,0 +1,123 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/strata-dev/strata/apis"
+)
+
+// Options are the settings shared by the manager and every subsystem.
+type Options struct {
+	// MetricsAddr serves Prometheus metrics; "0" disables them.
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz; "0" disables them.
+	ProbeAddr string
+	// LeaderElection makes only one replica reconcile at a time.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the leader election lease.
+	LeaderElectionNamespace string
+	// PollInterval is how often external state is re-observed for drift.
+	PollInterval time.Duration
+	// MaxConcurrentReconciles is the worker count per controller.
+	MaxConcurrentReconciles int
+	// Subsystems names the subsystems to run; empty runs all of them.
+	Subsystems []string
+	// StateDir is where subsystems may keep local files (e.g. Git artifacts).
+	StateDir string
+}
+
+// DefaultOptions are the settings `strata manager` starts with.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:             ":8080",
+		ProbeAddr:               ":8081",
+		LeaderElectionNamespace: "strata-system",
+		PollInterval:            time.Minute,
+		MaxConcurrentReconciles: 10,
+	}
+}
+
+// Subsystem is one part of Strata that registers controllers with the manager.
+type Subsystem struct {
+	// Name selects the subsystem with --subsystems.
+	Name string
+	// Setup registers the subsystem's controllers.
+	Setup func(mgr ctrl.Manager, o Options) error
+}
+
+// Subsystems returns the registered subsystems.
+func Subsystems() []Subsystem { return subsystems }
+
+// New builds a manager for the cluster at cfg with every selected subsystem
+// registered.
+func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  apis.NewScheme(),
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "strata-manager.strata.dev",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create manager: %w", err)
+	}
+	if o.ProbeAddr != "0" && o.ProbeAddr != "" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, fmt.Errorf("cannot add health check: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return nil, fmt.Errorf("cannot add ready check: %w", err)
+		}
+	}
+	selected, err := selectSubsystems(o.Subsystems)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range selected {
+		if err := s.Setup(mgr, o); err != nil {
+			return nil, fmt.Errorf("cannot set up %s: %w", s.Name, err)
+		}
+		log.V(1).Info("registered subsystem", "subsystem", s.Name)
+	}
+	return mgr, nil
+}
+
+func selectSubsystems(names []string) ([]Subsystem, error) {
+	if len(names) == 0 {
+		return subsystems, nil
+	}
+	byName := map[string]Subsystem{}
+	for _, s := range subsystems {
+		byName[s.Name] = s
+	}
+	var out []Subsystem
+	for _, n := range names {
+		s, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown subsystem %q (known: %v)", n, subsystemNames())
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no subsystem selected")
+	}
+	return out, nil
+}
+
+func subsystemNames() []string {
+	var n []string
+	for _, s := range subsystems {
+		n = append(n, s.Name)
+	}
+	return n
+}

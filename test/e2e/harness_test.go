@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/internal/testenv"
+)
+
+// binaries returns the paths of the strata binary and kubectl, failing the
+// test with the command to run when they are missing.
+func binaries(t *testing.T) (strata, kubectl string) {
+	t.Helper()
+	bin := testenv.BinDir()
+	strata = filepath.Join(bin, "strata")
+	kubectl = filepath.Join(bin, "kubectl")
+	for _, p := range []string{strata, kubectl} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s not found: run `make tools build` first (make test does)", p)
+		}
+	}
+	return strata, kubectl
+}
+
+// upProcess is a running `strata up`.
+type upProcess struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	stateDir string
+	mu       sync.Mutex
+	out      bytes.Buffer
+	ready    chan struct{}
+	done     chan struct{}
+	err      error
+}
+
+// startUp runs `strata up` in stateDir and waits until it prints that it is ready.
+func startUp(t *testing.T, stateDir string, args ...string) *upProcess {
+	t.Helper()
+	strata, _ := binaries(t)
+	cmd := exec.Command(strata, append([]string{"up", "--state-dir", stateDir}, args...)...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	p := &upProcess{t: t, cmd: cmd, stateDir: stateDir, ready: make(chan struct{}), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start strata up: %v", err)
+	}
+	go func() {
+		s := bufio.NewScanner(pr)
+		once := sync.Once{}
+		for s.Scan() {
+			line := s.Text()
+			p.mu.Lock()
+			p.out.WriteString(line + "\n")
+			p.mu.Unlock()
+			if strings.Contains(line, "strata: ready in") {
+				once.Do(func() { close(p.ready) })
+			}
+		}
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		_ = pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.interrupt() })
+	select {
+	case <-p.ready:
+	case <-p.done:
+		t.Fatalf("strata up exited before it was ready: %v\n%s", p.err, p.output())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("strata up was not ready within 2m:\n%s", p.output())
+	}
+	return p
+}
+
+func (p *upProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// interrupt sends Ctrl-C and waits for a clean exit.
+func (p *upProcess) interrupt() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("strata up did not stop within 1m of SIGINT:\n%s", p.output())
+	}
+}
+
+// kubectl runs kubectl against the cluster in stateDir and returns its output.
+func kubectl(t *testing.T, stateDir string, args ...string) string {
+	t.Helper()
+	out, err := kubectlErr(stateDir, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func kubectlErr(stateDir string, args ...string) (string, error) {
+	bin := filepath.Join(testenv.BinDir(), "kubectl")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", filepath.Join(stateDir, "kubeconfig")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// strata runs the strata binary to completion.
+func strata(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin, _ := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// alive reports whether pid names a running process.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie is dead for our purposes.
+	fields := strings.Fields(string(stat))
+	return len(fields) > 2 && fields[2] != "Z"
+}
