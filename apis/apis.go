@@ -4,12 +4,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	apiextensionsv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
+	gitopsv1alpha1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 )
 
 // AddToSchemes lists the AddToScheme functions of every Strata API group.
 // A new group appends its own here.
 var AddToSchemes = runtime.SchemeBuilder{
 	clientgoscheme.AddToScheme,
+	apiextensionsv1alpha1.AddToScheme,
+	gitopsv1alpha1.AddToScheme,
 }
 
 // NewScheme returns a scheme holding the built-in Kubernetes kinds and every
