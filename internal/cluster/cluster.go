@@ -76,7 +76,7 @@ func KubeconfigPath(stateDir string) string { return filepath.Join(stateDir, "ku
 // Start brings the control plane up and waits until the API server is ready
 // and the simulated node is registered. On error everything started is
 // stopped again.
-func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if cfg.StateDir == "" || cfg.BinDir == "" {
 		return nil, errors.New("cluster config needs a state directory and a binary directory")
 	}
@@ -89,7 +89,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err != nil {
 		return nil, fmt.Errorf("cannot resolve binary directory: %w", err)
 	}
-	c = &Cluster{cfg: cfg, pki: pki{dir: filepath.Join(cfg.StateDir, "pki")}}
+	c := &Cluster{cfg: cfg, pki: pki{dir: filepath.Join(cfg.StateDir, "pki")}}
 	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		if _, err := c.binary(bin); err != nil {
 			return nil, err
