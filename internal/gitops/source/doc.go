@@ -1,0 +1,6 @@
+// Package source fetches Git repositories with go-git (shallowly, over
+// file://, smart HTTP and SSH) and keeps each fetched revision's files once
+// in a local content-addressed artifact store, with garbage collection of
+// revisions no repository remembers. It knows nothing about Kubernetes
+// objects or controllers: credentials come in as plain values.
+package source
