@@ -7,12 +7,14 @@ import (
 
 	apiextensionsv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	gitopsv1alpha1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	nopv1alpha1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
 )
 
 // AddToSchemes lists the AddToScheme functions of every Strata API group.
 // A new group appends its own here.
 var AddToSchemes = runtime.SchemeBuilder{
 	clientgoscheme.AddToScheme,
+	nopv1alpha1.AddToScheme,
 	apiextensionsv1alpha1.AddToScheme,
 	gitopsv1alpha1.AddToScheme,
 }

@@ -28,6 +28,9 @@ type Options struct {
 	PollInterval time.Duration
 	// MaxConcurrentReconciles is the worker count per controller.
 	MaxConcurrentReconciles int
+	// MaxReconcileRate caps managed-resource reconciles per second across
+	// every provider; 0 means no cap.
+	MaxReconcileRate float64
 	// Subsystems names the subsystems to run; empty runs all of them.
 	Subsystems []string
 	// StateDir is where subsystems may keep local files (e.g. Git artifacts).
@@ -42,6 +45,7 @@ func DefaultOptions() Options {
 		LeaderElectionNamespace: "strata-system",
 		PollInterval:            time.Minute,
 		MaxConcurrentReconciles: 10,
+		MaxReconcileRate:        100,
 	}
 }
 

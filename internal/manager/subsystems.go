@@ -1,5 +1,11 @@
 package manager
 
+import (
+	"github.com/strata-dev/strata/providers/nop"
+)
+
 // subsystems is every part of Strata that runs in the manager, in the order
 // it is set up. A new capability adds one entry here and nowhere else.
-var subsystems = []Subsystem{}
+var subsystems = []Subsystem{
+	{Name: "provider-nop", Setup: provider(nop.Setup)},
+}

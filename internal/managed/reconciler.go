@@ -1,0 +1,473 @@
+package managed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/strata-dev/strata/internal/conditions"
+	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
+)
+
+// Options tune every managed-resource controller.
+type Options struct {
+	// PollInterval is how often an existing external resource is observed
+	// again for drift (jittered by ±10%); the strata.dev/poll-interval
+	// annotation overrides it per resource. Default 1m.
+	PollInterval time.Duration
+	// Workers is the number of concurrent reconciles per kind. Default 10.
+	Workers int
+	// MaxReconcileRate caps reconciles per second across every managed
+	// kind in the process; 0 means no cap.
+	MaxReconcileRate float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Minute
+	}
+	if o.Workers <= 0 {
+		o.Workers = 10
+	}
+	return o
+}
+
+var (
+	limitersMu sync.Mutex
+	limiters   = map[float64]*rate.Limiter{}
+)
+
+// globalLimiter returns the process-wide limiter for a rate, shared by every
+// managed kind, or nil for no limit.
+func globalLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	limitersMu.Lock()
+	defer limitersMu.Unlock()
+	l, ok := limiters[perSecond]
+	if !ok {
+		burst := int(perSecond)
+		if burst < 1 {
+			burst = 1
+		}
+		l = rate.NewLimiter(rate.Limit(perSecond), burst)
+		limiters[perSecond] = l
+	}
+	return l
+}
+
+// Kind describes one managed kind to the shared reconciler.
+type Kind struct {
+	// New returns an empty object of the kind.
+	New func() Managed
+	// Connector connects to the external system.
+	Connector Connector
+	// Resolve, when set, resolves references (roleRef, roleSelector...) into
+	// spec.forProvider before anything else happens. It returns changed=true
+	// when it wrote a field, and a *ReferenceError while a referenced object
+	// is missing or not Ready.
+	Resolve func(ctx context.Context, c client.Reader, mg Managed) (changed bool, err error)
+}
+
+// Reconciler is the shared managed-resource reconciler for one kind.
+type Reconciler struct {
+	client   client.Client
+	kind     Kind
+	name     string // e.g. Database.postgresql.sql.strata.dev
+	opts     Options
+	limiter  *rate.Limiter
+	recorder events.EventRecorder
+}
+
+// Setup registers the shared reconciler for kind k with mgr.
+func Setup(mgr ctrl.Manager, o Options, k Kind) error {
+	o = o.withDefaults()
+	obj := k.New()
+	gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+	if err != nil {
+		return fmt.Errorf("cannot find the kind of %T: %w", obj, err)
+	}
+	name := gvk.Kind + "." + gvk.Group
+	r := &Reconciler{
+		client:   mgr.GetClient(),
+		kind:     k,
+		name:     name,
+		opts:     o,
+		limiter:  globalLimiter(o.MaxReconcileRate),
+		recorder: mgr.GetEventRecorder("strata-" + strings.ToLower(gvk.Kind) + "." + gvk.Group),
+	}
+	if err := indexProviderConfig(context.Background(), mgr, obj); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(strings.ToLower(name)).
+		For(obj, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		Complete(r)
+}
+
+// scope is what one reconcile works on.
+type scope struct {
+	log  logr.Logger
+	mg   Managed
+	orig Managed // as fetched, for the status patch
+	gone bool    // the finalizer was removed; there is nothing to patch
+}
+
+// Reconcile fetches the resource, handles deletion, then runs the phases:
+// finalizer, references, connect, observe, then create, update or nothing.
+// One deferred patch writes the status.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res ctrl.Result, retErr error) {
+	if r.limiter != nil {
+		if err := r.limiter.Wait(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	metricReconciles.WithLabelValues(r.name).Inc()
+	mg := r.kind.New()
+	if err := r.client.Get(ctx, req.NamespacedName, mg); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s := &scope{
+		log:  ctrl.LoggerFrom(ctx).WithValues("kind", r.name, "resource", klog.KObj(mg), "externalName", ExternalName(mg)),
+		mg:   mg,
+		orig: mg.DeepCopyObject().(Managed),
+	}
+	conditions.EnsureInitialized(mg)
+	defer func() {
+		if retErr != nil {
+			metricErrors.WithLabelValues(r.name).Inc()
+			if IsTerminal(retErr) {
+				retErr = reconcile.TerminalError(retErr)
+			}
+		}
+		if err := r.patchStatus(ctx, s); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	if !mg.GetDeletionTimestamp().IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	return r.reconcileNormal(ctx, s)
+}
+
+func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
+	if s.gone {
+		return nil
+	}
+	s.orig.SetResourceVersion(s.mg.GetResourceVersion())
+	if err := r.client.Status().Patch(ctx, s.mg, client.MergeFrom(s.orig)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("cannot patch status: %w", err))
+	}
+	return nil
+}
+
+// updateMeta writes mg's metadata and spec, keeping the in-memory status.
+func (r *Reconciler) updateMeta(ctx context.Context, s *scope) error {
+	cp := s.mg.DeepCopyObject().(Managed)
+	if err := r.client.Update(ctx, cp); err != nil {
+		return fmt.Errorf("cannot update %s %q: %w", r.name, s.mg.GetName(), err)
+	}
+	s.mg.SetResourceVersion(cp.GetResourceVersion())
+	s.mg.SetGeneration(cp.GetGeneration())
+	return nil
+}
+
+func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	mg, spec := s.mg, s.mg.ManagedSpec()
+	if !controllerutil.ContainsFinalizer(mg, Finalizer) {
+		controllerutil.AddFinalizer(mg, Finalizer)
+		if err := r.updateMeta(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if r.kind.Resolve != nil {
+		changed, err := r.kind.Resolve(ctx, r.client, mg)
+		var refErr *ReferenceError
+		if errors.As(err, &refErr) {
+			r.syncFailed(s, ReasonReferenceNotReady, EventCannotResolve, err)
+			conditions.MarkProgressing(mg, conditions.ReasonDependencyNotReady, err.Error())
+			return ctrl.Result{RequeueAfter: jitter(2 * time.Second)}, nil
+		}
+		if err != nil {
+			return r.fail(s, EventCannotResolve, fmt.Errorf("cannot resolve references: %w", err))
+		}
+		if changed {
+			if err := r.updateMeta(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	ext, err := r.connect(ctx, s)
+	if err != nil {
+		return r.fail(s, EventCannotConnect, err)
+	}
+	defer r.disconnect(ctx, s, ext)
+
+	obs, err := ext.Observe(ctx, mg)
+	countCall(r.name, "observe", err)
+	if err != nil {
+		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
+	}
+	ann := mg.GetAnnotations()
+	if obs.Exists && ann[AnnotationCreatePending] != "" && ann[AnnotationCreateSucceeded] == "" {
+		// A create was interrupted (say the manager was killed) after the
+		// external call: the resource is ours, so adopt it.
+		setAnnotation(mg, AnnotationCreateSucceeded, time.Now().UTC().Format(time.RFC3339))
+		if err := r.updateMeta(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.event(mg, corev1.EventTypeNormal, EventAdoptedAfterCrash, "Adopt",
+			fmt.Sprintf("found external resource %q after an interrupted create", ExternalName(mg)))
+	}
+	if !obs.Exists {
+		if !spec.ManagementPolicies.Allows(managedv1.ManagementCreate) {
+			err := fmt.Errorf("external resource %q does not exist and managementPolicies do not allow Create", ExternalName(mg))
+			r.syncFailed(s, conditions.ReasonReconcileError, EventCannotObserve, err)
+			conditions.MarkFailed(mg, conditions.ReasonUnavailable, err.Error())
+			return ctrl.Result{RequeueAfter: jitter(pollInterval(mg, r.opts.PollInterval))}, nil
+		}
+		if obs, err = r.create(ctx, s, ext); err != nil {
+			return r.fail(s, EventCannotCreate, err)
+		}
+		if !obs.Exists {
+			r.synced(s)
+			conditions.MarkProgressing(mg, conditions.ReasonCreating, fmt.Sprintf("waiting for external resource %q to be created", ExternalName(mg)))
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
+	if obs.LateInitialized && spec.ManagementPolicies.Allows(managedv1.ManagementLateInitialize) {
+		if err := r.updateMeta(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.event(mg, corev1.EventTypeNormal, EventLateInitialized, "LateInitialize", "filled unset spec.forProvider fields from the external resource")
+	}
+	if err := PublishConnectionDetails(ctx, r.client, mg, obs.ConnectionDetails); err != nil {
+		return r.fail(s, EventCannotPublish, err)
+	}
+	drifted := false
+	if !obs.UpToDate {
+		if spec.ManagementPolicies.Allows(managedv1.ManagementUpdate) {
+			u, err := ext.Update(ctx, mg)
+			countCall(r.name, "update", err)
+			if err != nil {
+				return r.fail(s, EventCannotUpdate, fmt.Errorf("cannot update %s: %w", ExternalName(mg), err))
+			}
+			r.event(mg, corev1.EventTypeNormal, EventUpdated, "Update", updateNote(ExternalName(mg), obs.Drift))
+			if err := PublishConnectionDetails(ctx, r.client, mg, u.ConnectionDetails); err != nil {
+				return r.fail(s, EventCannotPublish, err)
+			}
+		} else {
+			drifted = true
+		}
+	}
+	r.setReady(s, obs)
+	if drifted {
+		msg := fmt.Sprintf("external resource %q differs from the spec and managementPolicies do not allow Update", ExternalName(mg))
+		if obs.Drift != "" {
+			msg += ": " + obs.Drift
+		}
+		if c := conditions.Get(mg, conditions.Synced); c == nil || c.Message != msg {
+			r.event(mg, corev1.EventTypeWarning, EventDrift, "Observe", msg)
+		}
+		conditions.Set(mg, conditions.Synced, metav1.ConditionTrue, ReasonDriftDetected, msg)
+	} else {
+		r.synced(s)
+	}
+	mg.ManagedStatus().ObservedGeneration = mg.GetGeneration()
+	after := pollInterval(mg, r.opts.PollInterval)
+	if obs.NotReady != "" && after > notReadyPoll {
+		after = notReadyPoll
+	}
+	return ctrl.Result{RequeueAfter: jitter(after)}, nil
+}
+
+// notReadyPoll is how often a resource that exists but is not yet Ready is
+// observed again.
+const notReadyPoll = 2 * time.Second
+
+func updateNote(name, drift string) string {
+	if drift == "" {
+		return fmt.Sprintf("updated external resource %q", name)
+	}
+	return fmt.Sprintf("updated external resource %q: %s", name, drift)
+}
+
+// create records the intent to create, calls Create, records its success and
+// observes again.
+func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observation, error) {
+	mg := s.mg
+	// Record intent (and pin the external name) before the external call:
+	// if the manager dies during Create, the next reconcile finds the
+	// pending annotation and adopts whatever Observe finds under this name
+	// instead of creating a second one.
+	setAnnotation(mg, AnnotationExternalName, ExternalName(mg))
+	setAnnotation(mg, AnnotationCreatePending, time.Now().UTC().Format(time.RFC3339))
+	if a := mg.GetAnnotations(); a[AnnotationCreateSucceeded] != "" {
+		delete(a, AnnotationCreateSucceeded)
+		mg.SetAnnotations(a)
+	}
+	if err := r.updateMeta(ctx, s); err != nil {
+		return Observation{}, err
+	}
+	cre, err := ext.Create(ctx, mg)
+	countCall(r.name, "create", err)
+	if err != nil {
+		return Observation{}, fmt.Errorf("cannot create %s: %w", ExternalName(mg), err)
+	}
+	if cre.ExternalName != "" {
+		setAnnotation(mg, AnnotationExternalName, cre.ExternalName)
+	}
+	setAnnotation(mg, AnnotationCreateSucceeded, time.Now().UTC().Format(time.RFC3339))
+	if err := r.updateMeta(ctx, s); err != nil {
+		return Observation{}, err
+	}
+	s.log.Info("created external resource")
+	r.event(mg, corev1.EventTypeNormal, EventCreated, "Create", fmt.Sprintf("created external resource %q", ExternalName(mg)))
+	if err := PublishConnectionDetails(ctx, r.client, mg, cre.ConnectionDetails); err != nil {
+		return Observation{}, err
+	}
+	obs, err := ext.Observe(ctx, mg)
+	countCall(r.name, "observe", err)
+	if err != nil {
+		return Observation{}, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err)
+	}
+	return obs, nil
+}
+
+func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	mg, spec := s.mg, s.mg.ManagedSpec()
+	if !controllerutil.ContainsFinalizer(mg, Finalizer) {
+		s.gone = true
+		return ctrl.Result{}, nil
+	}
+	conditions.MarkProgressing(mg, conditions.ReasonDeleting, fmt.Sprintf("deleting external resource %q", ExternalName(mg)))
+	if deletionPolicy(mg) == managedv1.DeletionOrphan || !spec.ManagementPolicies.Allows(managedv1.ManagementDelete) {
+		return r.finish(ctx, s)
+	}
+	ext, err := r.connect(ctx, s)
+	if err != nil {
+		return r.fail(s, EventCannotConnect, err)
+	}
+	defer r.disconnect(ctx, s, ext)
+	obs, err := ext.Observe(ctx, mg)
+	countCall(r.name, "observe", err)
+	if err != nil {
+		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
+	}
+	if obs.Exists {
+		err := ext.Delete(ctx, mg)
+		countCall(r.name, "delete", err)
+		if err != nil {
+			return r.fail(s, EventCannotDelete, fmt.Errorf("cannot delete %s: %w", ExternalName(mg), err))
+		}
+		s.log.Info("deleted external resource")
+		r.event(mg, corev1.EventTypeNormal, EventDeleted, "Delete", fmt.Sprintf("deleted external resource %q", ExternalName(mg)))
+		if obs, err = ext.Observe(ctx, mg); err != nil {
+			return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
+		}
+		if obs.Exists {
+			r.synced(s)
+			conditions.MarkProgressing(mg, conditions.ReasonDeleting, fmt.Sprintf("waiting for external resource %q to be deleted", ExternalName(mg)))
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
+	return r.finish(ctx, s)
+}
+
+// finish removes the connection Secret and the finalizer.
+func (r *Reconciler) finish(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if err := deleteConnectionSecret(ctx, r.client, s.mg); err != nil {
+		return r.fail(s, EventCannotPublish, err)
+	}
+	controllerutil.RemoveFinalizer(s.mg, Finalizer)
+	if err := r.updateMeta(ctx, s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s.gone = true
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) connect(ctx context.Context, s *scope) (External, error) {
+	ext, err := r.kind.Connector.Connect(ctx, s.mg)
+	countCall(r.name, "connect", err)
+	return ext, err
+}
+
+func (r *Reconciler) disconnect(ctx context.Context, s *scope, ext External) {
+	if d, ok := ext.(Disconnecter); ok {
+		if err := d.Disconnect(ctx); err != nil {
+			s.log.V(1).Info("cannot disconnect", "error", err.Error())
+		}
+	}
+}
+
+// setReady sets Ready from an observation of an existing resource.
+func (r *Reconciler) setReady(s *scope, obs Observation) {
+	mg := s.mg
+	if obs.NotReady != "" {
+		conditions.MarkProgressing(mg, conditions.ReasonCreating, obs.NotReady)
+		return
+	}
+	prev := conditions.Get(mg, conditions.Ready)
+	if prev != nil && prev.Status != metav1.ConditionTrue && prev.Reason == conditions.ReasonCreating {
+		metricTimeToReady.WithLabelValues(r.name).Observe(time.Since(mg.GetCreationTimestamp().Time).Seconds())
+	}
+	conditions.MarkReady(mg, conditions.ReasonAvailable, fmt.Sprintf("external resource %q is available", ExternalName(mg)))
+}
+
+func (r *Reconciler) synced(s *scope) {
+	conditions.Set(s.mg, conditions.Synced, metav1.ConditionTrue, conditions.ReasonReconcileSuccess, "")
+}
+
+// syncFailed sets Synced=False and emits a warning event when the message
+// changes, so a failure that repeats every retry makes one event.
+func (r *Reconciler) syncFailed(s *scope, reason, eventReason string, err error) {
+	msg := err.Error()
+	if c := conditions.Get(s.mg, conditions.Synced); c == nil || c.Status != metav1.ConditionFalse || c.Message != msg {
+		r.event(s.mg, corev1.EventTypeWarning, eventReason, "Reconcile", msg)
+	}
+	conditions.Set(s.mg, conditions.Synced, metav1.ConditionFalse, reason, msg)
+}
+
+// fail records an error: Synced=False, Ready=False (Unavailable, or Stalled
+// for terminal errors, or Deleting while deleting), and returns it for
+// backoff.
+func (r *Reconciler) fail(s *scope, eventReason string, err error) (ctrl.Result, error) {
+	mg := s.mg
+	s.log.V(1).Info("reconcile failed", "error", err.Error())
+	r.syncFailed(s, conditions.ReasonReconcileError, eventReason, err)
+	switch {
+	case IsTerminal(err):
+		conditions.MarkStalled(mg, conditions.ReasonReconcileError, err.Error())
+	case !mg.GetDeletionTimestamp().IsZero():
+		conditions.MarkProgressing(mg, conditions.ReasonDeleting, err.Error())
+	default:
+		conditions.MarkFailed(mg, conditions.ReasonUnavailable, err.Error())
+	}
+	return ctrl.Result{}, err
+}
+
+func (r *Reconciler) event(mg Managed, typ, reason, action, note string) {
+	r.recorder.Eventf(mg, nil, typ, reason, action, "%s", note)
+}
