@@ -1,0 +1,269 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// Options change a build.
+type Options struct {
+	// Vars are substituted for ${name} and ${name:=default} when Substitute
+	// is set.
+	Vars map[string]string
+	// Substitute turns substitution on.
+	Substitute bool
+}
+
+// Error is a build error that names the file it comes from.
+type Error struct {
+	File string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.File == "" {
+		return e.Err.Error()
+	}
+	return e.File + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrEncrypted is returned for a SOPS-encrypted manifest without a way to
+// decrypt it: ciphertext is never applied.
+var ErrEncrypted = errors.New("the manifest is SOPS-encrypted and the Sync has no decryption configured")
+
+var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// Build builds path (relative to root, the artifact folder).
+func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
+	dir := filepath.Join(root, filepath.Clean("/"+path))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, &Error{File: path, Err: fmt.Errorf("path not found in the source")}
+	}
+	if !fi.IsDir() {
+		return nil, &Error{File: path, Err: fmt.Errorf("path is not a folder")}
+	}
+	var objs []*unstructured.Unstructured
+	if k := kustomization(dir); k != "" {
+		objs, err = kustomize(root, dir)
+	} else {
+		objs, err = readDir(root, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Substitute {
+		if objs, err = substituteAll(objs, o.Vars); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkDuplicates(objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func kustomization(dir string) string {
+	for _, n := range kustomizationFiles {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return n
+		}
+	}
+	return ""
+}
+
+func kustomize(root, dir string) ([]*unstructured.Unstructured, error) {
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsNone
+	k := krusty.MakeKustomizer(opts)
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	rel, _ := filepath.Rel(root, dir)
+	if err != nil {
+		return nil, &Error{File: filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), Err: fmt.Errorf("kustomize build failed: %w", err)}
+	}
+	data, err := m.AsYaml()
+	if err != nil {
+		return nil, &Error{File: rel, Err: fmt.Errorf("kustomize output: %w", err)}
+	}
+	return Read(filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), data)
+}
+
+func readDir(root, dir string) ([]*unstructured.Unstructured, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && p != dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := strings.ToLower(filepath.Ext(p))
+		if ext == ".yaml" || ext == ".yml" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot list manifests: %w", err)
+	}
+	sort.Strings(files)
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, &Error{File: rel, Err: err}
+		}
+		objs, err := Read(filepath.ToSlash(rel), data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// Read parses a multi-document YAML (or JSON) manifest. Empty documents are
+// skipped; a document that is not a Kubernetes object is an error naming
+// the file and the document's position.
+func Read(file string, data []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for i := 1; ; i++ {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, &Error{File: file, Err: fmt.Errorf("document %d: invalid YAML: %w", i, err)}
+		}
+		if len(m) == 0 {
+			continue
+		}
+		if items, ok := m["items"].([]any); ok && strings.HasSuffix(fmt.Sprint(m["kind"]), "List") {
+			for j, it := range items {
+				im, ok := it.(map[string]any)
+				if !ok {
+					return nil, &Error{File: file, Err: fmt.Errorf("document %d: item %d is not an object", i, j+1)}
+				}
+				u, err := object(im)
+				if err != nil {
+					return nil, &Error{File: file, Err: fmt.Errorf("document %d item %d: %w", i, j+1, err)}
+				}
+				out = append(out, u)
+			}
+			continue
+		}
+		u, err := object(m)
+		if err != nil {
+			return nil, &Error{File: file, Err: fmt.Errorf("document %d: %w", i, err)}
+		}
+		out = append(out, u)
+	}
+}
+
+func object(m map[string]any) (*unstructured.Unstructured, error) {
+	if s, ok := m["sops"].(map[string]any); ok && s["mac"] != nil {
+		return nil, ErrEncrypted
+	}
+	u := &unstructured.Unstructured{Object: m}
+	av, _ := m["apiVersion"].(string)
+	k, _ := m["kind"].(string)
+	if av == "" || k == "" {
+		return nil, errors.New("apiVersion and kind are required")
+	}
+	md, ok := m["metadata"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: metadata must be an object with a name", k)
+	}
+	if name, _ := md["name"].(string); name == "" {
+		if _, hasGen := md["generateName"]; hasGen {
+			return nil, fmt.Errorf("%s: generateName is not supported, set metadata.name", k)
+		}
+		return nil, fmt.Errorf("%s: metadata.name is required", k)
+	}
+	if ns, ok := md["namespace"]; ok {
+		if _, isString := ns.(string); !isString {
+			return nil, fmt.Errorf("%s: metadata.namespace must be a string", k)
+		}
+	}
+	for _, f := range []string{"labels", "annotations"} {
+		if v, ok := md[f]; ok && v != nil {
+			if _, isMap := v.(map[string]any); !isMap {
+				return nil, fmt.Errorf("%s: metadata.%s must be a map", k, f)
+			}
+		}
+	}
+	return u, nil
+}
+
+func checkDuplicates(objs []*unstructured.Unstructured) error {
+	seen := map[string]bool{}
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		id := gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
+		if seen[id] {
+			return &Error{Err: fmt.Errorf("%s %q appears twice", gvk.Kind, o.GetName())}
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+var varRE = regexp.MustCompile(`\$?\$\{([_a-zA-Z][_a-zA-Z0-9]*)(:=([^}]*))?\}`)
+
+// Substitute replaces ${name} with vars[name] and ${name:=default} with the
+// default when name is unset; $${name} is left as ${name}. An unset name
+// without a default becomes empty, as in Flux.
+func Substitute(s string, vars map[string]string) string {
+	return varRE.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.HasPrefix(m, "$$") {
+			return m[1:]
+		}
+		sub := varRE.FindStringSubmatch(m)
+		if v, ok := vars[sub[1]]; ok {
+			return v
+		}
+		return sub[3]
+	})
+}
+
+func substituteAll(objs []*unstructured.Unstructured, vars map[string]string) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		if o.GetAnnotations()["strata.dev/substitute"] == "disabled" {
+			out = append(out, o)
+			continue
+		}
+		data, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		objs2, err := Read(o.GetKind()+"/"+o.GetName(), []byte(Substitute(string(data), vars)))
+		if err != nil {
+			return nil, fmt.Errorf("substitution broke the manifest: %w", err)
+		}
+		out = append(out, objs2...)
+	}
+	return out, nil
+}

@@ -1,0 +1,174 @@
+package build
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+const cm = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: %s
+data:
+  v: "${v:=def}"
+`
+
+func TestBuild(t *testing.T) {
+	cases := map[string]struct {
+		files   map[string]string
+		path    string
+		opts    Options
+		want    []string // kind/name sorted as built
+		wantErr string
+	}{
+		"plain YAML, nested folders, multi-doc, lists": {
+			files: map[string]string{
+				"app/a.yaml":         strings.ReplaceAll(cm, "%s", "a") + "---\n" + strings.ReplaceAll(cm, "%s", "b"),
+				"app/sub/c.yml":      `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"c"}}]}`,
+				"app/readme.md":      "not yaml",
+				"app/.hidden/x.yaml": "garbage: [",
+				"other/z.yaml":       strings.ReplaceAll(cm, "%s", "z"),
+			},
+			path: "app",
+			want: []string{"ConfigMap/a", "ConfigMap/b", "Secret/c"},
+		},
+		"kustomize": {
+			files: map[string]string{
+				"base/cm.yaml":               strings.ReplaceAll(cm, "%s", "a"),
+				"base/kustomization.yaml":    "resources: [cm.yaml]\n",
+				"overlay/kustomization.yaml": "resources: [../base]\nnamePrefix: p-\n",
+			},
+			path: "overlay",
+			want: []string{"ConfigMap/p-a"},
+		},
+		"invalid YAML names the file": {
+			files:   map[string]string{"app/ok.yaml": strings.ReplaceAll(cm, "%s", "a"), "app/bad.yaml": "kind: [\n"},
+			path:    "app",
+			wantErr: "app/bad.yaml: document 1: invalid YAML",
+		},
+		"object without kind": {
+			files:   map[string]string{"app/x.yaml": "apiVersion: v1\nmetadata: {name: x}\n"},
+			path:    "app",
+			wantErr: "app/x.yaml: document 1: apiVersion and kind are required",
+		},
+		"kustomize failure names the kustomization": {
+			files:   map[string]string{"app/kustomization.yaml": "resources: [missing.yaml]\n"},
+			path:    "app",
+			wantErr: "app/kustomization.yaml: kustomize build failed",
+		},
+		"missing path": {
+			files:   map[string]string{"app/x.yaml": strings.ReplaceAll(cm, "%s", "a")},
+			path:    "nope",
+			wantErr: "nope: path not found",
+		},
+		"duplicate object": {
+			files:   map[string]string{"app/a.yaml": strings.ReplaceAll(cm, "%s", "a"), "app/b.yaml": strings.ReplaceAll(cm, "%s", "a")},
+			path:    "app",
+			wantErr: `ConfigMap "a" appears twice`,
+		},
+		"sops-encrypted without decryption": {
+			files:   map[string]string{"app/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {p: \"ENC[AES256_GCM,data:x]\"}\nsops:\n  mac: ENC[x]\n"},
+			path:    "app",
+			wantErr: "app/s.yaml: document 1: the manifest is SOPS-encrypted",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			root := writeTree(t, tc.files)
+			objs, err := Build(root, tc.path, tc.opts)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range objs {
+				got = append(got, o.GetKind()+"/"+o.GetName())
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("objects (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	vars := map[string]string{"name": "web", "replicas": "3"}
+	cases := map[string]struct{ in, want string }{
+		"set":            {"n: ${name}", "n: web"},
+		"default unused": {"r: ${replicas:=1}", "r: 3"},
+		"default used":   {"x: ${missing:=dflt}", "x: dflt"},
+		"unset is empty": {"x: '${missing}'", "x: ''"},
+		"escaped":        {"x: $${name}", "x: ${name}"},
+		"plain dollar":   {"x: $name", "x: $name"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Substitute(tc.in, vars); got != tc.want {
+				t.Errorf("Substitute(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+	root := writeTree(t, map[string]string{"a/cm.yaml": strings.ReplaceAll(cm, "%s", "${name}")})
+	objs, err := Build(root, "a", Options{Substitute: true, Vars: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs[0].GetName() != "web" || objs[0].Object["data"].(map[string]any)["v"] != "def" {
+		t.Errorf("substituted object = %v", objs[0].Object)
+	}
+}
+
+func TestBuildErrorIsTyped(t *testing.T) {
+	_, err := Read("f.yaml", []byte("a: [\n"))
+	var be *Error
+	if !errors.As(err, &be) || be.File != "f.yaml" {
+		t.Fatalf("err = %v, want a *build.Error naming f.yaml", err)
+	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add([]byte(strings.ReplaceAll(cm, "%s", "a")))
+	f.Add([]byte("---\n---\napiVersion: v1\nkind: List\nitems: [1]\n"))
+	f.Add([]byte(`{"apiVersion":"v1","kind":"X","metadata":{"name":"n"},"sops":{"mac":"m"}}`))
+	f.Add([]byte("kind: [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, err := Read("f.yaml", data)
+		if err != nil {
+			var be *Error
+			if !errors.As(err, &be) || be.File != "f.yaml" {
+				t.Fatalf("error %v does not name the file", err)
+			}
+			return
+		}
+		for _, o := range objs {
+			if o.GetAPIVersion() == "" || o.GetKind() == "" || o.GetName() == "" {
+				t.Fatalf("accepted an object without apiVersion, kind or name: %v", o.Object)
+			}
+		}
+	})
+}
