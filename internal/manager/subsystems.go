@@ -8,4 +8,5 @@ import (
 // it is set up. A new capability adds one entry here and nowhere else.
 var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
+	{Name: "gitops", Setup: setupGitops},
 }

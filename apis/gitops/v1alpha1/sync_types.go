@@ -263,6 +263,15 @@ type SyncStatus struct {
 	// check; rollback returns to it.
 	// +optional
 	LastHealthyRevision string `json:"lastHealthyRevision,omitempty"`
+	// RolledBackRevision is the source revision that failed its health check
+	// and was rolled back; Strata keeps the last healthy revision applied
+	// until the source moves on from it.
+	// +optional
+	RolledBackRevision string `json:"rolledBackRevision,omitempty"`
+	// HealthCheckStartedAt is when the health check of the last attempted
+	// revision began; the timeout counts from it.
+	// +optional
+	HealthCheckStartedAt *metav1.Time `json:"healthCheckStartedAt,omitempty"`
 	// Inventory lists every object applied by the last successful apply.
 	// +optional
 	Inventory []InventoryEntry `json:"inventory,omitempty"`

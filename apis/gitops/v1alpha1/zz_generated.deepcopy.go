@@ -449,6 +449,10 @@ func (in *SyncStatus) DeepCopyInto(out *SyncStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.HealthCheckStartedAt != nil {
+		in, out := &in.HealthCheckStartedAt, &out.HealthCheckStartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Inventory != nil {
 		in, out := &in.Inventory, &out.Inventory
 		*out = make([]InventoryEntry, len(*in))

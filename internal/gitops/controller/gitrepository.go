@@ -1,0 +1,227 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/gitops/source"
+)
+
+// GitRepositoryReconciler fetches GitRepositories into the artifact store.
+type GitRepositoryReconciler struct {
+	client   client.Client
+	store    *source.Store
+	recorder events.EventRecorder
+	log      logr.Logger
+}
+
+func setupGitRepository(mgr ctrl.Manager, store *source.Store, o Options) error {
+	r := &GitRepositoryReconciler{
+		client:   mgr.GetClient(),
+		store:    store,
+		recorder: mgr.GetEventRecorder("strata-gitrepository"),
+		log:      mgr.GetLogger().WithName("gitrepository"),
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&gitopsv1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		Named("gitrepository").
+		Complete(r)
+}
+
+// repoKey names a repository in the artifact store.
+func repoKey(ns, name string) string { return ns + "/" + name }
+
+// Reconcile fetches one GitRepository.
+func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	log := r.log.WithValues("gitrepository", req.NamespacedName)
+	repo := &gitopsv1.GitRepository{}
+	if err := r.client.Get(ctx, req.NamespacedName, repo); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !repo.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, repo)
+	}
+	if !controllerutil.ContainsFinalizer(repo, Finalizer) {
+		patch := client.MergeFrom(repo.DeepCopy())
+		controllerutil.AddFinalizer(repo, Finalizer)
+		if err := r.client.Patch(ctx, repo, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
+		}
+	}
+	if repo.Spec.Suspend {
+		log.V(1).Info("suspended")
+		return ctrl.Result{}, nil
+	}
+
+	before := repo.DeepCopy()
+	conditions.EnsureInitialized(repo)
+	defer func() {
+		if err := r.client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, fmt.Errorf("cannot patch status: %w", err))
+		}
+	}()
+
+	r.reconcileStorage(repo)
+	if err := r.reconcileSource(ctx, log, repo); err != nil {
+		return ctrl.Result{RequeueAfter: retryAfter(repo.Spec.Interval.Duration)}, nil
+	}
+	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
+		repo.Status.LastHandledReconcileAt = v
+	}
+	repo.Status.ObservedGeneration = repo.Generation
+	return ctrl.Result{RequeueAfter: jitter(repo.Spec.Interval.Duration)}, nil
+}
+
+// reconcileStorage notices an artifact that left the store (a new state
+// folder, a manual clean-up) so the next phase fetches it again.
+func (r *GitRepositoryReconciler) reconcileStorage(repo *gitopsv1.GitRepository) {
+	if a := repo.Status.Artifact; a != nil && !r.store.Has(a.Digest) {
+		conditions.Set(repo, gitopsv1.ArtifactInStorage, metav1.ConditionFalse, gitopsv1.ReasonStorageOperationFailed, "artifact for revision "+a.Revision+" is no longer in the store")
+	}
+}
+
+// reconcileSource resolves the ref, and clones and stores the revision when
+// it is new.
+func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, log logr.Logger, repo *gitopsv1.GitRepository) error {
+	auth, err := r.auth(ctx, repo)
+	if err != nil {
+		r.fail(repo, gitopsv1.ReasonAuthenticationFailed, err)
+		return err
+	}
+	timeout := 60 * time.Second
+	if repo.Spec.Timeout != nil && repo.Spec.Timeout.Duration > 0 {
+		timeout = repo.Spec.Timeout.Duration
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ref := source.Ref{}
+	if s := repo.Spec.Ref; s != nil {
+		ref = source.Ref{Branch: s.Branch, Tag: s.Tag, SemVer: s.SemVer, Commit: s.Commit}
+	}
+	resolved, err := source.Resolve(ctx, repo.Spec.URL, ref, auth)
+	if err != nil {
+		r.fail(repo, gitopsv1.ReasonGitOperationFailed, err)
+		return err
+	}
+	ignore := ""
+	if repo.Spec.Ignore != nil {
+		ignore = *repo.Spec.Ignore
+	}
+	if a := repo.Status.Artifact; a != nil && len(resolved.Hash) == 40 && a.Revision == source.Revision(resolved.Name, resolved.Hash) &&
+		r.store.Has(a.Digest) && repo.Status.ObservedGeneration == repo.Generation {
+		r.ready(repo)
+		return nil
+	}
+	conditions.MarkProgressing(repo, gitopsv1.ReasonNewRevision, "fetching "+source.Revision(resolved.Name, resolved.Hash))
+	dir, err := r.store.TempDir()
+	if err != nil {
+		r.fail(repo, gitopsv1.ReasonStorageOperationFailed, err)
+		return err
+	}
+	defer os.RemoveAll(dir)
+	hash, err := source.Checkout(ctx, repo.Spec.URL, resolved, auth, dir)
+	if err != nil {
+		r.fail(repo, gitopsv1.ReasonGitOperationFailed, err)
+		return err
+	}
+	revision := source.Revision(resolved.Name, hash)
+	digest, err := r.store.Put(repoKey(repo.Namespace, repo.Name), revision, dir, ignore)
+	if err != nil {
+		r.fail(repo, gitopsv1.ReasonStorageOperationFailed, err)
+		return err
+	}
+	old := repo.Status.Artifact
+	repo.Status.Artifact = &gitopsv1.Artifact{Revision: revision, Digest: digest, LastUpdateTime: metav1.Now()}
+	if old == nil || old.Revision != revision || old.Digest != digest {
+		log.Info("stored new artifact", "revision", revision, "digest", digest)
+		r.recorder.Eventf(repo, nil, corev1.EventTypeNormal, gitopsv1.EventNewArtifact, "Fetch", "stored artifact for revision %s", revision)
+		if n, err := r.store.GC(); err != nil {
+			log.Error(err, "cannot garbage-collect the artifact store")
+		} else if n > 0 {
+			log.V(1).Info("garbage-collected artifacts", "count", n)
+		}
+	}
+	r.ready(repo)
+	return nil
+}
+
+func (r *GitRepositoryReconciler) ready(repo *gitopsv1.GitRepository) {
+	msg := "stored artifact for revision " + repo.Status.Artifact.Revision
+	conditions.Set(repo, gitopsv1.ArtifactInStorage, metav1.ConditionTrue, gitopsv1.ReasonSucceeded, msg)
+	conditions.MarkReady(repo, gitopsv1.ReasonSucceeded, msg)
+}
+
+// fail reports a failed fetch. The last artifact stays in the status and in
+// the store, so Syncs keep running the last good revision.
+func (r *GitRepositoryReconciler) fail(repo *gitopsv1.GitRepository, reason string, err error) {
+	msg := err.Error()
+	if prev := conditions.Get(repo, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(repo, nil, corev1.EventTypeWarning, gitopsv1.EventGitOperationFailed, "Fetch", "%s", msg)
+	}
+	r.log.V(1).Info("fetch failed", "gitrepository", klog.KObj(repo), "reason", reason, "error", msg)
+	conditions.MarkFailed(repo, reason, msg)
+}
+
+// auth reads the credentials Secret; its values never reach logs or status.
+func (r *GitRepositoryReconciler) auth(ctx context.Context, repo *gitopsv1.GitRepository) (source.Auth, error) {
+	if repo.Spec.SecretRef == nil {
+		return source.Auth{}, nil
+	}
+	s := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Spec.SecretRef.Name}
+	if err := r.client.Get(ctx, key, s); err != nil {
+		return source.Auth{}, fmt.Errorf("cannot read secret %s: %w", key.Name, err)
+	}
+	a := source.Auth{
+		Username:    string(s.Data["username"]),
+		Password:    string(s.Data["password"]),
+		BearerToken: string(s.Data["bearerToken"]),
+		Identity:    s.Data["identity"],
+		KnownHosts:  s.Data["known_hosts"],
+		Passphrase:  string(s.Data["password"]),
+	}
+	if strings.HasPrefix(repo.Spec.URL, "http") {
+		a.Passphrase = ""
+	} else {
+		a.Username, a.Password = "", ""
+	}
+	return a, nil
+}
+
+func (r *GitRepositoryReconciler) finalize(ctx context.Context, repo *gitopsv1.GitRepository) error {
+	if err := r.store.Forget(repoKey(repo.Namespace, repo.Name)); err != nil {
+		return err
+	}
+	if _, err := r.store.GC(); err != nil {
+		return err
+	}
+	if controllerutil.ContainsFinalizer(repo, Finalizer) {
+		patch := client.MergeFrom(repo.DeepCopy())
+		controllerutil.RemoveFinalizer(repo, Finalizer)
+		if err := r.client.Patch(ctx, repo, patch); err != nil {
+			return fmt.Errorf("cannot remove finalizer: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package controller
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/strata-dev/strata/internal/gitops/source"
+)
+
+// Finalizer lets the controllers clean up (forget artifacts, prune) on delete.
+const Finalizer = "gitops.strata.dev/finalizer"
+
+// Options configure the delivery subsystem.
+type Options struct {
+	// StateDir holds the artifact store (StateDir/artifacts); empty uses a
+	// temporary folder.
+	StateDir string
+	// Workers is the number of concurrent reconciles per controller.
+	Workers int
+	// KeepRevisions is how many revisions per repository stay in the store.
+	KeepRevisions int
+	// HealthPollInterval is how often a running health check looks again.
+	HealthPollInterval time.Duration
+}
+
+// Setup registers the GitRepository and Sync controllers with mgr.
+func Setup(mgr ctrl.Manager, o Options) error {
+	dir := o.StateDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "strata-gitops-")
+		if err != nil {
+			return fmt.Errorf("cannot create artifact store folder: %w", err)
+		}
+		dir = d
+	}
+	if o.KeepRevisions == 0 {
+		o.KeepRevisions = 10
+	}
+	if o.Workers == 0 {
+		o.Workers = 4
+	}
+	if o.HealthPollInterval == 0 {
+		o.HealthPollInterval = 2 * time.Second
+	}
+	store, err := source.NewStore(filepath.Join(dir, "gitops"), o.KeepRevisions)
+	if err != nil {
+		return err
+	}
+	if err := setupGitRepository(mgr, store, o); err != nil {
+		return err
+	}
+	return setupSync(mgr, store, o)
+}

@@ -1,0 +1,779 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/gitops/apply"
+	"github.com/strata-dev/strata/internal/gitops/build"
+	"github.com/strata-dev/strata/internal/gitops/health"
+	"github.com/strata-dev/strata/internal/gitops/source"
+)
+
+// Labels Strata puts on every object a Sync applies; prune deletes only
+// objects that still carry them.
+const (
+	LabelSyncName      = "gitops.strata.dev/sync-name"
+	LabelSyncNamespace = "gitops.strata.dev/sync-namespace"
+)
+
+const (
+	indexSource    = ".spec.sourceRef"
+	indexDependsOn = ".spec.dependsOn"
+	historyLimit   = 10
+	// dependencyPoll is how often a Sync waiting for a non-Sync dependency
+	// looks again (Sync dependencies are watched).
+	dependencyPoll = 5 * time.Second
+)
+
+// SyncReconciler builds, applies, prunes and health-checks Syncs.
+type SyncReconciler struct {
+	client   client.Client
+	cfg      *rest.Config
+	mapper   meta.RESTMapper
+	store    *source.Store
+	recorder events.EventRecorder
+	log      logr.Logger
+	opts     Options
+	cel      *celCache
+
+	mu      sync.Mutex
+	clients map[string]client.Client
+	known   map[types.NamespacedName]map[string]string
+}
+
+func setupSync(mgr ctrl.Manager, store *source.Store, o Options) error {
+	r := &SyncReconciler{
+		client:   mgr.GetClient(),
+		cfg:      mgr.GetConfig(),
+		mapper:   mgr.GetRESTMapper(),
+		store:    store,
+		recorder: mgr.GetEventRecorder("strata-sync"),
+		log:      mgr.GetLogger().WithName("sync"),
+		opts:     o,
+		cel:      newCELCache(),
+		clients:  map[string]client.Client{},
+		known:    map[types.NamespacedName]map[string]string{},
+	}
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &gitopsv1.Sync{}, indexSource, func(o client.Object) []string {
+		s := o.(*gitopsv1.Sync)
+		return []string{sourceKey(s)}
+	}); err != nil {
+		return fmt.Errorf("cannot index Syncs by source: %w", err)
+	}
+	if err := idx.IndexField(ctx, &gitopsv1.Sync{}, indexDependsOn, func(o client.Object) []string {
+		s := o.(*gitopsv1.Sync)
+		var out []string
+		for _, d := range s.Spec.DependsOn {
+			if isSyncDependency(d) {
+				out = append(out, depNamespace(s, d)+"/"+d.Name)
+			}
+		}
+		return out
+	}); err != nil {
+		return fmt.Errorf("cannot index Syncs by dependency: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.syncsForSource), builder.WithPredicates(revisionChanged{})).
+		Watches(&gitopsv1.Sync{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		Named("sync").
+		Complete(r)
+}
+
+func sourceKey(s *gitopsv1.Sync) string {
+	ns := s.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = s.Namespace
+	}
+	return ns + "/" + s.Spec.SourceRef.Name
+}
+
+func isSyncDependency(d gitopsv1.Dependency) bool {
+	return d.Kind == "" || (d.Kind == "Sync" && (d.APIVersion == "" || strings.HasPrefix(d.APIVersion, gitopsv1.GroupVersion.Group+"/")))
+}
+
+func depNamespace(s *gitopsv1.Sync, d gitopsv1.Dependency) string {
+	if d.Namespace != "" {
+		return d.Namespace
+	}
+	return s.Namespace
+}
+
+func (r *SyncReconciler) syncsForSource(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listBy(ctx, indexSource, o.GetNamespace()+"/"+o.GetName())
+}
+
+func (r *SyncReconciler) dependents(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listBy(ctx, indexDependsOn, o.GetNamespace()+"/"+o.GetName())
+}
+
+func (r *SyncReconciler) listBy(ctx context.Context, index, key string) []reconcile.Request {
+	list := &gitopsv1.SyncList{}
+	if err := r.client.List(ctx, list, client.MatchingFields{index: key}); err != nil {
+		r.log.Error(err, "cannot list Syncs", "index", index, "key", key)
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, s := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+	}
+	return out
+}
+
+// revisionChanged passes GitRepository updates that change the artifact.
+type revisionChanged struct{ predicate.Funcs }
+
+func (revisionChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*gitopsv1.GitRepository)
+	n, ok2 := e.ObjectNew.(*gitopsv1.GitRepository)
+	if !ok1 || !ok2 || n.Status.Artifact == nil {
+		return false
+	}
+	return o.Status.Artifact == nil || o.Status.Artifact.Digest != n.Status.Artifact.Digest || o.Status.Artifact.Revision != n.Status.Artifact.Revision
+}
+
+// readyChanged passes Sync updates that change its Ready condition.
+type readyChanged struct{ predicate.Funcs }
+
+func (readyChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*gitopsv1.Sync)
+	n, ok2 := e.ObjectNew.(*gitopsv1.Sync)
+	if !ok1 || !ok2 {
+		return false
+	}
+	a, b := conditions.Get(o, conditions.Ready), conditions.Get(n, conditions.Ready)
+	return (a == nil) != (b == nil) || (a != nil && (a.Status != b.Status || a.ObservedGeneration != b.ObservedGeneration)) ||
+		o.Status.LastAppliedRevision != n.Status.LastAppliedRevision
+}
+
+// syncScope is what one reconcile of a Sync works with.
+type syncScope struct {
+	sync     *gitopsv1.Sync
+	log      logr.Logger
+	began    time.Time
+	repo     *gitopsv1.GitRepository
+	revision string // the source's current revision
+	applier  *apply.Applier
+	reader   client.Reader
+}
+
+// Reconcile runs one Sync through its phases.
+func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	s := &gitopsv1.Sync{}
+	if err := r.client.Get(ctx, req.NamespacedName, s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sc := &syncScope{sync: s, log: r.log.WithValues("sync", req.NamespacedName), began: time.Now()}
+	if !s.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, sc)
+	}
+	if !controllerutil.ContainsFinalizer(s, Finalizer) {
+		patch := client.MergeFrom(s.DeepCopy())
+		controllerutil.AddFinalizer(s, Finalizer)
+		if err := r.client.Patch(ctx, s, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
+		}
+	}
+	if s.Spec.Suspend {
+		sc.log.V(1).Info("suspended")
+		return ctrl.Result{}, nil
+	}
+	before := s.DeepCopy()
+	conditions.EnsureInitialized(s)
+	defer func() {
+		if err := r.client.Status().Patch(ctx, s, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, fmt.Errorf("cannot patch status: %w", err))
+		}
+	}()
+	if v, ok := s.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
+		s.Status.LastHandledReconcileAt = v
+	}
+
+	phases := []func(context.Context, *syncScope) (ctrl.Result, bool){
+		r.reconcileDependencies,
+		r.reconcileSource,
+		r.reconcileClient,
+		r.reconcileApply,
+	}
+	for _, phase := range phases {
+		if res, done := phase(ctx, sc); done {
+			return res, nil
+		}
+	}
+	return ctrl.Result{RequeueAfter: jitter(s.Spec.Interval.Duration)}, nil
+}
+
+func (r *SyncReconciler) retry(s *gitopsv1.Sync) ctrl.Result {
+	if s.Spec.RetryInterval != nil && s.Spec.RetryInterval.Duration > 0 {
+		return ctrl.Result{RequeueAfter: s.Spec.RetryInterval.Duration}
+	}
+	return ctrl.Result{RequeueAfter: retryAfter(s.Spec.Interval.Duration)}
+}
+
+// reconcileDependencies stops the reconcile until every dependsOn entry is
+// ready.
+func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
+	s := sc.sync
+	for _, d := range s.Spec.DependsOn {
+		ok, msg := r.dependencyReady(ctx, s, d)
+		if !ok {
+			conditions.MarkProgressing(s, gitopsv1.ReasonDependencyNotReady, msg)
+			if isSyncDependency(d) {
+				return r.retry(s), true
+			}
+			return ctrl.Result{RequeueAfter: dependencyPoll}, true
+		}
+	}
+	return ctrl.Result{}, false
+}
+
+func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, d gitopsv1.Dependency) (bool, string) {
+	ns := depNamespace(s, d)
+	var u *unstructured.Unstructured
+	what := ""
+	if isSyncDependency(d) {
+		what = "Sync " + ns + "/" + d.Name
+		dep := &gitopsv1.Sync{}
+		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
+			return false, "dependency " + what + " not found"
+		}
+		if d.ReadyWhen == "" {
+			if !conditions.IsTrue(dep, conditions.Ready) || dep.Status.ObservedGeneration != dep.Generation {
+				return false, "dependency " + what + " is not ready"
+			}
+			return true, ""
+		}
+		m, err := runtimeToUnstructured(dep)
+		if err != nil {
+			return false, err.Error()
+		}
+		u = m
+	} else {
+		what = d.Kind + " " + ns + "/" + d.Name
+		u = &unstructured.Unstructured{}
+		u.SetAPIVersion(d.APIVersion)
+		u.SetKind(d.Kind)
+		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				return false, "dependency " + what + " not found"
+			}
+			return false, "cannot read dependency " + what + ": " + err.Error()
+		}
+	}
+	if d.ReadyWhen != "" {
+		ok, err := r.cel.eval(d.ReadyWhen, u.Object)
+		if err != nil {
+			return false, fmt.Sprintf("dependency %s: readyWhen: %v", what, err)
+		}
+		if !ok {
+			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen)
+		}
+		return true, ""
+	}
+	if h := health.Compute(u); h.Status != health.Current {
+		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message)
+	}
+	return true, ""
+}
+
+// reconcileSource finds the GitRepository's artifact.
+func (r *SyncReconciler) reconcileSource(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
+	s := sc.sync
+	repo := &gitopsv1.GitRepository{}
+	key := sourceKey(s)
+	ns, name, _ := strings.Cut(key, "/")
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, repo); err != nil {
+		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, fmt.Sprintf("GitRepository %s: %v", key, client.IgnoreNotFound(err)))
+		if apierrors.IsNotFound(err) {
+			conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, "GitRepository "+key+" not found")
+		}
+		return r.retry(s), true
+	}
+	if repo.Status.Artifact == nil || !r.store.Has(repo.Status.Artifact.Digest) {
+		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, "GitRepository "+key+" has no artifact yet")
+		return r.retry(s), true
+	}
+	sc.repo = repo
+	sc.revision = repo.Status.Artifact.Revision
+	return ctrl.Result{}, false
+}
+
+// reconcileClient picks the client to apply with: the manager's, or one
+// that impersonates spec.serviceAccountName.
+func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl.Result, bool) {
+	s := sc.sync
+	c, err := r.clientFor(s)
+	if err != nil {
+		conditions.MarkFailed(s, gitopsv1.ReasonApplyFailed, err.Error())
+		return r.retry(s), true
+	}
+	key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+	r.mu.Lock()
+	known := r.known[key]
+	if known == nil {
+		known = map[string]string{}
+		r.known[key] = known
+	}
+	r.mu.Unlock()
+	sc.applier = &apply.Applier{
+		Client:  c,
+		Labels:  map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace},
+		Workers: 8,
+		Known:   known,
+	}
+	sc.reader = c
+	return ctrl.Result{}, false
+}
+
+func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
+	if s.Spec.ServiceAccountName == "" {
+		return r.client, nil
+	}
+	user := "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[user]; ok {
+		return c, nil
+	}
+	cfg := rest.CopyConfig(r.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
+	if err != nil {
+		return nil, fmt.Errorf("cannot build a client for service account %s: %w", s.Spec.ServiceAccountName, err)
+	}
+	r.clients[user] = c
+	return c, nil
+}
+
+// target is the revision this reconcile applies: the source's, or the last
+// healthy one while a rolled-back revision is still the source's.
+func (r *SyncReconciler) target(sc *syncScope) (revision, digest string, holding bool) {
+	s := sc.sync
+	a := sc.repo.Status.Artifact
+	if s.Status.RolledBackRevision != "" && s.Status.RolledBackRevision == a.Revision && s.Status.LastHealthyRevision != "" {
+		if d, ok := r.store.Lookup(repoKey(sc.repo.Namespace, sc.repo.Name), s.Status.LastHealthyRevision); ok {
+			return s.Status.LastHealthyRevision, d, true
+		}
+	}
+	if s.Status.RolledBackRevision != a.Revision {
+		s.Status.RolledBackRevision = ""
+	}
+	return a.Revision, a.Digest, false
+}
+
+// reconcileApply builds, applies, prunes and checks health.
+func (r *SyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
+	s := sc.sync
+	revision, digest, holding := r.target(sc)
+	if !holding {
+		if s.Status.LastAttemptedRevision != revision {
+			s.Status.HealthCheckStartedAt = nil
+		}
+		s.Status.LastAttemptedRevision = revision
+	}
+	if s.Status.LastAppliedRevision != revision {
+		conditions.MarkProgressing(s, gitopsv1.ReasonProgressing, "applying revision "+revision)
+	}
+	entries, err := r.applyRevision(ctx, sc, revision, digest)
+	if err != nil {
+		return r.retry(s), true
+	}
+	if holding {
+		msg := fmt.Sprintf("revision %s failed its health check; rolled back to %s", s.Status.RolledBackRevision, revision)
+		conditions.Set(s, conditions.Ready, metav1.ConditionFalse, gitopsv1.ReasonRolledBack, msg)
+		conditions.Remove(s, conditions.Reconciling)
+		conditions.Set(s, conditions.Stalled, metav1.ConditionTrue, gitopsv1.ReasonRolledBack, msg)
+		return ctrl.Result{RequeueAfter: jitter(s.Spec.Interval.Duration)}, true
+	}
+	return r.reconcileHealth(ctx, sc, revision, entries)
+}
+
+// applyRevision builds revision and applies it, pruning what left the
+// inventory. A failure leaves Ready=False with a reason naming the file or
+// object and prunes nothing.
+func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revision, digest string) ([]apply.Entry, error) {
+	s := sc.sync
+	dir, err := r.store.Path(digest)
+	if err != nil {
+		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, err.Error())
+		return nil, err
+	}
+	opts, err := r.buildOptions(ctx, s)
+	if err != nil {
+		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
+		return nil, err
+	}
+	if s.Spec.Decryption != nil {
+		err := errors.New("SOPS decryption is not available in this build of Strata")
+		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
+		return nil, err
+	}
+	objs, err := build.Build(dir, s.Spec.Path, opts)
+	if err != nil {
+		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, fmt.Errorf("build of %s failed: %w", revision, err), true)
+		return nil, err
+	}
+	if err := apply.Normalize(r.mapper, objs, s.Namespace, s.Spec.TargetNamespace); err != nil {
+		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, err, false)
+		return nil, err
+	}
+	timeout := 5 * time.Minute
+	if s.Spec.Timeout != nil && s.Spec.Timeout.Duration > 0 {
+		timeout = s.Spec.Timeout.Duration
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	old := inventoryEntries(s.Status.Inventory)
+	changes, err := sc.applier.Apply(actx, objs)
+	applied := make([]apply.Entry, 0, len(changes))
+	for _, c := range changes {
+		applied = append(applied, c.Entry)
+	}
+	if err != nil {
+		// Keep what was applied in the inventory so a later revision can
+		// prune it; nothing is pruned now.
+		s.Status.Inventory = toInventory(union(old, applied))
+		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, fmt.Errorf("apply of %s failed: %w", revision, err), false)
+		return nil, err
+	}
+	r.recordChanges(sc, revision, changes, old)
+
+	current := make([]apply.Entry, 0, len(objs))
+	for _, o := range objs {
+		current = append(current, apply.EntryOf(o))
+	}
+	if s.Spec.Prune != gitopsv1.PruneDisabled {
+		stale := apply.Diff(old, current)
+		if len(current) == 0 && len(stale) > 0 && s.Spec.Prune != gitopsv1.PruneAllowEmpty {
+			err := fmt.Errorf("revision %s builds to no objects; refusing to prune the %d applied objects (set prune: allowEmpty to allow it)", revision, len(stale))
+			r.failed(sc, revision, gitopsv1.ReasonPruneFailed, err, true)
+			return nil, err
+		}
+		if len(stale) > 0 {
+			pruned, err := sc.applier.Prune(actx, stale)
+			var deleted []string
+			for _, p := range pruned {
+				if p.Deleted {
+					deleted = append(deleted, p.Entry.String())
+				} else {
+					sc.log.V(1).Info("kept object that left the inventory", "object", p.Entry.String(), "reason", p.Reason)
+				}
+			}
+			if len(deleted) > 0 {
+				r.recorder.Eventf(s, nil, corev1.EventTypeNormal, gitopsv1.EventPruned, "Prune", "pruned %s", strings.Join(deleted, ", "))
+			}
+			if err != nil {
+				s.Status.Inventory = toInventory(union(current, stale))
+				r.failed(sc, revision, gitopsv1.ReasonPruneFailed, fmt.Errorf("prune failed: %w", err), false)
+				return nil, err
+			}
+		}
+	} else {
+		current = union(current, apply.Diff(old, current))
+	}
+	s.Status.Inventory = toInventory(current)
+	s.Status.LastAppliedRevision = revision
+	conditions.Remove(s, conditions.Stalled)
+	return current, nil
+}
+
+// reconcileHealth checks the applied objects (wait) or the health checks
+// once; while any is in progress it requeues until the timeout. A Failed
+// object fails the check at once.
+func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, revision string, entries []apply.Entry) (ctrl.Result, bool) {
+	s := sc.sync
+	var checks []apply.Entry
+	if s.Spec.Wait {
+		checks = entries
+	} else {
+		for _, h := range s.Spec.HealthChecks {
+			ns := h.Namespace
+			if ns == "" {
+				ns = s.Namespace
+			}
+			checks = append(checks, apply.Entry{APIVersion: h.APIVersion, Kind: h.Kind, Namespace: ns, Name: h.Name})
+		}
+	}
+	if len(checks) == 0 {
+		conditions.Remove(s, gitopsv1.Healthy)
+		r.succeeded(sc, revision)
+		return ctrl.Result{}, false
+	}
+	if s.Status.HealthCheckStartedAt == nil {
+		now := metav1.Now()
+		s.Status.HealthCheckStartedAt = &now
+	}
+	results, err := apply.Health(ctx, sc.reader, checks)
+	if err != nil {
+		conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())
+		return r.retry(s), true
+	}
+	var failedMsgs, pending []string
+	for _, e := range checks {
+		res := results[e]
+		switch res.Status {
+		case health.Current:
+		case health.Failed:
+			failedMsgs = append(failedMsgs, e.String()+": "+res.Message)
+		default:
+			pending = append(pending, e.String()+": "+res.Message)
+		}
+	}
+	sort.Strings(failedMsgs)
+	sort.Strings(pending)
+	timeout := 5 * time.Minute
+	if s.Spec.Timeout != nil && s.Spec.Timeout.Duration > 0 {
+		timeout = s.Spec.Timeout.Duration
+	}
+	switch {
+	case len(failedMsgs) > 0:
+		return r.healthFailed(ctx, sc, revision, "failed: "+strings.Join(failedMsgs, "; "))
+	case len(pending) > 0 && time.Since(s.Status.HealthCheckStartedAt.Time) >= timeout:
+		return r.healthFailed(ctx, sc, revision, fmt.Sprintf("not healthy within %s: %s", timeout, strings.Join(pending, "; ")))
+	case len(pending) > 0:
+		msg := "waiting for " + strings.Join(pending, "; ")
+		conditions.Set(s, gitopsv1.Healthy, metav1.ConditionUnknown, gitopsv1.ReasonProgressing, msg)
+		conditions.MarkProgressing(s, gitopsv1.ReasonProgressing, "revision "+revision+" applied; "+msg)
+		return ctrl.Result{RequeueAfter: r.opts.HealthPollInterval}, true
+	}
+	conditions.Set(s, gitopsv1.Healthy, metav1.ConditionTrue, gitopsv1.ReasonReconciliationSucceeded, fmt.Sprintf("%d objects healthy", len(checks)))
+	s.Status.LastHealthyRevision = revision
+	r.succeeded(sc, revision)
+	return ctrl.Result{}, false
+}
+
+// healthFailed reports a failed health check and, when asked, rolls back
+// to the last healthy revision.
+func (r *SyncReconciler) healthFailed(ctx context.Context, sc *syncScope, revision, detail string) (ctrl.Result, bool) {
+	s := sc.sync
+	msg := fmt.Sprintf("health check of revision %s %s", revision, detail)
+	conditions.Set(s, gitopsv1.Healthy, metav1.ConditionFalse, gitopsv1.ReasonHealthCheckFailed, msg)
+	good := s.Status.LastHealthyRevision
+	if s.Spec.Rollback != nil && s.Spec.Rollback.OnHealthFailure && good != "" && good != revision {
+		if digest, ok := r.store.Lookup(repoKey(sc.repo.Namespace, sc.repo.Name), good); ok {
+			if _, err := r.applyRevision(ctx, sc, good, digest); err == nil {
+				s.Status.RolledBackRevision = revision
+				rb := fmt.Sprintf("revision %s failed its health check; rolled back to %s", revision, good)
+				conditions.Set(s, conditions.Ready, metav1.ConditionFalse, gitopsv1.ReasonRolledBack, rb)
+				conditions.Remove(s, conditions.Reconciling)
+				conditions.Set(s, conditions.Stalled, metav1.ConditionTrue, gitopsv1.ReasonRolledBack, rb)
+				r.recorder.Eventf(s, nil, corev1.EventTypeWarning, gitopsv1.EventRolledBack, "Rollback", "%s (%s)", rb, detail)
+				r.addHistory(sc, revision, gitopsv1.ReasonRolledBack)
+				return ctrl.Result{RequeueAfter: jitter(s.Spec.Interval.Duration)}, true
+			}
+			return r.retry(s), true
+		}
+		sc.log.Info("cannot roll back: the last healthy revision is no longer in the store", "revision", good)
+	}
+	r.failed(sc, revision, gitopsv1.ReasonHealthCheckFailed, errors.New(msg), true)
+	return r.retry(s), true
+}
+
+func (r *SyncReconciler) succeeded(sc *syncScope, revision string) {
+	s := sc.sync
+	conditions.MarkReady(s, gitopsv1.ReasonReconciliationSucceeded, "applied revision "+revision)
+	s.Status.ObservedGeneration = s.Generation
+	r.addHistory(sc, revision, gitopsv1.ReasonReconciliationSucceeded)
+}
+
+// failed reports a failed attempt. stalled marks failures only a new commit
+// or spec change can fix.
+func (r *SyncReconciler) failed(sc *syncScope, revision, reason string, err error, stalled bool) {
+	s := sc.sync
+	msg := err.Error()
+	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+		sc.log.Info("reconcile failed", "reason", reason, "error", msg)
+	}
+	if stalled {
+		conditions.MarkStalled(s, reason, msg)
+	} else {
+		conditions.MarkFailed(s, reason, msg)
+	}
+	r.addHistory(sc, revision, reason)
+}
+
+func (r *SyncReconciler) addHistory(sc *syncScope, revision, result string) {
+	s := sc.sync
+	if len(s.Status.History) > 0 && s.Status.History[0].Revision == revision && s.Status.History[0].Result == result {
+		return
+	}
+	h := gitopsv1.HistoryEntry{Revision: revision, Result: result, Duration: metav1.Duration{Duration: time.Since(sc.began).Round(time.Millisecond)}, Time: metav1.Now()}
+	s.Status.History = append([]gitopsv1.HistoryEntry{h}, s.Status.History...)
+	if len(s.Status.History) > historyLimit {
+		s.Status.History = s.Status.History[:historyLimit]
+	}
+}
+
+func (r *SyncReconciler) recordChanges(sc *syncScope, revision string, changes []apply.Change, old []apply.Entry) {
+	inOld := map[string]bool{}
+	for _, e := range old {
+		inOld[e.Key()] = true
+	}
+	var created, configured []string
+	for _, c := range changes {
+		switch {
+		case !inOld[c.Entry.Key()]:
+			created = append(created, c.Entry.String())
+		case c.Action == apply.Configured:
+			configured = append(configured, c.Entry.String())
+		}
+	}
+	if len(created)+len(configured) == 0 {
+		return
+	}
+	var parts []string
+	if len(created) > 0 {
+		parts = append(parts, "created "+summary(created))
+	}
+	if len(configured) > 0 {
+		parts = append(parts, "configured "+summary(configured))
+	}
+	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "revision %s: %s", revision, strings.Join(parts, "; "))
+}
+
+func summary(names []string) string {
+	if len(names) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (build.Options, error) {
+	pb := s.Spec.PostBuild
+	if pb == nil {
+		return build.Options{}, nil
+	}
+	vars := map[string]string{}
+	for _, ref := range pb.SubstituteFrom {
+		key := types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}
+		var data map[string]string
+		switch ref.Kind {
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			if err := r.client.Get(ctx, key, cm); err != nil {
+				if apierrors.IsNotFound(err) && ref.Optional {
+					continue
+				}
+				return build.Options{}, fmt.Errorf("substituteFrom ConfigMap %s: %w", ref.Name, err)
+			}
+			data = cm.Data
+		case "Secret":
+			sec := &corev1.Secret{}
+			if err := r.client.Get(ctx, key, sec); err != nil {
+				if apierrors.IsNotFound(err) && ref.Optional {
+					continue
+				}
+				return build.Options{}, fmt.Errorf("substituteFrom Secret %s: %w", ref.Name, err)
+			}
+			data = map[string]string{}
+			for k, v := range sec.Data {
+				data[k] = string(v)
+			}
+		}
+		for k, v := range data {
+			vars[k] = v
+		}
+	}
+	for k, v := range pb.Substitute {
+		vars[k] = v
+	}
+	return build.Options{Substitute: true, Vars: vars}, nil
+}
+
+// finalize prunes the inventory (unless prune is disabled) and lets the
+// Sync go.
+func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
+	s := sc.sync
+	if s.Spec.Prune != gitopsv1.PruneDisabled && !s.Spec.Suspend && len(s.Status.Inventory) > 0 {
+		c, err := r.clientFor(s)
+		if err != nil {
+			return err
+		}
+		a := &apply.Applier{Client: c, Labels: map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace}}
+		if _, err := a.Prune(ctx, apply.Diff(inventoryEntries(s.Status.Inventory), nil)); err != nil {
+			return fmt.Errorf("cannot prune on delete: %w", err)
+		}
+	}
+	r.mu.Lock()
+	delete(r.known, types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
+	r.mu.Unlock()
+	if controllerutil.ContainsFinalizer(s, Finalizer) {
+		patch := client.MergeFrom(s.DeepCopy())
+		controllerutil.RemoveFinalizer(s, Finalizer)
+		if err := r.client.Patch(ctx, s, patch); err != nil {
+			return fmt.Errorf("cannot remove finalizer: %w", err)
+		}
+	}
+	return nil
+}
+
+func inventoryEntries(inv []gitopsv1.InventoryEntry) []apply.Entry {
+	out := make([]apply.Entry, 0, len(inv))
+	for _, e := range inv {
+		out = append(out, apply.Entry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
+	}
+	return out
+}
+
+func toInventory(entries []apply.Entry) []gitopsv1.InventoryEntry {
+	out := make([]gitopsv1.InventoryEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, gitopsv1.InventoryEntry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
+func union(a, b []apply.Entry) []apply.Entry {
+	seen := map[string]bool{}
+	var out []apply.Entry
+	for _, list := range [][]apply.Entry{a, b} {
+		for _, e := range list {
+			if !seen[e.Key()] {
+				seen[e.Key()] = true
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}

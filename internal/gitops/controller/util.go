@@ -1,0 +1,24 @@
+package controller
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// jitter spreads periodic reconciles by up to 10% so many objects with the
+// same interval do not all wake at once.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		d = time.Minute
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// retryAfter is the wait after a failure: the interval, but at most 30s so
+// a fixed credential or a pushed branch is picked up soon.
+func retryAfter(interval time.Duration) time.Duration {
+	if interval <= 0 || interval > 30*time.Second {
+		return 30 * time.Second
+	}
+	return interval
+}
