@@ -372,6 +372,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	defer r.disconnect(ctx, s, ext)
 	obs, err := ext.Observe(ctx, mg)
 	countCall(r.name, "observe", err)
+	if IsTerminal(err) {
+		// The spec (say, an invalid external name) never allowed a create:
+		// there is nothing to delete.
+		return r.finish(ctx, s)
+	}
 	if err != nil {
 		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
 	}

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"github.com/strata-dev/strata/providers/nop"
+	"github.com/strata-dev/strata/providers/sql"
 )
 
 // subsystems is every part of Strata that runs in the manager, in the order
@@ -9,4 +10,5 @@ import (
 var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
 	{Name: "gitops", Setup: setupGitops},
+	{Name: "provider-sql", Setup: provider(sql.Setup)},
 }

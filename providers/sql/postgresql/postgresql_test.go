@@ -1,0 +1,399 @@
+package postgresql_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/managed"
+	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
+	mt "github.com/strata-dev/strata/internal/managed/managedtest"
+	"github.com/strata-dev/strata/internal/testenv"
+	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
+	"github.com/strata-dev/strata/providers/sql/postgresql"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.Start)) }
+
+const wait = 30 * time.Second
+
+// admin connects to the test PostgreSQL server as its administrator,
+// failing the test with how to start it when it is unreachable.
+func admin(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, mt.PostgresURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is not reachable: %v\nstart it (e.g. `service postgresql start`; trust auth for user postgres on 127.0.0.1:5432) or point STRATA_TEST_POSTGRES_URL at one", redact(mt.PostgresURL()), err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// providerConfig creates a ProviderConfig (and its Secret) for the server at
+// addr (default: the test server), named name.
+func providerConfig(t *testing.T, name, addr string) *pgv1.ProviderConfig {
+	t.Helper()
+	u, err := url.Parse(mt.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = u.Host
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	pw, _ := u.User.Password()
+	ctx := context.Background()
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name + "-creds"},
+		StringData: map[string]string{"endpoint": host, "port": port, "username": u.User.Username(), "password": pw, "sslmode": "disable"},
+	}
+	if err := env.Client.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	pc := &pgv1.ProviderConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       pgv1.ProviderConfigSpec{ConnectionSecretRef: managedv1.SecretReference{Namespace: "default", Name: sec.Name}},
+	}
+	if err := env.Client.Create(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.Delete(ctx, pc)
+		_ = env.Client.Delete(ctx, sec)
+	})
+	return pc
+}
+
+func start(t *testing.T) {
+	mt.StartManager(t, env.Config, func(m ctrl.Manager) error {
+		return postgresql.Setup(m, managed.Options{PollInterval: time.Minute, MaxReconcileRate: 0})
+	})
+}
+
+func spec(pc string) managedv1.ResourceSpec {
+	return managedv1.ResourceSpec{ProviderConfigReference: &managedv1.Reference{Name: pc}}
+}
+
+func exists(t *testing.T, db *pgx.Conn, query, name string) bool {
+	t.Helper()
+	var ok bool
+	if err := db.QueryRow(context.Background(), "SELECT EXISTS ("+query+")", name).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+const (
+	dbExists   = "SELECT 1 FROM pg_database WHERE datname = $1"
+	roleExists = "SELECT 1 FROM pg_roles WHERE rolname = $1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// TestRoleDatabaseGrant is the whole story: a role with a generated
+// password, a database it owns and a grant, all by reference; a client logs
+// in with the published credentials; the ProviderConfig cannot be deleted
+// while in use; deleting removes everything from the server.
+func TestRoleDatabaseGrant(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	name := "app-" + sfx
+
+	role := &pgv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: pgv1.RoleSpec{ResourceSpec: spec(pc.Name),
+		ForProvider: pgv1.RoleParameters{Privileges: pgv1.RolePrivileges{Login: ptr(true)}}}}
+	role.Spec.WriteConnectionSecretToReference = &managedv1.SecretReference{Namespace: "default", Name: name + "-conn"}
+	database := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name),
+		ForProvider: pgv1.DatabaseParameters{OwnerRef: &managedv1.Reference{Name: name}, Encoding: "UTF8"}}}
+	grant := &pgv1.Grant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: pgv1.GrantSpec{ResourceSpec: spec(pc.Name),
+		ForProvider: pgv1.GrantParameters{RoleRef: &managedv1.Reference{Name: name}, DatabaseRef: &managedv1.Reference{Name: name},
+			Privileges: []pgv1.GrantPrivilege{"CONNECT", "TEMPORARY"}}}}
+	// Created in the "wrong" order: references wait for their targets.
+	for _, o := range []client.Object{grant, database, role} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mt.WaitCondition(t, env.Client, grant, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	mt.WaitCondition(t, env.Client, database, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	mt.WaitCondition(t, env.Client, role, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	if database.Spec.ForProvider.Owner != name || database.Status.AtProvider.Owner != name {
+		t.Errorf("owner = %q (observed %q), want %q", database.Spec.ForProvider.Owner, database.Status.AtProvider.Owner, name)
+	}
+	if database.Spec.ForProvider.ConnectionLimit == nil || *database.Spec.ForProvider.ConnectionLimit != -1 {
+		t.Errorf("connectionLimit not late-initialized to -1: %v", database.Spec.ForProvider.ConnectionLimit)
+	}
+	if role.Spec.ForProvider.Privileges.CreateDB == nil || *role.Spec.ForProvider.Privileges.CreateDB {
+		t.Errorf("createDb not late-initialized to false: %v", role.Spec.ForProvider.Privileges.CreateDB)
+	}
+	if got := strings.Join(grant.Status.AtProvider.Privileges, ","); got != "CONNECT,TEMPORARY" {
+		t.Errorf("observed privileges = %s", got)
+	}
+	mt.HasEvent(t, env.Client, name, managed.EventCreated)
+
+	// Log in with the published credentials.
+	sec := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: name + "-conn"}, sec); err != nil {
+		t.Fatal(err)
+	}
+	if len(sec.Data["password"]) != 32 || string(sec.Data["username"]) != name {
+		t.Fatalf("connection secret has username %q and a %d-byte password", sec.Data["username"], len(sec.Data["password"]))
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(string(sec.Data["username"]), string(sec.Data["password"])),
+		Host: net.JoinHostPort(string(sec.Data["endpoint"]), string(sec.Data["port"])), Path: "/" + name, RawQuery: "sslmode=disable"}
+	app, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatalf("cannot log in with the published credentials: %v", err)
+	}
+	var who string
+	if err := app.QueryRow(ctx, "SELECT current_user").Scan(&who); err != nil || who != name {
+		t.Errorf("current_user = %q, %v", who, err)
+	}
+	_ = app.Close(ctx)
+
+	// The ProviderConfig reports its users and cannot go while it has any.
+	mt.Eventually(t, wait, "ProviderConfig users", func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pc), pc); err != nil {
+			return err
+		}
+		if pc.Status.Users != 3 {
+			return fmt.Errorf("users = %d", pc.Status.Users)
+		}
+		return nil
+	})
+	if err := env.Client.Delete(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, pc, conditions.Ready, metav1.ConditionFalse, managed.ReasonInUse, wait)
+	if msg := conditions.Get(pc, conditions.Ready).Message; !strings.Contains(msg, "in use by 3 resource(s): Database/"+name) {
+		t.Errorf("in-use message = %q", msg)
+	}
+
+	for _, o := range []client.Object{grant, database, role} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []client.Object{grant, database, role, pc} {
+		mt.WaitGone(t, env.Client, o, wait)
+	}
+	if exists(t, db, dbExists, name) || exists(t, db, roleExists, name) {
+		t.Error("database or role left on the server after delete")
+	}
+	mt.WaitGone(t, env.Client, sec, wait)
+}
+
+// TestOddNamesAreQuoted proves identifiers and literals are quoted: a
+// database named like an injection creates exactly that database, and a
+// role's password with quotes works for login.
+func TestOddNamesAreQuoted(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	canary := "strata_canary_" + sfx
+	if _, err := db.Exec(ctx, "CREATE TABLE "+canary+" (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP TABLE IF EXISTS "+canary) })
+	odd := `a"; DROP TABLE ` + canary + `; --`
+
+	d := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "odd-" + sfx, Annotations: map[string]string{managed.AnnotationExternalName: odd}},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name)}}
+	pwSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pw-" + sfx},
+		StringData: map[string]string{"pw": `p'w"; DROP TABLE ` + canary + `; --`}}
+	oddRole := `r'"; DROP TABLE ` + canary + `; --`
+	r := &pgv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "odd-" + sfx, Annotations: map[string]string{managed.AnnotationExternalName: oddRole}},
+		Spec: pgv1.RoleSpec{ResourceSpec: spec(pc.Name), ForProvider: pgv1.RoleParameters{
+			Privileges:        pgv1.RolePrivileges{Login: ptr(true)},
+			PasswordSecretRef: &managedv1.SecretKeySelector{SecretReference: managedv1.SecretReference{Namespace: "default", Name: pwSecret.Name}, Key: "pw"},
+		}}}
+	for _, o := range []client.Object{pwSecret, d, r} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, pwSecret) })
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	mt.WaitCondition(t, env.Client, r, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	if !exists(t, db, dbExists, odd) {
+		t.Errorf("no database named exactly %q", odd)
+	}
+	if !exists(t, db, "SELECT 1 FROM pg_tables WHERE tablename = $1", canary) {
+		t.Fatal("the canary table was dropped: a name was not quoted")
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(oddRole, pwSecret.StringData["pw"]), Host: "127.0.0.1:5432", Path: "/postgres"}
+	if strings.Contains(mt.PostgresURL(), "@") {
+		pu, _ := url.Parse(mt.PostgresURL())
+		u.Host = pu.Host
+	}
+	// Trust auth may skip the password; the login at least proves the role
+	// exists under exactly its odd name.
+	if c, err := pgx.Connect(ctx, u.String()+"?sslmode=disable"); err != nil {
+		t.Errorf("cannot log in as %q: %v", oddRole, err)
+	} else {
+		_ = c.Close(ctx)
+	}
+	for _, o := range []client.Object{d, r} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, o, wait)
+	}
+	if exists(t, db, dbExists, odd) || exists(t, db, roleExists, oddRole) {
+		t.Error("odd database or role left after delete")
+	}
+	// A name PostgreSQL would truncate is rejected, not silently changed.
+	long := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "long-" + sfx, Annotations: map[string]string{managed.AnnotationExternalName: strings.Repeat("x", 64)}},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name)}}
+	if err := env.Client.Create(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, long, conditions.Stalled, metav1.ConditionTrue, "", wait)
+	if msg := conditions.Get(long, conditions.Ready).Message; !strings.Contains(msg, "63-byte limit") {
+		t.Errorf("message = %q", msg)
+	}
+	_ = env.Client.Delete(ctx, long)
+	mt.WaitGone(t, env.Client, long, wait)
+}
+
+// TestOwnerDrift changes a database's owner behind Strata's back: it is
+// corrected at the next poll, and with managementPolicies ["Observe"] only
+// reported.
+func TestOwnerDrift(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	owner := "owner_" + sfx
+	if _, err := db.Exec(ctx, "CREATE ROLE "+owner); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP ROLE IF EXISTS "+owner) })
+	owned := func(name string) string {
+		var o string
+		if err := db.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", name).Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+
+	managedName, observedName := "drift_"+sfx, "observed_"+sfx
+	d := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "drift-" + sfx,
+		Annotations: map[string]string{managed.AnnotationExternalName: managedName, managed.AnnotationPollInterval: "1s"}},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name), ForProvider: pgv1.DatabaseParameters{Owner: owner}}}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	if _, err := db.Exec(ctx, "ALTER DATABASE "+managedName+" OWNER TO postgres"); err != nil {
+		t.Fatal(err)
+	}
+	mt.Eventually(t, wait, "owner drift corrected", func() error {
+		if o := owned(managedName); o != owner {
+			return fmt.Errorf("owner is %s", o)
+		}
+		return nil
+	})
+	mt.HasEvent(t, env.Client, d.Name, managed.EventUpdated)
+
+	// Observe only: import an existing database; drift is reported, not fixed.
+	if _, err := db.Exec(ctx, "CREATE DATABASE "+observedName); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP DATABASE IF EXISTS "+observedName) })
+	o := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "observed-" + sfx,
+		Annotations: map[string]string{managed.AnnotationExternalName: observedName, managed.AnnotationPollInterval: "1s"}},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name), ForProvider: pgv1.DatabaseParameters{Owner: owner}}}
+	o.Spec.ManagementPolicies = managedv1.ManagementPolicies{managedv1.ManagementObserve}
+	if err := env.Client.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, o, conditions.Synced, metav1.ConditionTrue, managed.ReasonDriftDetected, wait)
+	if msg := conditions.Get(o, conditions.Synced).Message; !strings.Contains(msg, fmt.Sprintf(`owner is "postgres", want %q`, owner)) {
+		t.Errorf("drift message = %q", msg)
+	}
+	if !conditions.IsTrue(o, conditions.Ready) || o.Status.AtProvider.Owner != "postgres" {
+		t.Errorf("observed database: Ready=%v atProvider.owner=%q", conditions.IsTrue(o, conditions.Ready), o.Status.AtProvider.Owner)
+	}
+	mt.HasEvent(t, env.Client, o.Name, managed.EventDrift)
+	time.Sleep(2500 * time.Millisecond) // two more polls must not change it
+	if got := owned(observedName); got != "postgres" {
+		t.Errorf("Observe-only database's owner changed to %s", got)
+	}
+	// Deleting an observed resource leaves the database.
+	for _, x := range []client.Object{o, d} {
+		if err := env.Client.Delete(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, x, wait)
+	}
+	if !exists(t, db, dbExists, observedName) {
+		t.Error("deleting an Observe-only Database dropped the database")
+	}
+	if exists(t, db, dbExists, managedName) {
+		t.Error("managed database left after delete")
+	}
+}
+
+// TestServerUnreachable cuts the connection to PostgreSQL for a while: the
+// resource reports Ready=False with a clear message and recovers by itself.
+func TestServerUnreachable(t *testing.T) {
+	admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pu, _ := url.Parse(mt.PostgresURL())
+	proxy := mt.NewProxy(t, pu.Host)
+	pc := providerConfig(t, "pg-"+sfx, proxy.Addr)
+	d := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "down-" + sfx, Annotations: map[string]string{managed.AnnotationPollInterval: "1s"}},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name)}}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	proxy.Stop()
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionFalse, conditions.ReasonUnavailable, wait)
+	msg := conditions.Get(d, conditions.Ready).Message
+	if !strings.HasPrefix(msg, "cannot connect to postgres at "+proxy.Addr+": ") {
+		t.Errorf("Ready message = %q, want it to name the server", msg)
+	}
+	if c := conditions.Get(d, conditions.Synced); c.Status != metav1.ConditionFalse || c.Reason != conditions.ReasonReconcileError {
+		t.Errorf("Synced = %+v", c)
+	}
+	mt.HasEvent(t, env.Client, d.Name, managed.EventCannotConnect)
+	proxy.Start()
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, time.Minute)
+	if err := env.Client.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitGone(t, env.Client, d, wait)
+}
