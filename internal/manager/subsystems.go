@@ -1,6 +1,9 @@
 package manager
 
 import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	compositioncontroller "github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/providers/nop"
 	"github.com/strata-dev/strata/providers/sql"
 )
@@ -11,4 +14,7 @@ var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
 	{Name: "gitops", Setup: setupGitops},
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
+	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
+		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles)
+	}},
 }

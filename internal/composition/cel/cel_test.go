@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 func TestParse(t *testing.T) {
@@ -152,4 +153,41 @@ func FuzzEvalString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = env.EvalString(s, vars) // must not panic or hang
 	})
+}
+
+func TestSchemaTypeChecksFields(t *testing.T) {
+	s := &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"spec": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"replicas": {Type: "integer"},
+			"image":    {Type: "string"},
+		}},
+	}}
+	typ, err := SchemaType(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := NewEnv(Options{XRType: typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Compile("xr.spec.replicas + 1"); err != nil {
+		t.Errorf("valid field: %v", err)
+	}
+	if _, err := env.Compile("xr.metadata.name"); err != nil {
+		t.Errorf("metadata: %v", err)
+	}
+	if _, err := env.Compile("xr.spec.replica"); err == nil || !strings.Contains(err.Error(), "undefined field 'replica'") {
+		t.Errorf("unknown field: err = %v", err)
+	}
+	if _, err := env.Compile(`xr.spec.image + 1`); err == nil || !strings.Contains(err.Error(), "no matching overload") {
+		t.Errorf("wrong type: err = %v", err)
+	}
+	p, err := env.Compile("xr.spec.replicas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Eval(map[string]any{"xr": map[string]any{"spec": map[string]any{"replicas": int64(2)}}})
+	if err != nil || v != int64(2) {
+		t.Errorf("Eval = %v, %v", v, err)
+	}
 }

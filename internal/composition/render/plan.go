@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 
@@ -20,6 +21,8 @@ type Plan struct {
 	Graph dag.Graph
 	// Order is the creation order.
 	Order []string
+	// GVKs are the kinds the Composition composes.
+	GVKs []schema.GroupVersionKind
 
 	env       *cel.Env
 	templates map[string]*v1alpha1.ComposedTemplate
@@ -96,6 +99,11 @@ func NewPlan(spec *v1alpha1.CompositionSpec, xrType *apiservercel.DeclType) (*Pl
 		if err := walkStrings(tmpl, "template", func(path, s string) error { return check(path, s, false) }); err != nil {
 			return nil, err
 		}
+		gvk, err := templateGVK(tmpl)
+		if err != nil {
+			return nil, &FieldError{Resource: t.Name, Field: "template", Err: err}
+		}
+		p.GVKs = appendGVK(p.GVKs, gvk)
 		for i, s := range t.ReadyWhen {
 			if err := checkBool(env, t.Name, fmt.Sprintf("readyWhen[%d]", i), s); err != nil {
 				return nil, err
@@ -215,4 +223,30 @@ func walkStrings(v any, path string, fn func(path, s string) error) error {
 		}
 	}
 	return nil
+}
+
+func templateGVK(tmpl any) (schema.GroupVersionKind, error) {
+	m, _ := tmpl.(map[string]any)
+	av, _ := m["apiVersion"].(string)
+	kind, _ := m["kind"].(string)
+	if av == "" || kind == "" {
+		return schema.GroupVersionKind{}, errors.New("apiVersion and kind are required")
+	}
+	if cel.HasExpr(av) || cel.HasExpr(kind) {
+		return schema.GroupVersionKind{}, errors.New("apiVersion and kind must be literal, not expressions")
+	}
+	gv, err := schema.ParseGroupVersion(av)
+	if err != nil {
+		return schema.GroupVersionKind{}, fmt.Errorf("invalid apiVersion %q: %w", av, err)
+	}
+	return gv.WithKind(kind), nil
+}
+
+func appendGVK(l []schema.GroupVersionKind, g schema.GroupVersionKind) []schema.GroupVersionKind {
+	for _, e := range l {
+		if e == g {
+			return l
+		}
+	}
+	return append(l, g)
 }

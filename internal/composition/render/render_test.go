@@ -328,4 +328,3 @@ func TestPlanGraph(t *testing.T) {
 		t.Errorf("order (-want +got):\n%s", d)
 	}
 }
-

@@ -1,0 +1,280 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/strata-dev/strata/internal/composition/render"
+	"github.com/strata-dev/strata/internal/conditions"
+)
+
+// fieldOwnerClaim writes the XR's spec from the claim.
+const fieldOwnerClaim = "strata-claim"
+
+// claimReconciler reconciles the claims of one kind.
+type claimReconciler struct {
+	client   client.Client
+	recorder events.EventRecorder
+	gvk      schema.GroupVersionKind
+	xrGVK    schema.GroupVersionKind
+	xrdName  string
+}
+
+// claimOnlyFields stay on the claim and are not copied to the XR's spec.
+var claimOnlyFields = []string{"resourceRef", "writeConnectionSecretToRef"}
+
+// xrStatusInternal are XR status fields not copied back to the claim.
+var xrStatusInternal = []string{"conditions", "observedGeneration", "resourceRefs"}
+
+func mapXRToClaim(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[render.LabelClaimName] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[render.LabelClaimNamespace], Name: l[render.LabelClaimName]}}}
+}
+
+// XRName is the deterministic name of a claim's composite resource.
+func XRName(namespace, name string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + name))
+	return truncate(name, 56) + "-" + hex.EncodeToString(sum[:])[:5]
+}
+
+func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
+	log := ctrl.LoggerFrom(ctx)
+	claim := &unstructured.Unstructured{}
+	claim.SetGroupVersionKind(r.gvk)
+	if err := r.client.Get(ctx, req.NamespacedName, claim); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if claim.GetAnnotations()[AnnotationPaused] == "true" {
+		return reconcile.Result{}, nil
+	}
+	orig := claim.DeepCopy()
+	conds := readConds(claim)
+	defer func() {
+		if claim.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
+			return
+		}
+		if retErr != nil {
+			conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconcileError, retErr.Error())
+			if errors.Is(retErr, reconcile.TerminalError(nil)) {
+				conditions.MarkStalled(conds, reasonOf(retErr), retErr.Error())
+			}
+		} else {
+			_ = unstructured.SetNestedField(claim.Object, claim.GetGeneration(), "status", "observedGeneration")
+		}
+		conds.write()
+		orig.SetResourceVersion(claim.GetResourceVersion())
+		if err := r.client.Status().Patch(ctx, claim, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+			log.Error(err, "cannot patch claim status")
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	conditions.EnsureInitialized(conds)
+
+	if claim.GetDeletionTimestamp() != nil {
+		return r.reconcileDelete(ctx, claim, conds)
+	}
+	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
+		p := client.MergeFrom(claim.DeepCopy())
+		controllerutil.AddFinalizer(claim, FinalizerClaim)
+		if err := r.client.Patch(ctx, claim, p); err != nil {
+			return reconcile.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
+		}
+		orig = claim.DeepCopy()
+	}
+	xr, err := r.bind(ctx, claim)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.applyXR(ctx, claim, xr); err != nil {
+		return reconcile.Result{}, err
+	}
+	r.copyStatus(claim, conds, xr)
+	return reconcile.Result{}, nil
+}
+
+// bind finds the claim's XR name (spec.resourceRef, or a deterministic new
+// one recorded there) and refuses an XR bound to another claim.
+func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
+	if name == "" {
+		name = XRName(claim.GetNamespace(), claim.GetName())
+		patch := map[string]any{"spec": map[string]any{"resourceRef": map[string]any{
+			"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": name,
+		}}}
+		data, _ := utiljson.Marshal(patch)
+		if err := r.client.Patch(ctx, claim, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldOwnerClaim)); err != nil {
+			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
+		}
+		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "bound to composite resource %s %s", r.xrGVK.Kind, name)
+	}
+	xr := &unstructured.Unstructured{}
+	xr.SetGroupVersionKind(r.xrGVK)
+	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("cannot get composite resource %s: %w", name, err)
+		}
+		xr.SetName(name)
+		return xr, nil
+	}
+	ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
+	if ref["name"] != "" && (ref["name"] != claim.GetName() || ref["namespace"] != claim.GetNamespace()) {
+		return nil, userError(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))
+	}
+	return xr, nil
+}
+
+// applyXR server-side applies the XR's spec from the claim's.
+func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.Unstructured) error {
+	spec, _, _ := unstructured.NestedMap(claim.Object, "spec")
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	spec = runtimeDeepCopy(spec)
+	for _, f := range claimOnlyFields {
+		delete(spec, f)
+	}
+	// The composite records its own selection; the claim only passes what
+	// the user set.
+	delete(spec, "compositionRevisionRef")
+	if n, _, _ := unstructured.NestedString(claim.Object, "spec", "compositionRevisionRef", "name"); n != "" {
+		spec["compositionRevisionRef"] = map[string]any{"name": n}
+	}
+	spec["claimRef"] = map[string]any{
+		"apiVersion": r.gvk.GroupVersion().String(), "kind": r.gvk.Kind,
+		"namespace": claim.GetNamespace(), "name": claim.GetName(),
+	}
+	if n, _, _ := unstructured.NestedString(claim.Object, "spec", "writeConnectionSecretToRef", "name"); n != "" {
+		// A claim's secret always lands in the claim's own namespace.
+		spec["writeConnectionSecretToRef"] = map[string]any{"name": n, "namespace": claim.GetNamespace()}
+	}
+	desired := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	desired.SetGroupVersionKind(r.xrGVK)
+	desired.SetName(xr.GetName())
+	desired.SetLabels(map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()})
+	if xr.GetUID() != "" {
+		cur, _, _ := unstructured.NestedMap(xr.Object, "spec")
+		if subset(desired.Object["spec"], cur) && xr.GetLabels()[render.LabelClaimName] == claim.GetName() {
+			return nil
+		}
+	}
+	if err := r.client.Patch(ctx, desired, client.Apply, client.FieldOwner(fieldOwnerClaim), client.ForceOwnership); err != nil {
+		if apierrors.IsInvalid(err) {
+			return userError(conditions.ReasonReconcileError, fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err))
+		}
+		return fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err)
+	}
+	if xr.GetUID() == "" {
+		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Create", "created composite resource %s %s", r.xrGVK.Kind, xr.GetName())
+	}
+	desired.DeepCopyInto(xr)
+	return nil
+}
+
+// copyStatus copies the XR's status fields and readiness to the claim.
+func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *condObj, xr *unstructured.Unstructured) {
+	st, _, _ := unstructured.NestedMap(xr.Object, "status")
+	for k, v := range st {
+		skip := false
+		for _, f := range xrStatusInternal {
+			skip = skip || k == f
+		}
+		if !skip {
+			_ = unstructured.SetNestedField(claim.Object, runtimeDeepCopyValue(v), "status", k)
+		}
+	}
+	xc := readConds(xr)
+	synced := conditions.Get(xc, conditions.Synced)
+	ready := conditions.Get(xc, conditions.Ready)
+	switch {
+	case synced != nil && synced.Status == metav1.ConditionFalse:
+		conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, synced.Reason, "composite resource "+xr.GetName()+": "+synced.Message)
+	default:
+		conditions.Set(conds, conditions.Synced, metav1.ConditionTrue, conditions.ReasonReconcileSuccess, "composite resource "+xr.GetName()+" is in sync with the claim")
+	}
+	stalled := conditions.Get(xc, conditions.Stalled)
+	switch {
+	case ready == nil:
+		conditions.MarkProgressing(conds, conditions.ReasonCreating, "waiting for composite resource "+xr.GetName())
+	case ready.Status == metav1.ConditionTrue:
+		conditions.MarkReady(conds, ready.Reason, ready.Message)
+	case stalled != nil && stalled.Status == metav1.ConditionTrue:
+		conditions.MarkStalled(conds, stalled.Reason, stalled.Message)
+	default:
+		conditions.MarkProgressing(conds, ready.Reason, ready.Message)
+	}
+}
+
+// reconcileDelete deletes the XR and waits until it is gone.
+func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructured.Unstructured, conds *condObj) (reconcile.Result, error) {
+	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
+		return reconcile.Result{}, nil
+	}
+	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
+	if name != "" {
+		xr := &unstructured.Unstructured{}
+		xr.SetGroupVersionKind(r.xrGVK)
+		err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr)
+		if err == nil {
+			ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
+			if ref["name"] == claim.GetName() && ref["namespace"] == claim.GetNamespace() {
+				if xr.GetDeletionTimestamp() == nil {
+					if err := r.client.Delete(ctx, xr); err != nil && !apierrors.IsNotFound(err) {
+						return reconcile.Result{}, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
+					}
+				}
+				conditions.MarkProgressing(conds, conditions.ReasonDeleting, "waiting for composite resource "+name+" to be deleted")
+				return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("cannot get composite resource %s: %w", name, err)
+		}
+	}
+	p := client.MergeFrom(claim.DeepCopy())
+	controllerutil.RemoveFinalizer(claim, FinalizerClaim)
+	if err := r.client.Patch(ctx, claim, p); err != nil && !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, fmt.Errorf("cannot remove finalizer: %w", err)
+	}
+	return reconcile.Result{}, nil
+}
+
+func runtimeDeepCopy(m map[string]any) map[string]any {
+	return runtimeDeepCopyValue(m).(map[string]any)
+}
+
+func runtimeDeepCopyValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = runtimeDeepCopyValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = runtimeDeepCopyValue(e)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,147 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
+	"github.com/strata-dev/strata/internal/composition/render"
+	"github.com/strata-dev/strata/internal/composition/xrd"
+)
+
+// Engine starts a composite and a claim controller for each established
+// XRD and caches compiled Composition revisions.
+type Engine struct {
+	mgr          ctrl.Manager
+	recorder     events.EventRecorder
+	pollInterval time.Duration
+	workers      int
+
+	mu      sync.Mutex
+	started map[string]bool
+	plans   map[types.UID]*render.Plan
+}
+
+// Setup registers the XRD and Composition controllers; they start the
+// composite and claim controllers of each XRD as it becomes established.
+func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
+	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
+		return fmt.Errorf("cannot register apiextensions types: %w", err)
+	}
+	if pollInterval <= 0 {
+		pollInterval = time.Minute
+	}
+	if workers <= 0 {
+		workers = 10
+	}
+	e := &Engine{
+		mgr: mgr, recorder: mgr.GetEventRecorder("strata-composition"),
+		pollInterval: pollInterval, workers: workers,
+		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
+	}
+	xr := &xrd.Reconciler{Client: mgr.GetClient(), Recorder: e.recorder, Starter: e}
+	if err := xr.SetupWithManager(mgr, 2); err != nil {
+		return fmt.Errorf("cannot set up XRD controller: %w", err)
+	}
+	cr := &CompositionReconciler{Client: mgr.GetClient(), Recorder: e.recorder}
+	if err := cr.SetupWithManager(mgr, 2); err != nil {
+		return fmt.Errorf("cannot set up Composition controller: %w", err)
+	}
+	return nil
+}
+
+// Start starts the composite and claim controllers of an XRD (once).
+func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinition) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := x.ReferenceableVersion()
+	xrGVK := schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: x.Spec.Names.Kind}
+	key := "xr/" + xrGVK.String()
+	if !e.started[key] {
+		if err := e.startComposite(x.Name, xrGVK); err != nil {
+			return err
+		}
+		e.started[key] = true
+	}
+	if x.Spec.ClaimNames == nil {
+		return nil
+	}
+	claimGVK := schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: x.Spec.ClaimNames.Kind}
+	key = "claim/" + claimGVK.String()
+	if !e.started[key] {
+		if err := e.startClaim(x.Name, claimGVK, xrGVK); err != nil {
+			return err
+		}
+		e.started[key] = true
+	}
+	return nil
+}
+
+func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) error {
+	r := &compositeReconciler{
+		client: e.mgr.GetClient(), recorder: e.recorder, gvk: gvk, xrdName: xrdName, engine: e,
+		watched: map[schema.GroupVersionKind]bool{},
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	skip := true
+	c, err := ctrl.NewControllerManagedBy(e.mgr).
+		Named("composite-" + gvk.Kind + "." + gvk.Group).
+		For(u).
+		Watches(&v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(r.mapCompositionToXRs)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
+		Build(r)
+	if err != nil {
+		return fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
+	}
+	r.ctrl = c
+	return nil
+}
+
+func (e *Engine) startClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) error {
+	r := &claimReconciler{client: e.mgr.GetClient(), recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	xr := &unstructured.Unstructured{}
+	xr.SetGroupVersionKind(xrGVK)
+	skip := true
+	_, err := ctrl.NewControllerManagedBy(e.mgr).
+		Named("claim-" + gvk.Kind + "." + gvk.Group).
+		For(u).
+		Watches(xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
+		Build(r)
+	if err != nil {
+		return fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
+	}
+	return nil
+}
+
+// plan compiles a revision once; revisions are immutable.
+func (e *Engine) plan(rev *v1alpha1.CompositionRevision) (*render.Plan, error) {
+	e.mu.Lock()
+	p, ok := e.plans[rev.UID]
+	e.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := render.NewPlan(&rev.Spec.CompositionSpec, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.plans[rev.UID] = p
+	e.mu.Unlock()
+	return p, nil
+}

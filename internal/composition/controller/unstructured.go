@@ -1,0 +1,95 @@
+package controller
+
+import (
+	"reflect"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// condObj adapts the conditions of an unstructured object to the
+// conditions helpers.
+type condObj struct {
+	u     *unstructured.Unstructured
+	conds []metav1.Condition
+}
+
+func readConds(u *unstructured.Unstructured) *condObj {
+	c := &condObj{u: u}
+	raw, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, r := range raw {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		var cond metav1.Condition
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &cond); err == nil {
+			c.conds = append(c.conds, cond)
+		}
+	}
+	return c
+}
+
+func (c *condObj) GetGeneration() int64               { return c.u.GetGeneration() }
+func (c *condObj) GetConditions() *[]metav1.Condition { return &c.conds }
+
+// write stores the conditions back into the object.
+func (c *condObj) write() {
+	out := make([]any, 0, len(c.conds))
+	for i := range c.conds {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c.conds[i])
+		if err == nil {
+			out = append(out, m)
+		}
+	}
+	_ = unstructured.SetNestedSlice(c.u.Object, out, "status", "conditions")
+}
+
+// subset reports whether every field of want is present and equal in got,
+// so an apply can be skipped when nothing would change.
+func subset(want, got any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if !subset(v, g[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !subset(w[i], g[i]) {
+				return false
+			}
+		}
+		return true
+	case int64:
+		switch g := got.(type) {
+		case int64:
+			return g == w
+		case float64:
+			return g == float64(w)
+		}
+		return false
+	case float64:
+		switch g := got.(type) {
+		case int64:
+			return float64(g) == w
+		case float64:
+			return g == w
+		}
+		return false
+	case nil:
+		return got == nil
+	}
+	return reflect.DeepEqual(want, got)
+}
