@@ -1,4 +1,3 @@
-// +kubebuilder:object:generate=true
 // +groupName=apiextensions.strata.dev
 // +kubebuilder:object:generate=true
 // +groupName=apiextensions.strata.dev

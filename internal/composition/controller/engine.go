@@ -97,7 +97,7 @@ func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) err
 	u.SetGroupVersionKind(gvk)
 	skip := true
 	c, err := ctrl.NewControllerManagedBy(e.mgr).
-		Named("composite-" + gvk.Kind + "." + gvk.Group).
+		Named("composite-"+gvk.Kind+"."+gvk.Group).
 		For(u).
 		Watches(&v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(r.mapCompositionToXRs)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
@@ -117,7 +117,7 @@ func (e *Engine) startClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) 
 	xr.SetGroupVersionKind(xrGVK)
 	skip := true
 	_, err := ctrl.NewControllerManagedBy(e.mgr).
-		Named("claim-" + gvk.Kind + "." + gvk.Group).
+		Named("claim-"+gvk.Kind+"."+gvk.Group).
 		For(u).
 		Watches(xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
