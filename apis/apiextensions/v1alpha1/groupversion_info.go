@@ -1,4 +1,3 @@
-// +groupName=apiextensions.strata.dev
 // +kubebuilder:object:generate=true
 // +groupName=apiextensions.strata.dev
 package v1alpha1
