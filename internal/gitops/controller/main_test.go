@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 // delivery controllers, with a short health poll so tests stay fast. The
 // manager runs until the test binary exits.
 func startWithManager() (*testenv.Env, error) {
+	ctrl.SetLogger(logr.Discard())
 	e, err := testenv.Start()
 	if err != nil {
 		return nil, err
