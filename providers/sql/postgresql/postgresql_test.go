@@ -27,7 +27,12 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.Start)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childKubeconfig) != "" {
+		os.Exit(runChildManager())
+	}
+	os.Exit(testenv.Main(m, &env, testenv.Start))
+}
 
 const wait = 30 * time.Second
 
