@@ -157,6 +157,7 @@ func FuzzEvalString(f *testing.F) {
 
 func TestSchemaTypeChecksFields(t *testing.T) {
 	s := &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"metadata": ObjectMetaSchema(),
 		"spec": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
 			"replicas": {Type: "integer"},
 			"image":    {Type: "string"},
@@ -173,7 +174,7 @@ func TestSchemaTypeChecksFields(t *testing.T) {
 	if _, err := env.Compile("xr.spec.replicas + 1"); err != nil {
 		t.Errorf("valid field: %v", err)
 	}
-	if _, err := env.Compile("xr.metadata.name"); err != nil {
+	if _, err := env.Compile(`xr.metadata.name + xr.metadata.labels[?"a"].orValue("")`); err != nil {
 		t.Errorf("metadata: %v", err)
 	}
 	if _, err := env.Compile("xr.spec.replica"); err == nil || !strings.Contains(err.Error(), "undefined field 'replica'") {

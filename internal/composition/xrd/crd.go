@@ -249,8 +249,7 @@ func XRType(x *v1alpha1.CompositeResourceDefinition) (*apiservercel.DeclType, er
 	if err != nil {
 		return nil, err
 	}
-	// metadata is typed by the CEL model itself.
-	delete(s.Properties, "metadata")
+	s.Properties["metadata"] = cel.ObjectMetaSchema()
 	return cel.SchemaType(s)
 }
 
