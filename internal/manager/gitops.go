@@ -1,13 +1,25 @@
 package manager
 
 import (
+	"os"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	gitopscontroller "github.com/strata-dev/strata/internal/gitops/controller"
 )
 
 // setupGitops adapts the delivery subsystem (GitRepository and Sync) to the
-// shared options; the artifact store lives under StateDir.
+// shared options; the artifact store lives under StateDir. The webhook
+// receiver listens on $STRATA_RECEIVER_ADDR: by default on a free loopback
+// port under `strata up` (written to <state-dir>/gitops/receiver-addr) and
+// on :9292 in a cluster.
 func setupGitops(mgr ctrl.Manager, o Options) error {
-	return gitopscontroller.Setup(mgr, gitopscontroller.Options{StateDir: o.StateDir, Workers: o.MaxConcurrentReconciles})
+	addr := os.Getenv("STRATA_RECEIVER_ADDR")
+	if addr == "" {
+		addr = ":9292"
+		if o.StateDir != "" {
+			addr = "127.0.0.1:0"
+		}
+	}
+	return gitopscontroller.Setup(mgr, gitopscontroller.Options{StateDir: o.StateDir, Workers: o.MaxConcurrentReconciles, ReceiverAddr: addr})
 }

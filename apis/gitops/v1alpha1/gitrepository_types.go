@@ -71,6 +71,12 @@ type GitRepositorySpec struct {
 	// (an SSH private key) with `known_hosts`.
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+	// WebhookSecretRef names a Secret in the same namespace whose `token`
+	// verifies push webhooks for this repository (GitHub HMAC signature,
+	// GitLab token, or a generic HMAC signature); without it webhooks for
+	// this repository are refused.
+	// +optional
+	WebhookSecretRef *corev1.LocalObjectReference `json:"webhookSecretRef,omitempty"`
 	// Ignore lists paths to leave out of the artifact, in .gitignore syntax.
 	// `.git/` is always left out.
 	// +optional

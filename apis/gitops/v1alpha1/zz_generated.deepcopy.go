@@ -150,6 +150,11 @@ func (in *GitRepositorySpec) DeepCopyInto(out *GitRepositorySpec) {
 		*out = new(corev1.LocalObjectReference)
 		**out = **in
 	}
+	if in.WebhookSecretRef != nil {
+		in, out := &in.WebhookSecretRef, &out.WebhookSecretRef
+		*out = new(corev1.LocalObjectReference)
+		**out = **in
+	}
 	if in.Ignore != nil {
 		in, out := &in.Ignore, &out.Ignore
 		*out = new(string)

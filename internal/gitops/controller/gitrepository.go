@@ -29,7 +29,10 @@ import (
 
 // GitRepositoryReconciler fetches GitRepositories into the artifact store.
 type GitRepositoryReconciler struct {
-	client   client.Client
+	client client.Client
+	// reader reads Secrets uncached, so the manager does not watch every
+	// Secret in the cluster.
+	reader   client.Reader
 	store    *source.Store
 	recorder events.EventRecorder
 	log      logr.Logger
@@ -38,6 +41,7 @@ type GitRepositoryReconciler struct {
 func setupGitRepository(mgr ctrl.Manager, store *source.Store, o Options) error {
 	r := &GitRepositoryReconciler{
 		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
 		store:    store,
 		recorder: mgr.GetEventRecorder("strata-gitrepository"),
 		log:      mgr.GetLogger().WithName("gitrepository"),
@@ -190,7 +194,7 @@ func (r *GitRepositoryReconciler) auth(ctx context.Context, repo *gitopsv1.GitRe
 	}
 	s := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Spec.SecretRef.Name}
-	if err := r.client.Get(ctx, key, s); err != nil {
+	if err := r.reader.Get(ctx, key, s); err != nil {
 		return source.Auth{}, fmt.Errorf("cannot read secret %s: %w", key.Name, err)
 	}
 	a := source.Auth{

@@ -1,14 +1,17 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/gitops/webhook"
 )
 
 // Finalizer lets the controllers clean up (forget artifacts, prune) on delete.
@@ -25,6 +28,9 @@ type Options struct {
 	KeepRevisions int
 	// HealthPollInterval is how often a running health check looks again.
 	HealthPollInterval time.Duration
+	// ReceiverAddr is where the webhook receiver listens; empty disables it.
+	// The address it listens on is written to <store>/receiver-addr.
+	ReceiverAddr string
 }
 
 // Setup registers the GitRepository and Sync controllers with mgr.
@@ -53,5 +59,18 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := setupGitRepository(mgr, store, o); err != nil {
 		return err
 	}
-	return setupSync(mgr, store, o)
+	if err := setupSync(mgr, store, o); err != nil {
+		return err
+	}
+	if o.ReceiverAddr == "" {
+		return nil
+	}
+	rc := &webhook.Receiver{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Log: mgr.GetLogger().WithName("webhook")}
+	addrFile := filepath.Join(store.Root(), "receiver-addr")
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return rc.Server(ctx, o.ReceiverAddr, func(addr string) {
+			mgr.GetLogger().Info("webhook receiver listening", "address", addr, "path", webhook.PathPrefix+"<namespace>/<name>")
+			_ = os.WriteFile(addrFile, []byte(addr+"\n"), 0o600)
+		})
+	}))
 }

@@ -55,6 +55,7 @@ const (
 // SyncReconciler builds, applies, prunes and health-checks Syncs.
 type SyncReconciler struct {
 	client   client.Client
+	reader   client.Reader
 	cfg      *rest.Config
 	mapper   meta.RESTMapper
 	store    *source.Store
@@ -71,6 +72,7 @@ type SyncReconciler struct {
 func setupSync(mgr ctrl.Manager, store *source.Store, o Options) error {
 	r := &SyncReconciler{
 		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
 		cfg:      mgr.GetConfig(),
 		mapper:   mgr.GetRESTMapper(),
 		store:    store,
@@ -681,7 +683,7 @@ func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (bu
 		switch ref.Kind {
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
-			if err := r.client.Get(ctx, key, cm); err != nil {
+			if err := r.reader.Get(ctx, key, cm); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
@@ -690,7 +692,7 @@ func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (bu
 			data = cm.Data
 		case "Secret":
 			sec := &corev1.Secret{}
-			if err := r.client.Get(ctx, key, sec); err != nil {
+			if err := r.reader.Get(ctx, key, sec); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
