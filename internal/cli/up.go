@@ -30,6 +30,7 @@ type upOptions struct {
 	detach    bool
 	verbosity int
 	manager   manager.Options
+	sync      string
 }
 
 func newUpCommand() *cobra.Command {
@@ -55,6 +56,7 @@ running 'strata up' again resumes with every object intact. Ctrl-C stops it.`,
 	f.IntVar(&o.port, "port", 0, "API server port (default: the last one used, or a free one)")
 	f.BoolVar(&o.detach, "detach", false, "run in the background; stop with 'strata down'")
 	f.IntVarP(&o.verbosity, "verbosity", "v", 0, "manager log verbosity")
+	f.StringVar(&o.sync, "sync", "", "create a GitRepository and a Sync for PATH_OR_URL[#path] (see docs/delivery.md)")
 	addSharedManagerFlags(cmd, &o.manager)
 	return cmd
 }
@@ -116,6 +118,13 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 		return errors.New("manager caches did not sync")
 	}
 	fmt.Fprintf(out, "strata: manager running (logs: %s)\n", logFile.Name())
+	if o.sync != "" {
+		msg, err := applyUpSync(ctx, c.RESTConfig, o.sync)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "strata: %s\n", msg)
+	}
 
 	if err := os.WriteFile(filepath.Join(stateDir, readyFile), nil, 0o600); err != nil {
 		return fmt.Errorf("cannot write ready marker: %w", err)

@@ -672,6 +672,13 @@ func summary(names []string) string {
 }
 
 func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (build.Options, error) {
+	return BuildOptions(ctx, r.reader, s)
+}
+
+// BuildOptions returns the build options of a Sync: postBuild variables
+// from substitute and substituteFrom (read with reader). The CLI's diff
+// uses it to build exactly as the controller does.
+func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
 	pb := s.Spec.PostBuild
 	if pb == nil {
 		return build.Options{}, nil
@@ -683,7 +690,7 @@ func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (bu
 		switch ref.Kind {
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
-			if err := r.reader.Get(ctx, key, cm); err != nil {
+			if err := reader.Get(ctx, key, cm); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
@@ -692,7 +699,7 @@ func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (bu
 			data = cm.Data
 		case "Secret":
 			sec := &corev1.Secret{}
-			if err := r.reader.Get(ctx, key, sec); err != nil {
+			if err := reader.Get(ctx, key, sec); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
