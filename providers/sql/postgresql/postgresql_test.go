@@ -254,7 +254,7 @@ func TestOddNamesAreQuoted(t *testing.T) {
 	if !exists(t, db, "SELECT 1 FROM pg_tables WHERE tablename = $1", canary) {
 		t.Fatal("the canary table was dropped: a name was not quoted")
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(oddRole, pwSecret.StringData["pw"]), Host: "127.0.0.1:5432", Path: "/postgres"}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(oddRole, string(pwSecret.Data["pw"])), Host: "127.0.0.1:5432", Path: "/postgres"}
 	if strings.Contains(mt.PostgresURL(), "@") {
 		pu, _ := url.Parse(mt.PostgresURL())
 		u.Host = pu.Host
