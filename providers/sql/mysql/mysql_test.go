@@ -148,7 +148,7 @@ func TestUserDatabaseGrant(t *testing.T) {
 	_ = adb.Close()
 
 	// Drift of privileges is corrected.
-	if _, err := db.Exec("REVOKE INSERT ON " + provider.QuoteIdentifier(strings.ReplaceAll(name, "_", `\_`)) + ".* FROM ?@'%'", name); err != nil {
+	if _, err := db.Exec("REVOKE INSERT ON "+provider.QuoteIdentifier(strings.ReplaceAll(name, "_", `\_`))+".* FROM ?@'%'", name); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
@@ -256,4 +256,3 @@ func TestQuoteIdentifier(t *testing.T) {
 const oddPassword = `p'w\"; --`
 
 func ptr[T any](v T) *T { return &v }
-
