@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -37,7 +38,7 @@ type traceNode struct {
 }
 
 func newTraceCommand() *cobra.Command {
-	var namespace, output string
+	var namespace, output, kubeconfig string
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "trace KIND/NAME",
@@ -54,6 +55,9 @@ SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.`,
 				return fmt.Errorf("unknown output format %q (want wide or json)", output)
 			}
 			cfg, err := ctrl.GetConfig()
+			if kubeconfig != "" {
+				cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+			}
 			if err != nil {
 				return fmt.Errorf("cannot load kubeconfig: %w", err)
 			}
@@ -91,6 +95,7 @@ SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.`,
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of a claim")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide or json")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again every 2s")
 	return cmd
 }
