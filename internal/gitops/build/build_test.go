@@ -172,3 +172,25 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestExamplesBuild keeps examples/gitops buildable as the controller
+// builds it, with substitution turning ${replicas} into a number.
+func TestExamplesBuild(t *testing.T) {
+	want := map[string]int{"clusters/local": 3, "infrastructure": 3, "apps/shop/database": 1, "apps/shop/app": 3}
+	for p, n := range want {
+		objs, err := Build("../../../examples/gitops", p, Options{Substitute: true, Vars: map[string]string{"replicas": "2"}})
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if len(objs) != n {
+			t.Errorf("%s: %d objects, want %d", p, len(objs), n)
+		}
+		for _, o := range objs {
+			if o.GetKind() == "Deployment" {
+				if r := o.Object["spec"].(map[string]any)["replicas"]; r != int64(2) && r != float64(2) {
+					t.Errorf("Deployment replicas = %#v, want the number 2", r)
+				}
+			}
+		}
+	}
+}
