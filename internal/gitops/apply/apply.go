@@ -64,6 +64,7 @@ type Change struct {
 	ResourceVersion string
 }
 
+
 // ObjectError is an apply error naming the object.
 type ObjectError struct {
 	Entry Entry
@@ -89,8 +90,8 @@ type Applier struct {
 	EstablishTimeout time.Duration
 	// DryRun applies with dryRun=All (for diff).
 	DryRun bool
-	// Known maps entry keys to the resourceVersion last seen, so an apply
-	// that changed nothing is reported Unchanged; may be nil.
+	// Known maps entry keys to the last write stamp seen, so an apply that
+	// changed nothing is reported Unchanged; may be nil.
 	Known map[string]string
 }
 
@@ -228,18 +229,40 @@ func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, m
 		return Change{}, &ObjectError{Entry: e, Err: cleanErr(err)}
 	}
 	rv := o.GetResourceVersion()
+	stamp := writeStamp(o)
 	act := Configured
 	mu.Lock()
 	defer mu.Unlock()
 	if a.Known != nil {
 		if prev, ok := a.Known[e.Key()]; !ok {
 			act = Created
-		} else if prev == rv {
+		} else if prev == stamp {
 			act = Unchanged
 		}
-		a.Known[e.Key()] = rv
+		a.Known[e.Key()] = stamp
 	}
 	return Change{Entry: e, Action: act, ResourceVersion: rv}, nil
+}
+
+// writeStamp identifies the last write Strata made to an object: its
+// generation and the time and size of Strata's managed-fields entry, which
+// an apply that changes nothing leaves alone (unlike resourceVersion, which
+// status updates by other controllers move).
+func writeStamp(o *unstructured.Unstructured) string {
+	for _, mf := range o.GetManagedFields() {
+		if mf.Manager == install.FieldManager && mf.Operation == "Apply" && mf.Subresource == "" {
+			n := 0
+			if mf.FieldsV1 != nil {
+				n = len(mf.FieldsV1.Raw)
+			}
+			t := ""
+			if mf.Time != nil {
+				t = mf.Time.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			return fmt.Sprintf("%d/%s/%d", o.GetGeneration(), t, n)
+		}
+	}
+	return o.GetResourceVersion()
 }
 
 // cleanErr keeps the API server's message and drops the Go error chain.
