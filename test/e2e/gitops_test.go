@@ -159,7 +159,7 @@ func TestGitOpsAcceptance(t *testing.T) {
 	broken := strings.Replace(string(ddata), "spec:\n  replicas:", "spec:\n  progressDeadlineSeconds: 5\n  replicas:", 1)
 	broken = strings.Replace(broken, "    spec:\n      containers:", "    spec:\n      nodeSelector: {strata.dev/no-such-node: \"true\"}\n      containers:", 1)
 	rev5 := "main@sha1:" + repo.Commit("unschedulable", map[string]string{
-		filepath.Join("apps", "shop", "app", "config.yaml"): string(bytes.Replace(cfgData, []byte("GREETING: hello"), []byte("GREETING: hi"), 1)),
+		filepath.Join("apps", "shop", "app", "config.yaml"):     string(bytes.Replace(cfgData, []byte("GREETING: hello"), []byte("GREETING: hi"), 1)),
 		filepath.Join("apps", "shop", "app", "deployment.yaml"): broken,
 	})
 	push(true)

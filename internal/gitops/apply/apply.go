@@ -64,7 +64,6 @@ type Change struct {
 	ResourceVersion string
 }
 
-
 // ObjectError is an apply error naming the object.
 type ObjectError struct {
 	Entry Entry
