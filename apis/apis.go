@@ -8,6 +8,7 @@ import (
 	apiextensionsv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	gitopsv1alpha1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	nopv1alpha1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
+	s3v1alpha1 "github.com/strata-dev/strata/providers/s3/apis/s3/v1alpha1"
 	mysqlv1alpha1 "github.com/strata-dev/strata/providers/sql/apis/mysql/v1alpha1"
 	postgresqlv1alpha1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -19,6 +20,7 @@ var AddToSchemes = runtime.SchemeBuilder{
 	nopv1alpha1.AddToScheme,
 	postgresqlv1alpha1.AddToScheme,
 	mysqlv1alpha1.AddToScheme,
+	s3v1alpha1.AddToScheme,
 	apiextensionsv1alpha1.AddToScheme,
 	gitopsv1alpha1.AddToScheme,
 }

@@ -5,6 +5,7 @@ import (
 
 	compositioncontroller "github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/providers/nop"
+	"github.com/strata-dev/strata/providers/s3"
 	"github.com/strata-dev/strata/providers/sql"
 )
 
@@ -14,6 +15,7 @@ var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
 	{Name: "gitops", Setup: setupGitops},
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
+	{Name: "provider-s3", Setup: provider(s3.Setup)},
 	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
 		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles)
 	}},
