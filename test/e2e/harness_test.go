@@ -64,7 +64,7 @@ func startUp(t *testing.T, stateDir string, args ...string) *upProcess {
 			p.mu.Lock()
 			p.out.WriteString(line + "\n")
 			p.mu.Unlock()
-			if strings.Contains(line, "strata: ready in") {
+			if strings.Contains(line, "Press Ctrl-C to stop") { // the last line up prints when ready
 				once.Do(func() { close(p.ready) })
 			}
 		}
