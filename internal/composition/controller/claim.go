@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -82,6 +83,9 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 			_ = unstructured.SetNestedField(claim.Object, claim.GetGeneration(), "status", "observedGeneration")
 		}
 		conds.write()
+		if equality.Semantic.DeepEqual(orig.Object["status"], claim.Object["status"]) {
+			return
+		}
 		orig.SetResourceVersion(claim.GetResourceVersion())
 		if err := r.client.Status().Patch(ctx, claim, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch claim status")
@@ -92,14 +96,6 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 
 	if claim.GetDeletionTimestamp() != nil {
 		return r.reconcileDelete(ctx, claim, conds)
-	}
-	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
-		p := client.MergeFrom(claim.DeepCopy())
-		controllerutil.AddFinalizer(claim, FinalizerClaim)
-		if err := r.client.Patch(ctx, claim, p); err != nil {
-			return reconcile.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
-		}
-		orig = claim.DeepCopy()
 	}
 	xr, err := r.bind(ctx, claim)
 	if err != nil {
@@ -116,15 +112,25 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 // one recorded there) and refuses an XR bound to another claim.
 func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
-	if name == "" {
+	// One patch adds the finalizer and records the XR's name.
+	patch := map[string]any{}
+	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
+		patch["metadata"] = map[string]any{"finalizers": append(claim.GetFinalizers(), FinalizerClaim)}
+	}
+	bound := name == ""
+	if bound {
 		name = XRName(claim.GetNamespace(), claim.GetName())
-		patch := map[string]any{"spec": map[string]any{"resourceRef": map[string]any{
+		patch["spec"] = map[string]any{"resourceRef": map[string]any{
 			"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": name,
-		}}}
+		}}
+	}
+	if len(patch) > 0 {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, claim, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldOwnerClaim)); err != nil {
 			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
 		}
+	}
+	if bound {
 		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "bound to composite resource %s %s", r.xrGVK.Kind, name)
 	}
 	xr := &unstructured.Unstructured{}

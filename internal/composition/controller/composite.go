@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,6 +109,9 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			_ = unstructured.SetNestedField(xr.Object, xr.GetGeneration(), "status", "observedGeneration")
 		}
 		s.conds.write()
+		if equality.Semantic.DeepEqual(s.orig.Object["status"], xr.Object["status"]) {
+			return
+		}
 		s.orig.SetResourceVersion(xr.GetResourceVersion())
 		if err := r.client.Status().Patch(ctx, xr, client.MergeFrom(s.orig)); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch composite status")
@@ -118,13 +122,6 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 
 	if xr.GetDeletionTimestamp() != nil {
 		return r.reconcileDelete(ctx, s)
-	}
-	if !controllerutil.ContainsFinalizer(xr, FinalizerComposite) {
-		p := client.MergeFrom(xr.DeepCopy())
-		controllerutil.AddFinalizer(xr, FinalizerComposite)
-		if err := r.client.Patch(ctx, xr, p); err != nil {
-			return reconcile.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
-		}
 	}
 	for _, phase := range []func(context.Context, *scope) error{
 		r.selectRevision, r.loadEnvironment, r.observe, r.render, r.apply, r.publishConnection, r.setStatus,
@@ -211,15 +208,24 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	}
 	s.rev = rev
 	oldRev, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRevisionRef", "name")
+	// One patch records the selection and adds the finalizer.
+	patch := map[string]any{}
+	if !controllerutil.ContainsFinalizer(s.xr, FinalizerComposite) {
+		patch["metadata"] = map[string]any{"finalizers": append(s.xr.GetFinalizers(), FinalizerComposite)}
+	}
 	if curComp != name || oldRev != revName {
-		patch := map[string]any{"spec": map[string]any{
+		patch["spec"] = map[string]any{
 			"compositionRef":         map[string]any{"name": name},
 			"compositionRevisionRef": map[string]any{"name": revName},
-		}}
+		}
+	}
+	if len(patch) > 0 {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, s.xr, client.RawPatch("application/merge-patch+json", data), client.FieldOwner(fieldOwnerXR)); err != nil {
 			return fmt.Errorf("cannot record the selected composition: %w", err)
 		}
+	}
+	if curComp != name || oldRev != revName {
 		if curComp != name {
 			r.recorder.Eventf(s.xr, comp, corev1.EventTypeNormal, ReasonSelectComposition, "Select", "selected composition %s revision %d", name, rev.Spec.Revision)
 		} else {

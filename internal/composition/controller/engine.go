@@ -10,8 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
@@ -24,6 +26,7 @@ import (
 // XRD and caches compiled Composition revisions.
 type Engine struct {
 	mgr          ctrl.Manager
+	client       client.Client
 	recorder     events.EventRecorder
 	pollInterval time.Duration
 	workers      int
@@ -45,20 +48,47 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 	if workers <= 0 {
 		workers = 10
 	}
+	c, err := newClient(mgr)
+	if err != nil {
+		return err
+	}
 	e := &Engine{
-		mgr: mgr, recorder: mgr.GetEventRecorder("strata-composition"),
+		mgr: mgr, client: c, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
-	xr := &xrd.Reconciler{Client: mgr.GetClient(), Recorder: e.recorder, Starter: e}
+	xr := &xrd.Reconciler{Client: c, Recorder: e.recorder, Starter: e}
 	if err := xr.SetupWithManager(mgr, 2); err != nil {
 		return fmt.Errorf("cannot set up XRD controller: %w", err)
 	}
-	cr := &CompositionReconciler{Client: mgr.GetClient(), Recorder: e.recorder}
+	cr := &CompositionReconciler{Client: c, Recorder: e.recorder}
 	if err := cr.SetupWithManager(mgr, 2); err != nil {
 		return fmt.Errorf("cannot set up Composition controller: %w", err)
 	}
 	return nil
+}
+
+// ClientQPS and ClientBurst rate-limit the engine's writes to the API
+// server. A claim costs about ten requests, so the client-go default (5 QPS)
+// would make a burst of claims take minutes.
+const (
+	ClientQPS   = 100
+	ClientBurst = 200
+)
+
+// newClient returns a client that reads typed and unstructured objects from
+// the manager's cache and writes with the engine's own rate limit.
+func newClient(mgr ctrl.Manager) (client.Client, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
+	c, err := client.New(cfg, client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache(), Unstructured: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot build composition client: %w", err)
+	}
+	return c, nil
 }
 
 // Start starts the composite and claim controllers of an XRD (once).
@@ -90,7 +120,7 @@ func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinitio
 
 func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) error {
 	r := &compositeReconciler{
-		client: e.mgr.GetClient(), recorder: e.recorder, gvk: gvk, xrdName: xrdName, engine: e,
+		client: e.client, recorder: e.recorder, gvk: gvk, xrdName: xrdName, engine: e,
 		watched: map[schema.GroupVersionKind]bool{},
 	}
 	u := &unstructured.Unstructured{}
@@ -110,7 +140,7 @@ func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) err
 }
 
 func (e *Engine) startClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) error {
-	r := &claimReconciler{client: e.mgr.GetClient(), recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
+	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	xr := &unstructured.Unstructured{}
