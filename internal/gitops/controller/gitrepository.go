@@ -38,9 +38,9 @@ type GitRepositoryReconciler struct {
 	log      logr.Logger
 }
 
-func setupGitRepository(mgr ctrl.Manager, store *source.Store, o Options) error {
+func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, o Options) error {
 	r := &GitRepositoryReconciler{
-		client:   mgr.GetClient(),
+		client:   c,
 		reader:   mgr.GetAPIReader(),
 		store:    store,
 		recorder: mgr.GetEventRecorder("strata-gitrepository"),

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/strata-dev/strata/internal/gitops/source"
@@ -52,14 +54,18 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.HealthPollInterval == 0 {
 		o.HealthPollInterval = 2 * time.Second
 	}
+	c, cfg, err := newClient(mgr)
+	if err != nil {
+		return err
+	}
 	store, err := source.NewStore(filepath.Join(dir, "gitops"), o.KeepRevisions)
 	if err != nil {
 		return err
 	}
-	if err := setupGitRepository(mgr, store, o); err != nil {
+	if err := setupGitRepository(mgr, c, store, o); err != nil {
 		return err
 	}
-	if err := setupSync(mgr, store, o); err != nil {
+	if err := setupSync(mgr, c, cfg, store, o); err != nil {
 		return err
 	}
 	if o.ReceiverAddr == "" {
@@ -73,4 +79,28 @@ func Setup(mgr ctrl.Manager, o Options) error {
 			_ = os.WriteFile(addrFile, []byte(addr+"\n"), 0o600)
 		})
 	}))
+}
+
+// ClientQPS and ClientBurst rate-limit the delivery controllers' requests.
+// One Sync of an app costs a request per object and two for its status, so
+// client-go's default (5 QPS) would make a thousand Syncs take many minutes.
+const (
+	ClientQPS   = 500
+	ClientBurst = 1000
+)
+
+// newClient returns a client that reads typed objects from the manager's
+// cache (unstructured ones directly) and writes with the delivery
+// controllers' own rate limit, and the config it was built from.
+func newClient(mgr ctrl.Manager) (client.Client, *rest.Config, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
+	c, err := client.New(cfg, client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache()},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot build the delivery client: %w", err)
+	}
+	return c, cfg, nil
 }

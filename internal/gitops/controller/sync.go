@@ -69,11 +69,11 @@ type SyncReconciler struct {
 	known   map[types.NamespacedName]map[string]string
 }
 
-func setupSync(mgr ctrl.Manager, store *source.Store, o Options) error {
+func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *source.Store, o Options) error {
 	r := &SyncReconciler{
-		client:   mgr.GetClient(),
+		client:   c,
 		reader:   mgr.GetAPIReader(),
-		cfg:      mgr.GetConfig(),
+		cfg:      cfg,
 		mapper:   mgr.GetRESTMapper(),
 		store:    store,
 		recorder: mgr.GetEventRecorder("strata-sync"),
@@ -350,7 +350,7 @@ func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl
 	sc.applier = &apply.Applier{
 		Client:  c,
 		Labels:  map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace},
-		Workers: 8,
+		Workers: 16,
 		Known:   known,
 	}
 	sc.reader = c
