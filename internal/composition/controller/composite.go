@@ -80,6 +80,7 @@ type scope struct {
 	env      map[string]any
 	observed map[string]*unstructured.Unstructured
 	out      *render.Output
+	created  int
 }
 
 func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
@@ -124,7 +125,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		return r.reconcileDelete(ctx, s)
 	}
 	for _, phase := range []func(context.Context, *scope) error{
-		r.selectRevision, r.loadEnvironment, r.observe, r.render, r.apply, r.publishConnection, r.setStatus,
+		r.selectRevision, r.loadEnvironment, r.observe, r.compose, r.publishConnection, r.setStatus,
 	} {
 		if err := phase(ctx, s); err != nil {
 			if errors.Is(err, errWait) {
@@ -359,7 +360,7 @@ func (r *compositeReconciler) watch(gvk schema.GroupVersionKind) error {
 	owner := &unstructured.Unstructured{}
 	owner.SetGroupVersionKind(r.gvk)
 	mgr := r.engine.mgr
-	err := r.ctrl.Watch(source.Kind[client.Object](mgr.GetCache(), u,
+	err := r.ctrl.Watch(source.Kind[client.Object](r.engine.cache, u,
 		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner())))
 	if err != nil {
 		return fmt.Errorf("cannot watch %s: %w", gvk, err)
@@ -385,6 +386,25 @@ func (r *compositeReconciler) render(_ context.Context, s *scope) error {
 	}
 	s.out = out
 	return nil
+}
+
+// compose renders and applies until nothing new is created: a resource that
+// is ready as soon as it exists unblocks its dependents in the same
+// reconcile instead of waiting for the watch event of its creation.
+func (r *compositeReconciler) compose(ctx context.Context, s *scope) error {
+	for i := 0; i <= len(s.plan.Order); i++ {
+		if err := r.render(ctx, s); err != nil {
+			return err
+		}
+		s.created = 0
+		if err := r.apply(ctx, s); err != nil {
+			return err
+		}
+		if s.created == 0 {
+			return nil
+		}
+	}
+	return r.render(ctx, s)
 }
 
 // apply server-side applies every resource whose dependencies are ready,
@@ -444,6 +464,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		})
 	}
 	err := g.Wait()
+	s.created = len(created)
 	for id, o := range s.observed {
 		if keep[id] {
 			continue
@@ -620,7 +641,8 @@ func (r *compositeReconciler) reconcileDelete(ctx context.Context, s *scope) (re
 			sort.Strings(names)
 			r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonDeleteResources, "Delete", "deleting %s", strings.Join(names, ", "))
 		}
-		conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, fmt.Sprintf("deleting: %d composed resources remain", len(remaining)))
+		// A stable message: no status write per deleted layer.
+		conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, "deleting composed resources")
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	p := client.MergeFrom(s.xr.DeepCopy())

@@ -6,16 +6,20 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
@@ -27,6 +31,7 @@ import (
 type Engine struct {
 	mgr          ctrl.Manager
 	client       client.Client
+	cache        cache.Cache
 	recorder     events.EventRecorder
 	pollInterval time.Duration
 	workers      int
@@ -48,12 +53,24 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 	if workers <= 0 {
 		workers = 10
 	}
-	c, err := newClient(mgr)
+	// The engine keeps its own cache of composites, claims and composed
+	// resources, without managedFields, which are most of an object's size.
+	ca, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create composition cache: %w", err)
+	}
+	if err := mgr.Add(ca); err != nil {
+		return fmt.Errorf("cannot add composition cache: %w", err)
+	}
+	c, err := newClient(mgr, ca)
 	if err != nil {
 		return err
 	}
 	e := &Engine{
-		mgr: mgr, client: c, recorder: mgr.GetEventRecorder("strata-composition"),
+		mgr: mgr, client: c, cache: ca, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
@@ -78,12 +95,12 @@ const (
 
 // newClient returns a client that reads typed and unstructured objects from
 // the manager's cache and writes with the engine's own rate limit.
-func newClient(mgr ctrl.Manager) (client.Client, error) {
+func newClient(mgr ctrl.Manager, ca cache.Cache) (client.Client, error) {
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	c, err := client.New(cfg, client.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: mgr.GetCache(), Unstructured: true},
+		Cache: &client.CacheOptions{Reader: splitReader{unstructured: ca, typed: mgr.GetCache()}, Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot build composition client: %w", err)
@@ -128,7 +145,7 @@ func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) err
 	skip := true
 	c, err := ctrl.NewControllerManagedBy(e.mgr).
 		Named("composite-"+gvk.Kind+"."+gvk.Group).
-		For(u).
+		WatchesRawSource(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{})).
 		Watches(&v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(r.mapCompositionToXRs)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
 		Build(r)
@@ -147,9 +164,9 @@ func (e *Engine) startClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) 
 	xr.SetGroupVersionKind(xrGVK)
 	skip := true
 	_, err := ctrl.NewControllerManagedBy(e.mgr).
-		Named("claim-"+gvk.Kind+"."+gvk.Group).
-		For(u).
-		Watches(xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim)).
+		Named("claim-" + gvk.Kind + "." + gvk.Group).
+		WatchesRawSource(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Kind[client.Object](e.cache, xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
 		Build(r)
 	if err != nil {
@@ -174,4 +191,28 @@ func (e *Engine) plan(rev *v1alpha1.CompositionRevision) (*render.Plan, error) {
 	e.plans[rev.UID] = p
 	e.mu.Unlock()
 	return p, nil
+}
+
+// splitReader reads unstructured objects (composites, claims, composed
+// resources) from the engine's cache and typed objects (XRDs, Compositions)
+// from the manager's, where the events of their controllers come from.
+type splitReader struct {
+	unstructured client.Reader
+	typed        client.Reader
+}
+
+func (r splitReader) pick(o runtime.Object) client.Reader {
+	switch o.(type) {
+	case *unstructured.Unstructured, *unstructured.UnstructuredList:
+		return r.unstructured
+	}
+	return r.typed
+}
+
+func (r splitReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return r.pick(obj).Get(ctx, key, obj, opts...)
+}
+
+func (r splitReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return r.pick(list).List(ctx, list, opts...)
 }
