@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -75,6 +77,36 @@ func globalLimiter(perSecond float64) *rate.Limiter {
 	return l
 }
 
+// ClientQPS and ClientBurst rate-limit the managed-resource controllers'
+// writes to the API server (one client shared by every managed kind). A
+// resource costs about four requests to create, so client-go's default (5
+// QPS) would make a thousand resources take many minutes.
+const (
+	ClientQPS   = 200
+	ClientBurst = 400
+)
+
+var clients sync.Map // ctrl.Manager -> client.Client
+
+// managerClient returns the client every managed controller of mgr shares:
+// reads from the manager's cache, writes with ClientQPS.
+func managerClient(mgr ctrl.Manager) (client.Client, error) {
+	if c, ok := clients.Load(mgr); ok {
+		return c.(client.Client), nil
+	}
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
+	c, err := client.New(cfg, client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Cache: &client.CacheOptions{Reader: mgr.GetCache()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot build the managed-resource client: %w", err)
+	}
+	actual, _ := clients.LoadOrStore(mgr, c)
+	return actual.(client.Client), nil
+}
+
 // Kind describes one managed kind to the shared reconciler.
 type Kind struct {
 	// New returns an empty object of the kind.
@@ -107,8 +139,12 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 		return fmt.Errorf("cannot find the kind of %T: %w", obj, err)
 	}
 	name := gvk.Kind + "." + gvk.Group
+	c, err := managerClient(mgr)
+	if err != nil {
+		return err
+	}
 	r := &Reconciler{
-		client:   mgr.GetClient(),
+		client:   c,
 		kind:     k,
 		name:     name,
 		opts:     o,
@@ -121,7 +157,7 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(strings.ToLower(name)).
 		For(obj, builder.WithPredicates(predicate.Or[client.Object](
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, userAnnotationChanged{}, predicate.LabelChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Complete(r)
 }
@@ -195,12 +231,9 @@ func (r *Reconciler) updateMeta(ctx context.Context, s *scope) error {
 
 func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
 	mg, spec := s.mg, s.mg.ManagedSpec()
-	if !controllerutil.ContainsFinalizer(mg, Finalizer) {
-		controllerutil.AddFinalizer(mg, Finalizer)
-		if err := r.updateMeta(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
+	// The finalizer is written with the create intent, or right after the
+	// first observation of an existing resource: never later than the first
+	// moment there is something external to clean up.
 	if r.kind.Resolve != nil {
 		changed, err := r.kind.Resolve(ctx, r.client, mg)
 		var refErr *ReferenceError
@@ -228,6 +261,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	countCall(r.name, "observe", err)
 	if err != nil {
 		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
+	}
+	if obs.Exists && !controllerutil.ContainsFinalizer(mg, Finalizer) {
+		controllerutil.AddFinalizer(mg, Finalizer)
+		if err := r.updateMeta(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	ann := mg.GetAnnotations()
 	if obs.Exists && ann[AnnotationCreatePending] != "" && ann[AnnotationCreateSucceeded] == "" {
@@ -277,6 +316,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			if err := PublishConnectionDetails(ctx, r.client, mg, u.ConnectionDetails); err != nil {
 				return r.fail(s, EventCannotPublish, err)
 			}
+			// Observe again so status.atProvider shows the result now, not
+			// at the next poll.
+			if again, err := ext.Observe(ctx, mg); err == nil && again.Exists {
+				obs.NotReady = again.NotReady
+			}
 		} else {
 			drifted = true
 		}
@@ -321,6 +365,7 @@ func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observ
 	// if the manager dies during Create, the next reconcile finds the
 	// pending annotation and adopts whatever Observe finds under this name
 	// instead of creating a second one.
+	controllerutil.AddFinalizer(mg, Finalizer)
 	setAnnotation(mg, AnnotationExternalName, ExternalName(mg))
 	setAnnotation(mg, AnnotationCreatePending, time.Now().UTC().Format(time.RFC3339))
 	if a := mg.GetAnnotations(); a[AnnotationCreateSucceeded] != "" {
@@ -475,4 +520,36 @@ func (r *Reconciler) fail(s *scope, eventReason string, err error) (ctrl.Result,
 
 func (r *Reconciler) event(mg Managed, typ, reason, action, note string) {
 	r.recorder.Eventf(mg, nil, typ, reason, action, "%s", note)
+}
+
+// userAnnotationChanged passes updates whose annotations changed other than
+// by the runtime's own bookkeeping (create intent, success, and the first
+// recording of the external name), so the runtime's writes do not trigger a
+// second reconcile of every resource.
+type userAnnotationChanged struct{ predicate.Funcs }
+
+func (userAnnotationChanged) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return true
+	}
+	oldA, newA := e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()
+	keys := map[string]bool{}
+	for k := range oldA {
+		keys[k] = true
+	}
+	for k := range newA {
+		keys[k] = true
+	}
+	for k := range keys {
+		if oldA[k] == newA[k] {
+			continue
+		}
+		switch {
+		case k == AnnotationCreatePending || k == AnnotationCreateSucceeded:
+		case k == AnnotationExternalName && oldA[k] == "":
+		default:
+			return true
+		}
+	}
+	return false
 }
