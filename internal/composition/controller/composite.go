@@ -360,7 +360,7 @@ func (r *compositeReconciler) watch(gvk schema.GroupVersionKind) error {
 	owner := &unstructured.Unstructured{}
 	owner.SetGroupVersionKind(r.gvk)
 	mgr := r.engine.mgr
-	err := r.ctrl.Watch(source.Kind[client.Object](r.engine.cache, u,
+	err := r.ctrl.Watch(source.Kind[client.Object](r.engine.composedCache, u,
 		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner())))
 	if err != nil {
 		return fmt.Errorf("cannot watch %s: %w", gvk, err)

@@ -3,14 +3,17 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -29,12 +32,15 @@ import (
 // Engine starts a composite and a claim controller for each established
 // XRD and caches compiled Composition revisions.
 type Engine struct {
-	mgr          ctrl.Manager
-	client       client.Client
-	cache        cache.Cache
-	recorder     events.EventRecorder
-	pollInterval time.Duration
-	workers      int
+	mgr           ctrl.Manager
+	client        client.Client
+	cache         cache.Cache
+	composedCache cache.Cache
+	kindsMu       sync.RWMutex
+	ownKinds      map[schema.GroupVersionKind]bool
+	recorder      events.EventRecorder
+	pollInterval  time.Duration
+	workers       int
 
 	mu      sync.Mutex
 	started map[string]bool
@@ -53,27 +59,44 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 	if workers <= 0 {
 		workers = 10
 	}
-	// The engine keeps its own cache of composites, claims and composed
-	// resources, without managedFields, which are most of an object's size.
-	ca, err := cache.New(mgr.GetConfig(), cache.Options{
+	// The engine keeps its own caches, without managedFields (most of an
+	// object's size): one of composites and claims, and one of composed
+	// resources that holds only objects labelled strata.dev/composite, so
+	// the ConfigMaps, Secrets... of everyone else are not cached.
+	xrCache, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		DefaultTransform: cache.TransformStripManagedFields(),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot create composition cache: %w", err)
 	}
-	if err := mgr.Add(ca); err != nil {
-		return fmt.Errorf("cannot add composition cache: %w", err)
-	}
-	c, err := newClient(mgr, ca)
+	composed, err := labels.NewRequirement(render.LabelComposite, selection.Exists, nil)
 	if err != nil {
 		return err
 	}
+	composedCache, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultTransform:     cache.TransformStripManagedFields(),
+		DefaultLabelSelector: labels.NewSelector().Add(*composed),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create composition cache: %w", err)
+	}
+	for _, ca := range []cache.Cache{xrCache, composedCache} {
+		if err := mgr.Add(ca); err != nil {
+			return fmt.Errorf("cannot add composition cache: %w", err)
+		}
+	}
 	e := &Engine{
-		mgr: mgr, client: c, cache: ca, recorder: mgr.GetEventRecorder("strata-composition"),
+		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
+	c, err := newClient(mgr, e)
+	if err != nil {
+		return err
+	}
+	e.client = c
 	xr := &xrd.Reconciler{Client: c, Recorder: e.recorder, Starter: e}
 	if err := xr.SetupWithManager(mgr, 2); err != nil {
 		return fmt.Errorf("cannot set up XRD controller: %w", err)
@@ -95,12 +118,12 @@ const (
 
 // newClient returns a client that reads typed and unstructured objects from
 // the manager's cache and writes with the engine's own rate limit.
-func newClient(mgr ctrl.Manager, ca cache.Cache) (client.Client, error) {
+func newClient(mgr ctrl.Manager, e *Engine) (client.Client, error) {
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	c, err := client.New(cfg, client.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: splitReader{unstructured: ca, typed: mgr.GetCache()}, Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}},
+		Cache: &client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot build composition client: %w", err)
@@ -114,6 +137,12 @@ func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinitio
 	defer e.mu.Unlock()
 	v := x.ReferenceableVersion()
 	xrGVK := schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: x.Spec.Names.Kind}
+	e.kindsMu.Lock()
+	e.ownKinds[xrGVK] = true
+	if x.Spec.ClaimNames != nil {
+		e.ownKinds[xrGVK.GroupVersion().WithKind(x.Spec.ClaimNames.Kind)] = true
+	}
+	e.kindsMu.Unlock()
 	key := "xr/" + xrGVK.String()
 	if !e.started[key] {
 		if err := e.startComposite(x.Name, xrGVK); err != nil {
@@ -197,16 +226,27 @@ func (e *Engine) plan(rev *v1alpha1.CompositionRevision) (*render.Plan, error) {
 // resources) from the engine's cache and typed objects (XRDs, Compositions)
 // from the manager's, where the events of their controllers come from.
 type splitReader struct {
-	unstructured client.Reader
-	typed        client.Reader
+	e     *Engine
+	typed client.Reader
 }
 
 func (r splitReader) pick(o runtime.Object) client.Reader {
-	switch o.(type) {
-	case *unstructured.Unstructured, *unstructured.UnstructuredList:
-		return r.unstructured
+	var gvk schema.GroupVersionKind
+	switch u := o.(type) {
+	case *unstructured.Unstructured:
+		gvk = u.GroupVersionKind()
+	case *unstructured.UnstructuredList:
+		gvk = u.GroupVersionKind()
+		gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
+	default:
+		return r.typed
 	}
-	return r.typed
+	r.e.kindsMu.RLock()
+	defer r.e.kindsMu.RUnlock()
+	if r.e.ownKinds[gvk] {
+		return r.e.cache
+	}
+	return r.e.composedCache
 }
 
 func (r splitReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
