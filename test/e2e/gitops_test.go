@@ -73,6 +73,10 @@ func TestGitOpsAcceptance(t *testing.T) {
 	if got := kubectl(t, state, "get", "deployment", "shop", "-n", "shop", "-o", "jsonpath={.spec.replicas}"); got != "2" {
 		t.Errorf("replicas = %s, want 2 from postBuild substitution", got)
 	}
+	// The SOPS-encrypted Secret was decrypted in memory and applied.
+	if got := kubectl(t, state, "get", "secret", "shop-db-credentials", "-n", "shop", "-o", "jsonpath={.data.password}"); got != "czNjcjN0LWRlbW8tcGFzc3dvcmQ=" {
+		t.Errorf("decrypted password (base64) = %q", got)
+	}
 	cols := kubectl(t, state, "get", "syncs", "-n", "default")
 	for _, c := range []string{"REVISION", "READY", "STATUS", "AGE"} {
 		if !strings.Contains(cols, c) {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -27,6 +28,9 @@ type Options struct {
 	Vars map[string]string
 	// Substitute turns substitution on.
 	Substitute bool
+	// Identities decrypt SOPS-encrypted manifests (age keys); without them
+	// an encrypted manifest is a build error.
+	Identities []age.Identity
 }
 
 // Error is a build error that names the file it comes from.
@@ -62,9 +66,9 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 	}
 	var objs []*unstructured.Unstructured
 	if k := kustomization(dir); k != "" {
-		objs, err = kustomize(root, dir)
+		objs, err = kustomize(root, dir, o.Identities)
 	} else {
-		objs, err = readDir(root, dir)
+		objs, err = readDir(root, dir, o.Identities)
 	}
 	if err != nil {
 		return nil, err
@@ -89,12 +93,23 @@ func kustomization(dir string) string {
 	return ""
 }
 
-func kustomize(root, dir string) ([]*unstructured.Unstructured, error) {
+func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	k := krusty.MakeKustomizer(opts)
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	fs := filesys.MakeFsOnDisk()
+	target := dir
 	rel, _ := filepath.Rel(root, dir)
+	if len(ids) > 0 {
+		// Decrypt in memory: kustomize reads a copy of the source whose
+		// encrypted files hold plaintext; nothing is written to disk.
+		mem, err := decryptedCopy(root, ids)
+		if err != nil {
+			return nil, err
+		}
+		fs, target = mem, filepath.Join("/", rel)
+	}
+	m, err := k.Run(fs, target)
 	if err != nil {
 		return nil, &Error{File: filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), Err: fmt.Errorf("kustomize build failed: %w", err)}
 	}
@@ -105,7 +120,37 @@ func kustomize(root, dir string) ([]*unstructured.Unstructured, error) {
 	return Read(filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), data)
 }
 
-func readDir(root, dir string) ([]*unstructured.Unstructured, error) {
+// decryptedCopy loads the source folder into an in-memory file system,
+// decrypting SOPS-encrypted YAML files on the way.
+func decryptedCopy(root string, ids []age.Identity) (filesys.FileSystem, error) {
+	mem := filesys.MakeFsInMemory()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if ext := strings.ToLower(filepath.Ext(p)); (ext == ".yaml" || ext == ".yml") && IsEncrypted(data) {
+			if data, err = DecryptFile(data, ids); err != nil {
+				return &Error{File: filepath.ToSlash(rel), Err: err}
+			}
+		}
+		return mem.WriteFile(filepath.Join("/", rel), data)
+	})
+	if err != nil {
+		var be *Error
+		if errors.As(err, &be) {
+			return nil, be
+		}
+		return nil, fmt.Errorf("cannot load the source for decryption: %w", err)
+	}
+	return mem, nil
+}
+
+func readDir(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -133,6 +178,11 @@ func readDir(root, dir string) ([]*unstructured.Unstructured, error) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, &Error{File: rel, Err: err}
+		}
+		if len(ids) > 0 && IsEncrypted(data) {
+			if data, err = DecryptFile(data, ids); err != nil {
+				return nil, &Error{File: filepath.ToSlash(rel), Err: err}
+			}
 		}
 		objs, err := Read(filepath.ToSlash(rel), data)
 		if err != nil {

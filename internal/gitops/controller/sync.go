@@ -435,11 +435,6 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
 		return nil, err
 	}
-	if s.Spec.Decryption != nil {
-		err := errors.New("SOPS decryption is not available in this build of Strata")
-		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
-		return nil, err
-	}
 	objs, err := build.Build(dir, s.Spec.Path, opts)
 	if err != nil {
 		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, fmt.Errorf("build of %s failed: %w", revision, err), true)
@@ -679,9 +674,13 @@ func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (bu
 // from substitute and substituteFrom (read with reader). The CLI's diff
 // uses it to build exactly as the controller does.
 func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
+	opts, err := decryptionKeys(ctx, reader, s)
+	if err != nil {
+		return opts, err
+	}
 	pb := s.Spec.PostBuild
 	if pb == nil {
-		return build.Options{}, nil
+		return opts, nil
 	}
 	vars := map[string]string{}
 	for _, ref := range pb.SubstituteFrom {
@@ -694,7 +693,7 @@ func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
-				return build.Options{}, fmt.Errorf("substituteFrom ConfigMap %s: %w", ref.Name, err)
+				return opts, fmt.Errorf("substituteFrom ConfigMap %s: %w", ref.Name, err)
 			}
 			data = cm.Data
 		case "Secret":
@@ -703,7 +702,7 @@ func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
-				return build.Options{}, fmt.Errorf("substituteFrom Secret %s: %w", ref.Name, err)
+				return opts, fmt.Errorf("substituteFrom Secret %s: %w", ref.Name, err)
 			}
 			data = map[string]string{}
 			for k, v := range sec.Data {
@@ -717,7 +716,35 @@ func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (
 	for k, v := range pb.Substitute {
 		vars[k] = v
 	}
-	return build.Options{Substitute: true, Vars: vars}, nil
+	opts.Substitute, opts.Vars = true, vars
+	return opts, nil
+}
+
+// decryptionKeys reads the age identities of spec.decryption: every
+// `*.agekey` entry of the Secret. They stay in memory.
+func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
+	d := s.Spec.Decryption
+	if d == nil {
+		return build.Options{}, nil
+	}
+	sec := &corev1.Secret{}
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: d.SecretRef.Name}, sec); err != nil {
+		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
+	}
+	var keys [][]byte
+	for k, v := range sec.Data {
+		if strings.HasSuffix(k, ".agekey") {
+			keys = append(keys, v)
+		}
+	}
+	if len(keys) == 0 {
+		return build.Options{}, fmt.Errorf("decryption secret %s has no *.agekey entry", d.SecretRef.Name)
+	}
+	ids, err := build.ParseAgeIdentities(keys...)
+	if err != nil {
+		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
+	}
+	return build.Options{Identities: ids}, nil
 }
 
 // finalize prunes the inventory (unless prune is disabled) and lets the
