@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/strata-dev/strata/apis"
@@ -176,6 +177,27 @@ func TestNopResourceLifecycle(t *testing.T) {
 	}
 	waitGone(t, got)
 	waitGone(t, sec)
+
+	// Per-kind metrics.
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == "NopResource.nop.strata.dev" {
+					found[f.GetName()] = true
+				}
+			}
+		}
+	}
+	for _, n := range []string{"strata_managed_reconciles_total", "strata_managed_external_calls_total", "strata_managed_time_to_ready_seconds"} {
+		if !found[n] {
+			t.Errorf("metric %s has no series for NopResource", n)
+		}
+	}
 }
 
 func TestNopConditionAfter(t *testing.T) {

@@ -479,8 +479,12 @@ func (r *Reconciler) setReady(s *scope, obs Observation) {
 		conditions.MarkProgressing(mg, conditions.ReasonCreating, obs.NotReady)
 		return
 	}
+	// Time to Ready counts the first Ready=True: the resource was still
+	// being created, or no reconcile had succeeded before this one (a first
+	// attempt may have failed).
 	prev := conditions.Get(mg, conditions.Ready)
-	if prev != nil && prev.Status != metav1.ConditionTrue && prev.Reason == conditions.ReasonCreating {
+	first := prev == nil || prev.Reason == conditions.ReasonCreating || s.orig.ManagedStatus().ObservedGeneration == 0
+	if (prev == nil || prev.Status != metav1.ConditionTrue) && first {
 		metricTimeToReady.WithLabelValues(r.name).Observe(time.Since(mg.GetCreationTimestamp().Time).Seconds())
 	}
 	conditions.MarkReady(mg, conditions.ReasonAvailable, fmt.Sprintf("external resource %q is available", ExternalName(mg)))

@@ -1,0 +1,118 @@
+package managed
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
+	nopv1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
+)
+
+func TestManagementPoliciesAllows(t *testing.T) {
+	cases := map[string]struct {
+		p    managedv1.ManagementPolicies
+		want map[managedv1.ManagementAction]bool
+	}{
+		"empty means all": {nil, map[managedv1.ManagementAction]bool{"Create": true, "Delete": true, "Observe": true}},
+		"star":            {managedv1.ManagementPolicies{"*"}, map[managedv1.ManagementAction]bool{"Update": true, "LateInitialize": true}},
+		"observe only":    {managedv1.ManagementPolicies{"Observe"}, map[managedv1.ManagementAction]bool{"Observe": true, "Create": false, "Update": false, "Delete": false}},
+		"no delete": {managedv1.ManagementPolicies{"Observe", "Create", "Update", "LateInitialize"},
+			map[managedv1.ManagementAction]bool{"Create": true, "Delete": false}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := map[managedv1.ManagementAction]bool{}
+			for a := range tc.want {
+				got[a] = tc.p.Allows(a)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("-want +got:\n%s", d)
+			}
+		})
+	}
+}
+
+func TestPollIntervalAndJitter(t *testing.T) {
+	cases := map[string]struct {
+		annotation string
+		want       time.Duration
+	}{
+		"default":     {"", time.Minute},
+		"annotation":  {"30s", 30 * time.Second},
+		"invalid":     {"soon", time.Minute},
+		"not postive": {"-1s", time.Minute},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := &nopv1.NopResource{}
+			if tc.annotation != "" {
+				r.Annotations = map[string]string{AnnotationPollInterval: tc.annotation}
+			}
+			if got := pollInterval(r, time.Minute); got != tc.want {
+				t.Errorf("pollInterval = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		j := jitter(10 * time.Second)
+		if j < 9*time.Second || j > 11*time.Second {
+			t.Fatalf("jitter(10s) = %s, outside ±10%%", j)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("jitter is not random: %d distinct values in 200", len(seen))
+	}
+}
+
+func TestExternalName(t *testing.T) {
+	r := &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: "obj"}}
+	if got := ExternalName(r); got != "obj" {
+		t.Errorf("default external name = %q", got)
+	}
+	r.Annotations = map[string]string{AnnotationExternalName: `a"; DROP TABLE x; --`}
+	if got := ExternalName(r); got != `a"; DROP TABLE x; --` {
+		t.Errorf("annotated external name = %q", got)
+	}
+}
+
+func TestUserAnnotationChanged(t *testing.T) {
+	obj := func(a map[string]string) *nopv1.NopResource {
+		return &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Annotations: a}}
+	}
+	cases := map[string]struct {
+		old, new map[string]string
+		want     bool
+	}{
+		"nothing":                  {nil, nil, false},
+		"create intent":            {nil, map[string]string{AnnotationCreatePending: "t", AnnotationExternalName: "x"}, false},
+		"create success":           {map[string]string{AnnotationCreatePending: "t"}, map[string]string{AnnotationCreatePending: "t", AnnotationCreateSucceeded: "t"}, false},
+		"user changes poll":        {nil, map[string]string{AnnotationPollInterval: "1s"}, true},
+		"user renames external":    {map[string]string{AnnotationExternalName: "a"}, map[string]string{AnnotationExternalName: "b"}, true},
+		"user adds own annotation": {nil, map[string]string{"team": "x"}, true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := userAnnotationChanged{}.Update(event.UpdateEvent{ObjectOld: obj(tc.old), ObjectNew: obj(tc.new)})
+			if got != tc.want {
+				t.Errorf("Update = %t, want %t", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGeneratePassword(t *testing.T) {
+	a, err := GeneratePassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := GeneratePassword()
+	if len(a) != 32 || a == b {
+		t.Errorf("passwords %q and %q: want 32 random characters", a, b)
+	}
+}
