@@ -160,6 +160,9 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 		n.Children = append(n.Children, c)
 	}
 	refs, _, _ := unstructured.NestedSlice(u.Object, "status", "resourceRefs")
+	// A Sync lists what it applied in status.inventory, in the same shape.
+	inv, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory")
+	refs = append(refs, inv...)
 	for _, r := range refs {
 		rm, _ := r.(map[string]any)
 		av, _ := rm["apiVersion"].(string)

@@ -73,6 +73,13 @@ func TestGitOpsAcceptance(t *testing.T) {
 	if got := kubectl(t, state, "get", "deployment", "shop", "-n", "shop", "-o", "jsonpath={.spec.replicas}"); got != "2" {
 		t.Errorf("replicas = %s, want 2 from postBuild substitution", got)
 	}
+	// strata trace follows a Sync's inventory into the claim, its XR and the
+	// composed resources.
+	tr, err := strata(t, "trace", "sync/shop-database", "-n", "default", "--kubeconfig", filepath.Join(state, "kubeconfig"))
+	if err != nil || !strings.Contains(tr, "Sync/shop-database") || !strings.Contains(tr, "Database/shop-db") || !strings.Contains(tr, "XDatabase/shop-db") || !strings.Contains(tr, "NopResource/") {
+		t.Errorf("strata trace sync/shop-database: %v\n%s", err, tr)
+	}
+
 	// The SOPS-encrypted Secret was decrypted in memory and applied.
 	if got := kubectl(t, state, "get", "secret", "shop-db-credentials", "-n", "shop", "-o", "jsonpath={.data.password}"); got != "czNjcjN0LWRlbW8tcGFzc3dvcmQ=" {
 		t.Errorf("decrypted password (base64) = %q", got)
