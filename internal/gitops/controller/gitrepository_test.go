@@ -100,6 +100,8 @@ func TestGitRepositoryTransports(t *testing.T) {
 	}
 	createRepo(t, ns, "nobranch", repo.URL(), &gitopsv1.GitRepositoryRef{Branch: "release"}, "")
 	waitRepo(t, ns, "nobranch", metav1.ConditionFalse, `branch "release": reference not found`)
+	createRepo(t, ns, "unreachable", "http://127.0.0.1:1/app", nil, "")
+	waitRepo(t, ns, "unreachable", metav1.ConditionFalse, "127.0.0.1:1")
 	createRepo(t, ns, "nosecret", base+"/app", nil, "missing")
 	waitRepo(t, ns, "nosecret", metav1.ConditionFalse, gitopsv1.ReasonAuthenticationFailed)
 

@@ -187,6 +187,8 @@ type syncScope struct {
 	revision string // the source's current revision
 	applier  *apply.Applier
 	reader   client.Reader
+	// triggered is set when the manual trigger annotation changed.
+	triggered bool
 }
 
 // Reconcile runs one Sync through its phases.
@@ -218,6 +220,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		}
 	}()
 	if v, ok := s.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
+		sc.triggered = v != s.Status.LastHandledReconcileAt
 		s.Status.LastHandledReconcileAt = v
 	}
 
@@ -405,6 +408,12 @@ func (r *SyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) (ctr
 	}
 	if s.Status.LastAppliedRevision != revision {
 		conditions.MarkProgressing(s, gitopsv1.ReasonProgressing, "applying revision "+revision)
+	}
+	// While a health check of the applied revision is running, a poll only
+	// looks at health: nothing changed that needs another apply.
+	if h := conditions.Get(s, gitopsv1.Healthy); !holding && !sc.triggered && h != nil && h.Status == metav1.ConditionUnknown &&
+		h.ObservedGeneration == s.Generation && s.Status.LastAppliedRevision == revision && s.Status.HealthCheckStartedAt != nil {
+		return r.reconcileHealth(ctx, sc, revision, inventoryEntries(s.Status.Inventory))
 	}
 	entries, err := r.applyRevision(ctx, sc, revision, digest)
 	if err != nil {
