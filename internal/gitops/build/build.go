@@ -97,19 +97,15 @@ func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructur
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	k := krusty.MakeKustomizer(opts)
-	fs := filesys.MakeFsOnDisk()
-	target := dir
 	rel, _ := filepath.Rel(root, dir)
-	if len(ids) > 0 {
-		// Decrypt in memory: kustomize reads a copy of the source whose
-		// encrypted files hold plaintext; nothing is written to disk.
-		mem, err := decryptedCopy(root, ids)
-		if err != nil {
-			return nil, err
-		}
-		fs, target = mem, filepath.Join("/", rel)
+	// kustomize reads an in-memory copy of the source: a kustomization can
+	// reach other folders of the repository (../base) but no file of the
+	// manager's disk, and decrypted files never touch the disk.
+	mem, err := decryptedCopy(root, ids)
+	if err != nil {
+		return nil, err
 	}
-	m, err := k.Run(fs, target)
+	m, err := k.Run(mem, filepath.Join("/", rel))
 	if err != nil {
 		return nil, &Error{File: filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), Err: fmt.Errorf("kustomize build failed: %w", err)}
 	}
@@ -133,7 +129,7 @@ func decryptedCopy(root string, ids []age.Identity) (filesys.FileSystem, error) 
 		if err != nil {
 			return err
 		}
-		if ext := strings.ToLower(filepath.Ext(p)); (ext == ".yaml" || ext == ".yml") && IsEncrypted(data) {
+		if ext := strings.ToLower(filepath.Ext(p)); len(ids) > 0 && (ext == ".yaml" || ext == ".yml") && IsEncrypted(data) {
 			if data, err = DecryptFile(data, ids); err != nil {
 				return &Error{File: filepath.ToSlash(rel), Err: err}
 			}

@@ -203,3 +203,21 @@ func TestExamplesBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestKustomizeStaysInTheSource: a kustomization cannot read files of the
+// manager's disk outside the artifact, even by absolute path.
+func TestKustomizeStaysInTheSource(t *testing.T) {
+	outside := writeTree(t, map[string]string{"secret.yaml": strings.ReplaceAll(cm, "%s", "stolen")})
+	root := writeTree(t, map[string]string{
+		"app/kustomization.yaml":  "resources: [" + filepath.Join(outside, "secret.yaml") + "]\n",
+		"ok/kustomization.yaml":   "resources: [../base]\n",
+		"base/kustomization.yaml": "resources: [cm.yaml]\n",
+		"base/cm.yaml":            strings.ReplaceAll(cm, "%s", "a"),
+	})
+	if objs, err := Build(root, "app", Options{}); err == nil {
+		t.Fatalf("a kustomization read a file outside the source: %v", objs)
+	}
+	if objs, err := Build(root, "ok", Options{}); err != nil || len(objs) != 1 {
+		t.Fatalf("a kustomization could not read ../base inside the source: %v %v", objs, err)
+	}
+}
