@@ -130,9 +130,7 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
 		}
 	}
-	if bound {
-		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "bound to composite resource %s %s", r.xrGVK.Kind, name)
-	}
+
 	xr := &unstructured.Unstructured{}
 	xr.SetGroupVersionKind(r.xrGVK)
 	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr); err != nil {
@@ -190,7 +188,7 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 		return fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err)
 	}
 	if xr.GetUID() == "" {
-		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Create", "created composite resource %s %s", r.xrGVK.Kind, xr.GetName())
+		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "created and bound composite resource %s %s", r.xrGVK.Kind, xr.GetName())
 	}
 	desired.DeepCopyInto(xr)
 	return nil

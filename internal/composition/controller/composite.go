@@ -81,6 +81,7 @@ type scope struct {
 	observed map[string]*unstructured.Unstructured
 	out      *render.Output
 	created  int
+	actions  actions
 }
 
 func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
@@ -326,7 +327,7 @@ func (r *compositeReconciler) observe(ctx context.Context, s *scope) error {
 		}
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := r.client.List(ctx, l, client.MatchingLabels{render.LabelComposite: s.xr.GetName()}); err != nil {
+		if err := r.client.List(ctx, l, client.MatchingFields{indexComposite: s.xr.GetName()}); err != nil {
 			if meta.IsNoMatchError(err) {
 				return userError(conditions.ReasonReconcileError, fmt.Errorf("kind %s is not served by the API server", gvk))
 			}
@@ -354,6 +355,9 @@ func (r *compositeReconciler) watch(gvk schema.GroupVersionKind) error {
 	defer r.mu.Unlock()
 	if r.watched[gvk] {
 		return nil
+	}
+	if err := r.engine.ensureIndex(gvk); err != nil {
+		return err
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
@@ -392,6 +396,7 @@ func (r *compositeReconciler) render(_ context.Context, s *scope) error {
 // is ready as soon as it exists unblocks its dependents in the same
 // reconcile instead of waiting for the watch event of its creation.
 func (r *compositeReconciler) compose(ctx context.Context, s *scope) error {
+	defer r.reportActions(s)
 	for i := 0; i <= len(s.plan.Order); i++ {
 		if err := r.render(ctx, s); err != nil {
 			return err
@@ -475,11 +480,22 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		deleted = append(deleted, id)
 		delete(s.observed, id)
 	}
+	s.actions.created = append(s.actions.created, created...)
+	s.actions.updated = append(s.actions.updated, updated...)
+	s.actions.deleted = append(s.actions.deleted, deleted...)
+	return err
+}
+
+// actions are what one reconcile did to composed resources, reported in
+// one ComposeResources event.
+type actions struct{ created, updated, deleted []string }
+
+func (r *compositeReconciler) reportActions(s *scope) {
 	var parts []string
 	for _, p := range []struct {
 		verb string
 		ids  []string
-	}{{"created", created}, {"updated", updated}, {"deleted", deleted}} {
+	}{{"created", s.actions.created}, {"updated", s.actions.updated}, {"deleted", s.actions.deleted}} {
 		if len(p.ids) > 0 {
 			sort.Strings(p.ids)
 			parts = append(parts, p.verb+" "+strings.Join(p.ids, ", "))
@@ -488,7 +504,6 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 	if len(parts) > 0 {
 		r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonComposeResources, "Compose", "%s", strings.Join(parts, "; "))
 	}
-	return err
 }
 
 // publishConnection writes connection details to the Secret named by
@@ -673,9 +688,12 @@ func (r *compositeReconciler) composed(ctx context.Context, s *scope) (map[strin
 	}
 	out := map[string]*unstructured.Unstructured{}
 	for gvk := range gvks {
+		if err := r.watch(gvk); err != nil {
+			return nil, err
+		}
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := r.client.List(ctx, l, client.MatchingLabels{render.LabelComposite: s.xr.GetName()}); err != nil {
+		if err := r.client.List(ctx, l, client.MatchingFields{indexComposite: s.xr.GetName()}); err != nil {
 			if meta.IsNoMatchError(err) {
 				continue
 			}

@@ -38,6 +38,7 @@ type Engine struct {
 	composedCache cache.Cache
 	kindsMu       sync.RWMutex
 	ownKinds      map[schema.GroupVersionKind]bool
+	indexed       map[schema.GroupVersionKind]bool
 	recorder      events.EventRecorder
 	pollInterval  time.Duration
 	workers       int
@@ -88,7 +89,7 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 		}
 	}
 	e := &Engine{
-		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
+		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
@@ -255,4 +256,36 @@ func (r splitReader) Get(ctx context.Context, key client.ObjectKey, obj client.O
 
 func (r splitReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	return r.pick(list).List(ctx, list, opts...)
+}
+
+// indexComposite indexes composed resources by the name of their composite,
+// so an XR finds its resources without scanning every cached object.
+const indexComposite = "strata.dev/composite"
+
+// ensureIndex adds the composite index for a kind once, before its informer
+// starts.
+func (e *Engine) ensureIndex(gvk schema.GroupVersionKind) error {
+	e.kindsMu.Lock()
+	defer e.kindsMu.Unlock()
+	if e.indexed[gvk] {
+		return nil
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	// Composites composed by other composites are read from the XR cache.
+	ca := e.composedCache
+	if e.ownKinds[gvk] {
+		ca = e.cache
+	}
+	err := ca.IndexField(context.Background(), u, indexComposite, func(o client.Object) []string {
+		if v := o.GetLabels()[render.LabelComposite]; v != "" {
+			return []string{v}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot index %s: %w", gvk, err)
+	}
+	e.indexed[gvk] = true
+	return nil
 }

@@ -26,6 +26,7 @@ type Plan struct {
 
 	env       *cel.Env
 	templates map[string]*v1alpha1.ComposedTemplate
+	decoded   map[string]any
 }
 
 // Names returns the resource names in creation order.
@@ -35,7 +36,7 @@ func (p *Plan) Names() []string { return p.Order }
 // when given), finds the references between resources and orders them. Its
 // errors name the resource, the field and the expression.
 func NewPlan(spec *v1alpha1.CompositionSpec, xrType *apiservercel.DeclType) (*Plan, error) {
-	p := &Plan{Graph: dag.Graph{}, templates: map[string]*v1alpha1.ComposedTemplate{}}
+	p := &Plan{Graph: dag.Graph{}, templates: map[string]*v1alpha1.ComposedTemplate{}, decoded: map[string]any{}}
 	vars := []string{}
 	forEachVars := map[string]string{} // variable -> owning resource
 	for i := range spec.Resources {
@@ -99,6 +100,7 @@ func NewPlan(spec *v1alpha1.CompositionSpec, xrType *apiservercel.DeclType) (*Pl
 		if err := walkStrings(tmpl, "template", func(path, s string) error { return check(path, s, false) }); err != nil {
 			return nil, err
 		}
+		p.decoded[t.Name] = tmpl
 		gvk, err := templateGVK(tmpl)
 		if err != nil {
 			return nil, &FieldError{Resource: t.Name, Field: "template", Err: err}

@@ -244,10 +244,8 @@ func renderResource(in Input, plan *Plan, t *v1alpha1.ComposedTemplate, vars map
 			return out, nil
 		}
 	}
-	var tmpl any
-	if err := utiljson.Unmarshal(t.Template.Raw, &tmpl); err != nil {
-		return nil, &FieldError{Resource: t.Name, Field: "template", Err: err}
-	}
+	// The decoded template is shared; renderOne works on a deep copy.
+	tmpl := plan.decoded[t.Name]
 	if t.ForEach == nil {
 		r, err := renderOne(in, plan, t, t.Name, tmpl, vars)
 		if err != nil {
