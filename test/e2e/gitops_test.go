@@ -180,6 +180,13 @@ func TestGitOpsAcceptance(t *testing.T) {
 	}
 	waitKubectl(t, state, 60*time.Second, "the previous Deployment restored and available", func(s string) bool { return s == "2/" },
 		"get", "deployment", "shop", "-n", "shop", "-o", "jsonpath={.status.availableReplicas}/{.spec.template.spec.nodeSelector}")
+	// strata diff of the fetched (failed) revision shows what the rollback
+	// holds back.
+	fetched := exec.Command(filepath.Join(testenv.BinDir(), "strata"), "diff", "sync/shop", "-n", "default")
+	fetched.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(state, "kubeconfig"))
+	if outb, err := fetched.CombinedOutput(); err != nil || !strings.Contains(string(outb), "~ Deployment/shop/shop") || !strings.Contains(string(outb), "no-such-node") {
+		t.Errorf("strata diff of the fetched revision: %v\n%s", err, outb)
+	}
 	events := kubectl(t, state, "get", "events", "-n", "default", "--field-selector", "involvedObject.name=shop,reason=RolledBack")
 	if !strings.Contains(events, "rolled back to") {
 		t.Errorf("no RolledBack event:\n%s", events)
