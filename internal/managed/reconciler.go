@@ -262,8 +262,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	if err != nil {
 		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
 	}
-	if obs.Exists && !controllerutil.ContainsFinalizer(mg, Finalizer) {
+	if obs.Exists && (!controllerutil.ContainsFinalizer(mg, Finalizer) || mg.GetAnnotations()[AnnotationExternalName] == "") {
+		// An existing resource found by name (imported, or adopted): record
+		// its name and protect it like a created one.
 		controllerutil.AddFinalizer(mg, Finalizer)
+		setAnnotation(mg, AnnotationExternalName, ExternalName(mg))
 		if err := r.updateMeta(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
