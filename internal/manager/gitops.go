@@ -1,8 +1,6 @@
 package manager
 
 import (
-	"os"
-
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	gitopscontroller "github.com/strata-dev/strata/internal/gitops/controller"
@@ -10,11 +8,11 @@ import (
 
 // setupGitops adapts the delivery subsystem (GitRepository and Sync) to the
 // shared options; the artifact store lives under StateDir. The webhook
-// receiver listens on $STRATA_RECEIVER_ADDR: by default on a free loopback
+// receiver listens on --webhook-bind-address: by default on a free loopback
 // port under `strata up` (written to <state-dir>/gitops/receiver-addr) and
 // on :9292 in a cluster.
 func setupGitops(mgr ctrl.Manager, o Options) error {
-	addr := os.Getenv("STRATA_RECEIVER_ADDR")
+	addr := o.WebhookAddr
 	if addr == "" {
 		addr = ":9292"
 		if o.StateDir != "" {

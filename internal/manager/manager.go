@@ -35,6 +35,9 @@ type Options struct {
 	Subsystems []string
 	// StateDir is where subsystems may keep local files (e.g. Git artifacts).
 	StateDir string
+	// WebhookAddr is where the Git webhook receiver listens; empty means a
+	// free loopback port when StateDir is set (strata up), else ":9292".
+	WebhookAddr string
 }
 
 // DefaultOptions are the settings `strata manager` starts with.
