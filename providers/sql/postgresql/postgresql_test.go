@@ -402,3 +402,56 @@ func TestServerUnreachable(t *testing.T) {
 	}
 	mt.WaitGone(t, env.Client, d, wait)
 }
+
+// TestReferences: a reference to a missing Role says so in Synced until the
+// Role exists and is Ready; a label selector resolves too.
+func TestReferences(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	name := "ref-" + sfx
+	d := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name),
+		ForProvider: pgv1.DatabaseParameters{OwnerRef: &managedv1.Reference{Name: name}}}}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, d, conditions.Synced, metav1.ConditionFalse, managed.ReasonReferenceNotReady, wait)
+	if msg := conditions.Get(d, conditions.Synced).Message; msg != fmt.Sprintf("referenced Role %q is not found", name) {
+		t.Errorf("Synced message = %q", msg)
+	}
+	if c := conditions.Get(d, conditions.Ready); c.Status != metav1.ConditionFalse || c.Reason != conditions.ReasonDependencyNotReady {
+		t.Errorf("Ready = %s/%s", c.Status, c.Reason)
+	}
+	if exists(t, db, dbExists, name) {
+		t.Fatal("database created before its owner reference resolved")
+	}
+	r := &pgv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}}, Spec: pgv1.RoleSpec{ResourceSpec: spec(pc.Name)}}
+	if err := env.Client.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	if d.Status.AtProvider.Owner != name {
+		t.Errorf("owner = %q, want %q", d.Status.AtProvider.Owner, name)
+	}
+	g := &pgv1.Grant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: pgv1.GrantSpec{ResourceSpec: spec(pc.Name),
+		ForProvider: pgv1.GrantParameters{RoleSelector: &managedv1.Selector{MatchLabels: map[string]string{"app": name}},
+			DatabaseRef: &managedv1.Reference{Name: name}, Privileges: []pgv1.GrantPrivilege{"CONNECT"}}}}
+	if err := env.Client.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, g, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	if g.Spec.ForProvider.Role != name {
+		t.Errorf("roleSelector resolved to %q, want %q", g.Spec.ForProvider.Role, name)
+	}
+	for _, o := range []client.Object{g, d, r} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, o, wait)
+	}
+	if exists(t, db, dbExists, name) || exists(t, db, roleExists, name) {
+		t.Error("left on the server after delete")
+	}
+}
