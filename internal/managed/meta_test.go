@@ -116,3 +116,16 @@ func TestGeneratePassword(t *testing.T) {
 		t.Errorf("passwords %q and %q: want 32 random characters", a, b)
 	}
 }
+
+func TestGlobalLimiter(t *testing.T) {
+	if globalLimiter(0) != nil {
+		t.Error("rate 0 must mean no limit")
+	}
+	a, b := globalLimiter(7), globalLimiter(7)
+	if a == nil || a != b {
+		t.Error("kinds with the same rate must share one process-wide limiter")
+	}
+	if a.Burst() != 7 || float64(a.Limit()) != 7 {
+		t.Errorf("limiter = %v/s burst %d, want 7/s burst 7", a.Limit(), a.Burst())
+	}
+}
