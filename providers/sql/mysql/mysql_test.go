@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net"
 	"os"
 	"strings"
@@ -256,3 +257,68 @@ func TestQuoteIdentifier(t *testing.T) {
 const oddPassword = `p'w\"; --`
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPasswordRotation: changing the Secret behind passwordSecretRef changes
+// the user's password at the next poll, and the connection Secret with it.
+func TestPasswordRotation(t *testing.T) {
+	db, cfg := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, cfg, "my-"+sfx)
+	name := "rot_" + sfx
+	pw := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "rot-" + sfx}, StringData: map[string]string{"pw": "first-" + sfx}}
+	u := &myv1.User{ObjectMeta: metav1.ObjectMeta{Name: "rot-" + sfx, Annotations: map[string]string{
+		managed.AnnotationExternalName: name, managed.AnnotationPollInterval: "1s"}},
+		Spec: myv1.UserSpec{ResourceSpec: spec(pc.Name), ForProvider: myv1.UserParameters{Host: "127.0.0.1",
+			PasswordSecretRef: &managedv1.SecretKeySelector{SecretReference: managedv1.SecretReference{Namespace: "default", Name: pw.Name}, Key: "pw"}}}}
+	u.Spec.WriteConnectionSecretToReference = &managedv1.SecretReference{Namespace: "default", Name: "rot-" + sfx + "-conn"}
+	for _, o := range []client.Object{pw, u} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, pw) })
+	mt.WaitCondition(t, env.Client, u, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	login := func(password string) error {
+		c := mysql.NewConfig()
+		c.User, c.Passwd, c.Net, c.Addr = name, password, "tcp", cfg.Addr
+		d, err := sql.Open("mysql", c.FormatDSN())
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.Ping()
+	}
+	if err := login("first-" + sfx); err != nil {
+		t.Fatalf("cannot log in with the first password: %v", err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pw), pw); err != nil {
+		t.Fatal(err)
+	}
+	pw.Data["pw"] = []byte("second-" + sfx)
+	if err := env.Client.Update(ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	mt.Eventually(t, wait, "password rotated", func() error { return login("second-" + sfx) })
+	mt.Eventually(t, wait, "connection Secret updated", func() error {
+		s := &corev1.Secret{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: u.Spec.WriteConnectionSecretToReference.Name}, s); err != nil {
+			return err
+		}
+		if string(s.Data["password"]) != "second-"+sfx {
+			return errors.New("connection Secret still has the old password")
+		}
+		return nil
+	})
+	if err := login("first-" + sfx); err == nil {
+		t.Error("the old password still works")
+	}
+	if err := env.Client.Delete(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitGone(t, env.Client, u, wait)
+	if count(t, db, userCount, name) != 0 {
+		t.Error("user left after delete")
+	}
+}
