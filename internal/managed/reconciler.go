@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -158,7 +159,10 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 		Named(strings.ToLower(name)).
 		For(obj, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, userAnnotationChanged{}, predicate.LabelChangedPredicate{}))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		// Failures back off exponentially but never past the poll interval,
+		// so a resource recovers within a poll of its server coming back.
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](50*time.Millisecond, o.PollInterval)}).
 		Complete(r)
 }
 
