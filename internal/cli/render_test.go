@@ -101,6 +101,7 @@ func TestValidateCommand(t *testing.T) {
 	root := testenv.RepoRoot()
 	cases := map[string]struct {
 		composition string
+		crds        []string
 		wantErr     []string
 	}{
 		"webapp":         {composition: filepath.Join(root, "compositions", "webapp", "composition.yaml")},
@@ -109,6 +110,8 @@ func TestValidateCommand(t *testing.T) {
 		"syntax":         {composition: "testdata/validate/syntax.yaml", wantErr: []string{"template.data.x", "Syntax error"}},
 		"wrong type":     {composition: "testdata/validate/wrong-type.yaml", wantErr: []string{"includeWhen[0]", "must give a bool, gives string"}},
 		"unknown object": {composition: "testdata/validate/unknown-var.yaml", wantErr: []string{"undeclared reference to 'databse'"}},
+		"crd field type": {composition: "testdata/validate/widget.yaml", crds: []string{"testdata/validate/widget-crd.yaml"},
+			wantErr: []string{`resource "widget"`, "template.spec.size", "expression gives string, field wants integer"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -116,7 +119,7 @@ func TestValidateCommand(t *testing.T) {
 			var out bytes.Buffer
 			cmd.SetOut(&out)
 			cmd.SetErr(&out)
-			cmd.SetArgs([]string{filepath.Join(root, "compositions", "webapp", "xrd.yaml"), tc.composition})
+			cmd.SetArgs(append([]string{filepath.Join(root, "compositions", "webapp", "xrd.yaml"), tc.composition}, tc.crds...))
 			err := cmd.Execute()
 			if len(tc.wantErr) == 0 {
 				if err != nil {

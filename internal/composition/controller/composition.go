@@ -32,6 +32,8 @@ import (
 type CompositionReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Schemas, when set, type-checks templates against the composed kinds.
+	Schemas render.SchemaSource
 }
 
 // SetupWithManager registers the Composition controller; it also runs when
@@ -92,7 +94,12 @@ func (r *CompositionReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		conditions.MarkStalled(c, v1alpha1.ReasonCompositeTypeNotFound, msg)
 		return reconcile.Result{}, nil
 	}
-	if err := Validate(x, &c.Spec); err != nil {
+	if err := Validate(x, &c.Spec, r.Schemas); err != nil {
+		var se *render.SchemaError
+		if errors.As(err, &se) {
+			conditions.MarkFailed(c, conditions.ReasonReconcileError, err.Error())
+			return reconcile.Result{}, err
+		}
 		msg := err.Error()
 		if cur := conditions.Get(c, v1alpha1.Valid); cur == nil || cur.Message != msg {
 			r.Recorder.Eventf(c, nil, "Warning", v1alpha1.ReasonCompositionInvalid, "Validate", "%s", msg)
@@ -113,8 +120,9 @@ func (r *CompositionReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	return reconcile.Result{}, nil
 }
 
-// Validate runs the publish-time checks of a Composition against its XRD.
-func Validate(x *v1alpha1.CompositeResourceDefinition, spec *v1alpha1.CompositionSpec) error {
+// Validate runs the publish-time checks of a Composition against its XRD
+// and, when schemas is not nil, the schemas of the kinds it composes.
+func Validate(x *v1alpha1.CompositeResourceDefinition, spec *v1alpha1.CompositionSpec, schemas render.SchemaSource) error {
 	if spec.CompositeTypeRef.Kind != x.Spec.Names.Kind {
 		return fmt.Errorf("compositeTypeRef.kind %s does not match XRD kind %s", spec.CompositeTypeRef.Kind, x.Spec.Names.Kind)
 	}
@@ -122,8 +130,11 @@ func Validate(x *v1alpha1.CompositeResourceDefinition, spec *v1alpha1.Compositio
 	if err != nil {
 		return fmt.Errorf("cannot type the composite kind: %w", err)
 	}
-	_, err = render.NewPlan(spec, typ)
-	return err
+	plan, err := render.NewPlan(spec, typ)
+	if err != nil || schemas == nil {
+		return err
+	}
+	return plan.CheckTargets(spec, schemas)
 }
 
 // FindXRD returns the XRD defining a composite type, or nil.

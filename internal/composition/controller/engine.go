@@ -102,7 +102,11 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 	if err := xr.SetupWithManager(mgr, 2); err != nil {
 		return fmt.Errorf("cannot set up XRD controller: %w", err)
 	}
-	cr := &CompositionReconciler{Client: c, Recorder: e.recorder}
+	schemas, err := newAPISchemas(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	cr := &CompositionReconciler{Client: c, Recorder: e.recorder, Schemas: schemas}
 	if err := cr.SetupWithManager(mgr, 2); err != nil {
 		return fmt.Errorf("cannot set up Composition controller: %w", err)
 	}

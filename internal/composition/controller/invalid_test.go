@@ -158,6 +158,87 @@ spec:
 	})
 }
 
+func TestCompositionCheckedAgainstTargetSchema(t *testing.T) {
+	apply(t, cacheXRD)
+	apply(t, `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: cache-deploy}
+spec:
+  compositeTypeRef: {apiVersion: test.strata.dev/v1alpha1, kind: XCache}
+  resources:
+  - name: deploy
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      spec:
+        replicas: ${xr.spec.size > 1}
+`)
+	eventually(t, 20*time.Second, "wrong type for a Deployment field", func() error {
+		c, err := get(compGVK, "", "cache-deploy")
+		if err != nil {
+			return err
+		}
+		s, _, m := condition(c, "Valid")
+		if s != "False" || !strings.Contains(m, "template.spec.replicas") || !strings.Contains(m, "expression gives bool, field wants integer") {
+			return fmt.Errorf("Valid=%s %q", s, m)
+		}
+		return nil
+	})
+	apply(t, `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: cache-deploy}
+spec:
+  compositeTypeRef: {apiVersion: test.strata.dev/v1alpha1, kind: XCache}
+  resources:
+  - name: deploy
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      spec:
+        replica: ${xr.spec.size}
+`)
+	eventually(t, 20*time.Second, "unknown Deployment field", func() error {
+		c, err := get(compGVK, "", "cache-deploy")
+		if err != nil {
+			return err
+		}
+		s, _, m := condition(c, "Valid")
+		if s != "False" || !strings.Contains(m, "Deployment has no field replica") {
+			return fmt.Errorf("Valid=%s %q", s, m)
+		}
+		return nil
+	})
+	apply(t, `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: cache-deploy}
+spec:
+  compositeTypeRef: {apiVersion: test.strata.dev/v1alpha1, kind: XCache}
+  resources:
+  - name: deploy
+    template:
+      apiVersion: apps/v1
+      kind: Deployment
+      spec:
+        replicas: ${xr.spec.size}
+        template:
+          spec:
+            containers: [{name: c, image: "cache:${xr.spec.size}"}]
+`)
+	eventually(t, 20*time.Second, "valid Deployment template", func() error {
+		c, err := get(compGVK, "", "cache-deploy")
+		if err != nil {
+			return err
+		}
+		if s, _, m := condition(c, "Valid"); s != "True" {
+			return fmt.Errorf("Valid=%s %q", s, m)
+		}
+		return nil
+	})
+}
+
 func TestInvalidXRDSchema(t *testing.T) {
 	apply(t, `
 apiVersion: apiextensions.strata.dev/v1alpha1

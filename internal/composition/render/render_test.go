@@ -1,15 +1,20 @@
 package render
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
+	"github.com/strata-dev/strata/internal/composition/cel"
 	"github.com/strata-dev/strata/internal/composition/dag"
 )
 
@@ -327,4 +332,70 @@ func TestPlanGraph(t *testing.T) {
 	if d := cmp.Diff([]string{"config", "db", "app", "hpa"}, p.Order); d != "" {
 		t.Errorf("order (-want +got):\n%s", d)
 	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	widget := &spec.Schema{}
+	if err := json.Unmarshal([]byte(`{"type":"object","properties":{
+		"metadata":{"type":"object"},
+		"spec":{"type":"object","properties":{
+			"size":{"type":"integer"},
+			"name":{"type":"string"},
+			"port":{"x-kubernetes-int-or-string":true},
+			"tags":{"type":"array","items":{"type":"string"}},
+			"labels":{"type":"object","additionalProperties":{"type":"string"}},
+			"free":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}}}`), widget); err != nil {
+		t.Fatal(err)
+	}
+	src := MapSchemaSource{{Group: "example.org", Version: "v1", Kind: "Widget"}: widget}
+	cases := map[string]struct {
+		spec string
+		want []string
+	}{
+		"valid": {spec: `{size: "${xr.spec.replicas}", name: "w-${xr.spec.replicas}", port: "${xr.spec.image}", tags: ["${xr.spec.image}"], labels: {a: "${xr.spec.image}"}, free: {anything: 1}}`},
+		"wrong type": {spec: `{size: "${xr.spec.image}"}`,
+			want: []string{`resource "w"`, "template.spec.size", `"xr.spec.image"`, "expression gives string, field wants integer"}},
+		"text into integer": {spec: `{size: "n${xr.spec.replicas}"}`, want: []string{"template.spec.size", "gives a string, field wants integer"}},
+		"unknown field":     {spec: `{sise: 1}`, want: []string{"template.spec.sise", "Widget has no field sise"}},
+		"bool into list":    {spec: `{tags: "${xr.spec.replicas > 1}"}`, want: []string{"expression gives bool, field wants array"}},
+	}
+	typ := xrTestType(t)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := composition(t, "compositeTypeRef: {apiVersion: example.org/v1, kind: XApp}\nresources:\n- name: w\n  template: {apiVersion: example.org/v1, kind: Widget, spec: "+tc.spec+"}")
+			p, err := NewPlan(c, typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.CheckTargets(c, src)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func xrTestType(t *testing.T) *apiservercel.DeclType {
+	t.Helper()
+	typ, err := cel.SchemaType(&apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"metadata": cel.ObjectMetaSchema(),
+		"spec": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"replicas": {Type: "integer"}, "image": {Type: "string"},
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return typ
 }
