@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -261,10 +262,19 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	}
 	defer r.disconnect(ctx, s, ext)
 
+	pre := mg.DeepCopyObject().(Managed)
 	obs, err := ext.Observe(ctx, mg)
 	countCall(r.name, "observe", err)
 	if err != nil {
 		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
+	}
+	if obs.LateInitialized && !spec.ManagementPolicies.Allows(managedv1.ManagementLateInitialize) {
+		// Observe filled unset fields; without LateInitialize the spec
+		// stays the user's.
+		if err := restoreSpec(mg, pre); err != nil {
+			return r.fail(s, EventCannotObserve, err)
+		}
+		obs.LateInitialized = false
 	}
 	if obs.Exists && (!controllerutil.ContainsFinalizer(mg, Finalizer) || mg.GetAnnotations()[AnnotationExternalName] == "") {
 		// An existing resource found by name (imported, or adopted): record
@@ -302,7 +312,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 	}
-	if obs.LateInitialized && spec.ManagementPolicies.Allows(managedv1.ManagementLateInitialize) {
+	if obs.LateInitialized {
 		if err := r.updateMeta(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -563,4 +573,21 @@ func (userAnnotationChanged) Update(e event.UpdateEvent) bool {
 		}
 	}
 	return false
+}
+
+// restoreSpec puts pre's spec back into mg, leaving mg's status alone.
+func restoreSpec(mg, pre Managed) error {
+	from, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pre)
+	if err != nil {
+		return fmt.Errorf("cannot restore spec: %w", err)
+	}
+	to, err := runtime.DefaultUnstructuredConverter.ToUnstructured(mg)
+	if err != nil {
+		return fmt.Errorf("cannot restore spec: %w", err)
+	}
+	to["spec"] = from["spec"]
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(to, mg); err != nil {
+		return fmt.Errorf("cannot restore spec: %w", err)
+	}
+	return nil
 }

@@ -350,6 +350,12 @@ func TestOwnerDrift(t *testing.T) {
 		t.Errorf("observed database: Ready=%v atProvider.owner=%q", conditions.IsTrue(o, conditions.Ready), o.Status.AtProvider.Owner)
 	}
 	mt.HasEvent(t, env.Client, o.Name, managed.EventDrift)
+	if o.Spec.ForProvider.Encoding != "" || o.Spec.ForProvider.ConnectionLimit != nil {
+		t.Errorf("Observe-only spec was late-initialized: %+v", o.Spec.ForProvider)
+	}
+	if o.Status.AtProvider.Encoding == "" {
+		t.Error("Observe-only status.atProvider.encoding is empty")
+	}
 	time.Sleep(2500 * time.Millisecond) // two more polls must not change it
 	if got := owned(observedName); got != "postgres" {
 		t.Errorf("Observe-only database's owner changed to %s", got)
