@@ -322,3 +322,33 @@ func TestPasswordRotation(t *testing.T) {
 		t.Error("user left after delete")
 	}
 }
+
+// TestServerUnreachable: with the server cut off, a Database reports
+// Ready=False naming the server, and recovers when it is back.
+func TestServerUnreachable(t *testing.T) {
+	_, cfg := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	proxy := mt.NewProxy(t, cfg.Addr)
+	via := *cfg
+	via.Addr = proxy.Addr
+	pc := providerConfig(t, &via, "my-"+sfx)
+	d := &myv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "down-" + sfx, Annotations: map[string]string{managed.AnnotationPollInterval: "1s"}},
+		Spec: myv1.DatabaseSpec{ResourceSpec: spec(pc.Name)}}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	proxy.Stop()
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionFalse, conditions.ReasonUnavailable, wait)
+	if msg := conditions.Get(d, conditions.Ready).Message; !strings.HasPrefix(msg, "cannot connect to mysql at "+proxy.Addr+": ") {
+		t.Errorf("Ready message = %q, want it to name the server", msg)
+	}
+	proxy.Start()
+	mt.WaitCondition(t, env.Client, d, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, time.Minute)
+	if err := env.Client.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitGone(t, env.Client, d, wait)
+}
