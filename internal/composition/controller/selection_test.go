@@ -141,6 +141,38 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 		return nil
 	})
 
+	// A claim in another namespace cannot take over this XR.
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1ObjectMeta("team-m")}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	apply(t, fmt.Sprintf("{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: thief, namespace: team-m}, spec: {text: mine, resourceRef: {apiVersion: test.strata.dev/v1alpha1, kind: XNote, name: %s}}}", xrName))
+	eventually(t, 10*time.Second, "binding to another claim's XR refused", func() error {
+		c, err := get(noteGVK, "team-m", "thief")
+		if err != nil {
+			return err
+		}
+		if s, _, m := condition(c, "Synced"); s != "False" || !strings.Contains(m, "is bound to claim team-n/n1") {
+			return fmt.Errorf("Synced=%s %q", s, m)
+		}
+		return nil
+	})
+	if d, err := data(); err != nil || d["text"] == "mine" {
+		t.Errorf("the other claim changed the XR: %v %v", d, err)
+	}
+	thief, _ := get(noteGVK, "team-m", "thief")
+	if err := env.Client.Delete(ctx, thief); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "refused claim deleted without touching the XR", func() error {
+		if _, err := get(noteGVK, "team-m", "thief"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		if _, err := get(xrGVK.GroupVersion().WithKind("XNote"), "", xrName); err != nil {
+			return fmt.Errorf("XR gone: %v", err)
+		}
+		return nil
+	})
+
 	// Paused: changes wait until the annotation goes.
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n, annotations: {strata.dev/paused: 'true'}}, spec: {text: paused, compositionUpdatePolicy: Automatic, compositionSelector: {matchLabels: {flavour: loud}}}}")
 	time.Sleep(2 * time.Second) // nothing to wait for: a paused claim must not act
