@@ -59,6 +59,17 @@ func TestCompositionWebApp(t *testing.T) {
 	if got := kubectl(t, dir, "get", "webapp", "shop", "-n", "default"); !strings.Contains(got, "SYNCED") || !strings.Contains(got, "CONNECTION-SECRET") || !strings.Contains(got, "shop-connection") {
 		t.Errorf("kubectl get webapp:\n%s", got)
 	}
+	// Events tell what happened, on the claim and on its XR.
+	if d := kubectl(t, dir, "describe", "webapp", "shop", "-n", "default"); !strings.Contains(d, "BindCompositeResource") {
+		t.Errorf("kubectl describe webapp shows no BindCompositeResource event:\n%s", d)
+	}
+	xrName := strings.TrimSpace(kubectl(t, dir, "get", "webapp", "shop", "-n", "default", "-o", "jsonpath={.spec.resourceRef.name}"))
+	xrDesc := kubectl(t, dir, "describe", "xwebapp", xrName)
+	for _, want := range []string{"SelectComposition", "ComposeResources", "PublishConnectionSecret", "Deployment"} {
+		if !strings.Contains(xrDesc, want) {
+			t.Errorf("kubectl describe xwebapp does not show %s:\n%s", want, xrDesc)
+		}
+	}
 	out, err := strata(t, "trace", "webapp/shop", "-n", "default", "--kubeconfig", filepath.Join(dir, "kubeconfig"))
 	if err != nil || !strings.Contains(out, "XWebApp/shop-") || !strings.Contains(out, "Deployment/shop") || !strings.Contains(out, "Service/shop") {
 		t.Errorf("strata trace: %v\n%s", err, out)
