@@ -66,7 +66,7 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if claim.GetAnnotations()[AnnotationPaused] == "true" {
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, markPaused(ctx, r.client, claim)
 	}
 	orig := claim.DeepCopy()
 	conds := readConds(claim)

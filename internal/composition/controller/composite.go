@@ -92,7 +92,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if xr.GetAnnotations()[AnnotationPaused] == "true" {
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, markPaused(ctx, r.client, xr)
 	}
 	s := &scope{xr: xr, orig: xr.DeepCopy(), conds: readConds(xr)}
 	defer func() {

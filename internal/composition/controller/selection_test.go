@@ -175,7 +175,16 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 
 	// Paused: changes wait until the annotation goes.
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n, annotations: {strata.dev/paused: 'true'}}, spec: {text: paused, compositionUpdatePolicy: Automatic, compositionSelector: {matchLabels: {flavour: loud}}}}")
-	time.Sleep(2 * time.Second) // nothing to wait for: a paused claim must not act
+	eventually(t, 10*time.Second, "claim reports that it is paused", func() error {
+		c, err := get(noteGVK, "team-n", "n1")
+		if err != nil {
+			return err
+		}
+		if s, r, _ := condition(c, "Synced"); s != "False" || r != "ReconciliationPaused" {
+			return fmt.Errorf("Synced=%s %s", s, r)
+		}
+		return nil
+	})
 	if d, err := data(); err != nil || d["text"] != "ho!!" {
 		t.Errorf("paused claim changed its resources: %v %v", d, err)
 	}

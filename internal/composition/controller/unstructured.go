@@ -1,12 +1,34 @@
 package controller
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/conditions"
 )
+
+// markPaused records that reconciliation is paused (Synced=False, reason
+// ReconciliationPaused), writing status only when that is news.
+func markPaused(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
+	conds := readConds(u)
+	if cur := conditions.Get(conds, conditions.Synced); cur != nil && cur.Reason == conditions.ReasonReconciliationPaused {
+		return nil
+	}
+	orig := u.DeepCopy()
+	conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconciliationPaused,
+		"reconciliation is paused by the annotation "+AnnotationPaused+`: "true"`)
+	conds.write()
+	if err := c.Status().Patch(ctx, u, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("cannot record that reconciliation is paused: %w", err)
+	}
+	return nil
+}
 
 // condObj adapts the conditions of an unstructured object to the
 // conditions helpers.
