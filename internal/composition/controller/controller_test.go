@@ -188,7 +188,7 @@ func TestClaimLifecycle(t *testing.T) {
 		return nil
 	})
 	apply(t, compYAML)
-	eventually(t, 10*time.Second, "composition valid", func() error {
+	eventually(t, 30*time.Second, "composition valid", func() error {
 		c, err := get(compGVK, "", "app")
 		if err != nil {
 			return err
@@ -211,7 +211,7 @@ spec:
 `)
 	xrName := controller.XRName("team-a", "shop")
 	// db is created first and web waits for it.
-	eventually(t, 20*time.Second, "claim waits for db", func() error {
+	eventually(t, 30*time.Second, "claim waits for db", func() error {
 		c, err := get(claimGVK, "team-a", "shop")
 		if err != nil {
 			return err
@@ -233,7 +233,7 @@ spec:
 	}
 	// db becomes ready: web is created and the claim becomes Ready.
 	apply(t, fmt.Sprintf("{apiVersion: v1, kind: ConfigMap, metadata: {name: %s-db, namespace: team-a}, data: {ready: 'yes'}}", xrName))
-	eventually(t, 10*time.Second, "claim ready", func() error {
+	eventually(t, 30*time.Second, "claim ready", func() error {
 		c, err := get(claimGVK, "team-a", "shop")
 		if err != nil {
 			return err
@@ -263,7 +263,7 @@ spec:
 
 	// Drift is corrected.
 	apply(t, fmt.Sprintf("{apiVersion: v1, kind: ConfigMap, metadata: {name: %s-web, namespace: team-a}, data: {message: drifted}}", xrName))
-	eventually(t, 10*time.Second, "drift corrected", func() error {
+	eventually(t, 30*time.Second, "drift corrected", func() error {
 		w, err := get(cmGVK, "team-a", xrName+"-web")
 		if err != nil {
 			return err
@@ -284,7 +284,7 @@ spec:
   extra: true
   writeConnectionSecretToRef: {name: shop-conn}
 `)
-	eventually(t, 10*time.Second, "change applied", func() error {
+	eventually(t, 30*time.Second, "change applied", func() error {
 		w, err := get(cmGVK, "team-a", xrName+"-web")
 		if err != nil {
 			return err
@@ -305,7 +305,7 @@ spec:
   extra: false
   writeConnectionSecretToRef: {name: shop-conn}
 `)
-	eventually(t, 10*time.Second, "excluded resource deleted", func() error {
+	eventually(t, 30*time.Second, "excluded resource deleted", func() error {
 		if _, err := get(cmGVK, "team-a", xrName+"-extra"); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("extra still there: %v", err)
 		}
@@ -317,7 +317,7 @@ spec:
 	if err := env.Client.Delete(ctx, x); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "XRD deletion refused", func() error {
+	eventually(t, 30*time.Second, "XRD deletion refused", func() error {
 		x, err := get(xrdGVK, "", "xapps.test.strata.dev")
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ spec:
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, "XRD and its CRDs gone", func() error {
+	eventually(t, 30*time.Second, "XRD and its CRDs gone", func() error {
 		if _, err := get(xrdGVK, "", "xapps.test.strata.dev"); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("XRD still there: %v", err)
 		}

@@ -71,7 +71,7 @@ spec:
 	}
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Cache, metadata: {name: c1, namespace: team-b}, spec: {size: 2}}")
 	xrName := controller.XRName("team-b", "c1")
-	eventually(t, 20*time.Second, "claim ready", func() error {
+	eventually(t, 30*time.Second, "claim ready", func() error {
 		c, err := get(claimGVK.GroupVersion().WithKind("Cache"), "team-b", "c1")
 		if err != nil {
 			return err
@@ -85,7 +85,7 @@ spec:
 	// The Composition changes to a wrong field: it is reported and the XR
 	// keeps its last valid revision.
 	apply(t, strings.Replace(good, "xr.spec.size", "xr.spec.sise", 1))
-	eventually(t, 10*time.Second, "composition invalid", func() error {
+	eventually(t, 30*time.Second, "composition invalid", func() error {
 		c, err := get(compGVK, "", "cache")
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ spec:
 		return nil
 	})
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Cache, metadata: {name: c1, namespace: team-b}, spec: {size: 3}}")
-	eventually(t, 10*time.Second, "running XR keeps the last valid revision", func() error {
+	eventually(t, 30*time.Second, "running XR keeps the last valid revision", func() error {
 		cm, err := get(cmGVK, "team-b", xrName+"-cfg")
 		if err != nil {
 			return err
@@ -125,7 +125,7 @@ spec:
     template: {apiVersion: v1, kind: ConfigMap, data: {size: "${xr.spec.size +}"}}
 `)
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Cache, metadata: {name: c2, namespace: team-b}, spec: {size: 1, compositionRef: {name: cache-broken}}}")
-	eventually(t, 20*time.Second, "claim reports the bad expression", func() error {
+	eventually(t, 30*time.Second, "claim reports the bad expression", func() error {
 		c, err := get(claimGVK.GroupVersion().WithKind("Cache"), "team-b", "c2")
 		if err != nil {
 			return err
@@ -145,7 +145,7 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 20*time.Second, "claims gone", func() error {
+	eventually(t, 30*time.Second, "claims gone", func() error {
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(cacheGVK.GroupVersion().WithKind("CacheList"))
 		if err := env.Client.List(ctx, l, client.InNamespace("team-b")); err != nil {
@@ -174,7 +174,7 @@ spec:
       spec:
         replicas: ${xr.spec.size > 1}
 `)
-	eventually(t, 20*time.Second, "wrong type for a Deployment field", func() error {
+	eventually(t, 30*time.Second, "wrong type for a Deployment field", func() error {
 		c, err := get(compGVK, "", "cache-deploy")
 		if err != nil {
 			return err
@@ -199,7 +199,7 @@ spec:
       spec:
         replica: ${xr.spec.size}
 `)
-	eventually(t, 20*time.Second, "unknown Deployment field", func() error {
+	eventually(t, 30*time.Second, "unknown Deployment field", func() error {
 		c, err := get(compGVK, "", "cache-deploy")
 		if err != nil {
 			return err
@@ -227,7 +227,7 @@ spec:
           spec:
             containers: [{name: c, image: "cache:${xr.spec.size}"}]
 `)
-	eventually(t, 20*time.Second, "valid Deployment template", func() error {
+	eventually(t, 30*time.Second, "valid Deployment template", func() error {
 		c, err := get(compGVK, "", "cache-deploy")
 		if err != nil {
 			return err
@@ -260,7 +260,7 @@ spec:
             properties:
               compositionRef: {type: string}
 `)
-	eventually(t, 10*time.Second, "XRD reports the reserved field", func() error {
+	eventually(t, 30*time.Second, "XRD reports the reserved field", func() error {
 		x, err := get(xrdGVK, "", "xbads.test.strata.dev")
 		if err != nil {
 			return err

@@ -83,7 +83,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 		d, _, _ := unstructured.NestedStringMap(cm.Object, "data")
 		return d, nil
 	}
-	eventually(t, 20*time.Second, "selected by label, environment read", func() error {
+	eventually(t, 30*time.Second, "selected by label, environment read", func() error {
 		d, err := data()
 		if err != nil {
 			return err
@@ -107,7 +107,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 
 	// Manual: a new revision does not move the XR.
 	apply(t, noteComposition("note-loud", "loud", "!!"))
-	eventually(t, 10*time.Second, "second revision", func() error {
+	eventually(t, 30*time.Second, "second revision", func() error {
 		c, err := get(compGVK, "", "note-loud")
 		if err != nil {
 			return err
@@ -118,7 +118,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 		return nil
 	})
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n}, spec: {text: ho, compositionSelector: {matchLabels: {flavour: loud}}}}")
-	eventually(t, 10*time.Second, "pinned revision renders", func() error {
+	eventually(t, 30*time.Second, "pinned revision renders", func() error {
 		d, err := data()
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 	})
 	// Switching to Automatic follows the latest revision.
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n}, spec: {text: ho, compositionUpdatePolicy: Automatic, compositionSelector: {matchLabels: {flavour: loud}}}}")
-	eventually(t, 10*time.Second, "latest revision renders", func() error {
+	eventually(t, 30*time.Second, "latest revision renders", func() error {
 		d, err := data()
 		if err != nil {
 			return err
@@ -146,7 +146,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, fmt.Sprintf("{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: thief, namespace: team-m}, spec: {text: mine, resourceRef: {apiVersion: test.strata.dev/v1alpha1, kind: XNote, name: %s}}}", xrName))
-	eventually(t, 10*time.Second, "binding to another claim's XR refused", func() error {
+	eventually(t, 30*time.Second, "binding to another claim's XR refused", func() error {
 		c, err := get(noteGVK, "team-m", "thief")
 		if err != nil {
 			return err
@@ -163,7 +163,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 	if err := env.Client.Delete(ctx, thief); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "refused claim deleted without touching the XR", func() error {
+	eventually(t, 30*time.Second, "refused claim deleted without touching the XR", func() error {
 		if _, err := get(noteGVK, "team-m", "thief"); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there: %v", err)
 		}
@@ -175,7 +175,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 
 	// Paused: changes wait until the annotation goes.
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n, annotations: {strata.dev/paused: 'true'}}, spec: {text: paused, compositionUpdatePolicy: Automatic, compositionSelector: {matchLabels: {flavour: loud}}}}")
-	eventually(t, 10*time.Second, "claim reports that it is paused", func() error {
+	eventually(t, 30*time.Second, "claim reports that it is paused", func() error {
 		c, err := get(noteGVK, "team-n", "n1")
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func TestSelectionRevisionsEnvironmentAndPause(t *testing.T) {
 		t.Errorf("paused claim changed its resources: %v %v", d, err)
 	}
 	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: Note, metadata: {name: n1, namespace: team-n, annotations: {strata.dev/paused: 'false'}}, spec: {text: resumed, compositionUpdatePolicy: Automatic, compositionSelector: {matchLabels: {flavour: loud}}}}")
-	eventually(t, 10*time.Second, "resumed", func() error {
+	eventually(t, 30*time.Second, "resumed", func() error {
 		d, err := data()
 		if err != nil {
 			return err
