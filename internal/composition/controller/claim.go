@@ -197,6 +197,14 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 // copyStatus copies the XR's status fields and readiness to the claim.
 func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *condObj, xr *unstructured.Unstructured) {
 	st, _, _ := unstructured.NestedMap(xr.Object, "status")
+	// Fields the XR no longer has go away on the claim too.
+	if cs, ok := claim.Object["status"].(map[string]any); ok {
+		for k := range cs {
+			if _, keep := st[k]; !keep && k != "conditions" && k != "observedGeneration" {
+				delete(cs, k)
+			}
+		}
+	}
 	for k, v := range st {
 		skip := false
 		for _, f := range xrStatusInternal {
