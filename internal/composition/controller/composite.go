@@ -335,10 +335,13 @@ func (r *compositeReconciler) observe(ctx context.Context, s *scope) error {
 		}
 		for i := range l.Items {
 			o := &l.Items[i]
-			if !ownedBy(o, s.xr) {
+			// The connection Secret is owned by the XR too, but is not a
+			// composed resource: it has no resource name.
+			id := o.GetLabels()[render.LabelResourceName]
+			if !ownedBy(o, s.xr) || id == "" {
 				continue
 			}
-			s.observed[o.GetLabels()[render.LabelResourceName]] = o
+			s.observed[id] = o
 		}
 	}
 	return nil
@@ -530,8 +533,9 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 			data[k] = v
 		}
 	}
+	// Read live: caching every Secret of the cluster is not worth it.
 	existing := &corev1.Secret{}
-	err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref["name"]}, existing)
+	err := r.engine.mgr.GetAPIReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: ref["name"]}, existing)
 	if err == nil && ownedBy(existing, s.xr) && secretEqual(existing.Data, data) {
 		return nil
 	}
@@ -700,8 +704,8 @@ func (r *compositeReconciler) composed(ctx context.Context, s *scope) (map[strin
 			return nil, fmt.Errorf("cannot list %s: %w", gvk.Kind, err)
 		}
 		for i := range l.Items {
-			if ownedBy(&l.Items[i], s.xr) {
-				out[l.Items[i].GetLabels()[render.LabelResourceName]] = &l.Items[i]
+			if id := l.Items[i].GetLabels()[render.LabelResourceName]; id != "" && ownedBy(&l.Items[i], s.xr) {
+				out[id] = &l.Items[i]
 			}
 		}
 	}

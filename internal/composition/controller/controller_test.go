@@ -163,6 +163,8 @@ spec:
       data:
         dbName: ${db.metadata.name}
         message: "web says ${xr.spec.message}"
+  - name: creds
+    template: {apiVersion: v1, kind: Secret, stringData: {user: "${xr.metadata.name}"}}
   - name: extra
     includeWhen: ["${has(xr.spec.extra) && xr.spec.extra}"]
     template: {apiVersion: v1, kind: ConfigMap, data: {x: "1"}}
@@ -273,6 +275,14 @@ spec:
 		}
 		return nil
 	})
+
+	// The connection Secret is not mistaken for a composed Secret and pruned.
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "shop-conn"}, sec); err != nil {
+		t.Fatalf("connection secret after more reconciles: %v", err)
+	}
+	if _, err := get(schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, "team-a", xrName+"-creds"); err != nil {
+		t.Fatalf("composed Secret: %v", err)
+	}
 
 	// A change of the claim reaches the composed resources; includeWhen adds one.
 	apply(t, `

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -128,7 +127,7 @@ func newClient(mgr ctrl.Manager, e *Engine) (client.Client, error) {
 	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	c, err := client.New(cfg, client.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true, DisableFor: []client.Object{&corev1.Secret{}}},
+		Cache: &client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot build composition client: %w", err)
