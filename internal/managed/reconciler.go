@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kubeclient"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
 
@@ -96,12 +96,7 @@ func managerClient(mgr ctrl.Manager) (client.Client, error) {
 	if c, ok := clients.Load(mgr); ok {
 		return c.(client.Client), nil
 	}
-	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
-	c, err := client.New(cfg, client.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: mgr.GetCache()},
-	})
+	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build the managed-resource client: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
+	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
 // Engine starts a composite and a claim controller for each established
@@ -92,9 +92,11 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 		pollInterval: pollInterval, workers: workers,
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
-	c, err := newClient(mgr, e)
+	// Typed and unstructured objects are read from the engine's own caches.
+	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst},
+		&client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true})
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot build composition client: %w", err)
 	}
 	e.client = c
 	xr := &xrd.Reconciler{Client: c, Recorder: e.recorder, Starter: e}
@@ -119,21 +121,6 @@ const (
 	ClientQPS   = 100
 	ClientBurst = 200
 )
-
-// newClient returns a client that reads typed and unstructured objects from
-// the manager's cache and writes with the engine's own rate limit.
-func newClient(mgr ctrl.Manager, e *Engine) (client.Client, error) {
-	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
-	c, err := client.New(cfg, client.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot build composition client: %w", err)
-	}
-	return c, nil
-}
 
 // Start starts the composite and claim controllers of an XRD (once).
 func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinition) error {

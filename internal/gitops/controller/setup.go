@@ -7,13 +7,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/gitops/webhook"
+	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
 // Finalizer lets the controllers clean up (forget artifacts, prune) on delete.
@@ -54,7 +53,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.HealthPollInterval == 0 {
 		o.HealthPollInterval = 2 * time.Second
 	}
-	c, cfg, err := newClient(mgr)
+	c, cfg, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst}, nil)
 	if err != nil {
 		return err
 	}
@@ -88,19 +87,3 @@ const (
 	ClientQPS   = 500
 	ClientBurst = 1000
 )
-
-// newClient returns a client that reads typed objects from the manager's
-// cache (unstructured ones directly) and writes with the delivery
-// controllers' own rate limit, and the config it was built from.
-func newClient(mgr ctrl.Manager) (client.Client, *rest.Config, error) {
-	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
-	c, err := client.New(cfg, client.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Cache: &client.CacheOptions{Reader: mgr.GetCache()},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot build the delivery client: %w", err)
-	}
-	return c, cfg, nil
-}

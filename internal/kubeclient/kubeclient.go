@@ -1,0 +1,31 @@
+package kubeclient
+
+import (
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Limit is a client-side rate limit: requests per second and burst.
+type Limit struct {
+	QPS   float32
+	Burst int
+}
+
+// New returns a client for mgr's cluster limited to l, and the config it was
+// built from. cache says how reads are served; nil reads typed objects from
+// the manager's cache (and unstructured ones directly from the API server).
+func New(mgr ctrl.Manager, l Limit, cache *client.CacheOptions) (client.Client, *rest.Config, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.QPS, cfg.Burst = l.QPS, l.Burst
+	if cache == nil {
+		cache = &client.CacheOptions{Reader: mgr.GetCache()}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), Cache: cache})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot build API client: %w", err)
+	}
+	return c, cfg, nil
+}
