@@ -1,17 +1,11 @@
 package composition
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,13 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/internal/testenv"
+	"github.com/strata-dev/strata/test/bench/benchutil"
 )
 
 // workers is how many requests the benchmark client has in flight.
@@ -72,75 +65,14 @@ spec:
 var claimGVK = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "Bench"}
 
 type cluster struct {
-	cmd  *exec.Cmd
-	dir  string
-	c    client.Client
-	done chan struct{}
+	*benchutil.Up
+	c client.Client
 }
 
 func startCluster(b *testing.B) *cluster {
-	bin := testenv.BinDir()
-	dir := b.TempDir()
-	cmd := exec.Command(filepath.Join(bin, "strata"), "up", "--state-dir", dir, "--subsystems", "composition")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("cannot start %s/strata up (run make build): %v", bin, err)
-	}
-	ready := make(chan struct{})
-	cl := &cluster{cmd: cmd, dir: dir, done: make(chan struct{})}
-	go func() {
-		s := bufio.NewScanner(pr)
-		once := sync.Once{}
-		for s.Scan() {
-			if strings.Contains(s.Text(), "strata: ready in") {
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); _ = pw.Close(); close(cl.done) }()
-	select {
-	case <-ready:
-	case <-cl.done:
-		b.Fatal("strata up exited before it was ready")
-	case <-time.After(3 * time.Minute):
-		b.Fatal("strata up was not ready within 3m")
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	up := benchutil.StartUp(b, "composition")
 	// The same client settings as the composition engine's.
-	cfg.QPS, cfg.Burst = controller.ClientQPS, controller.ClientBurst
-	if cl.c, err = client.New(cfg, client.Options{Scheme: apis.NewScheme()}); err != nil {
-		b.Fatal(err)
-	}
-	return cl
-}
-
-func (cl *cluster) stop() {
-	_ = cl.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-cl.done:
-	case <-time.After(time.Minute):
-		_ = cl.cmd.Process.Kill()
-		<-cl.done
-	}
-}
-
-// peakRSS is the high-water mark of the strata process (manager included).
-func (cl *cluster) peakRSS() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cl.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return &cluster{Up: up, c: up.Client(b, controller.ClientQPS, controller.ClientBurst)}
 }
 
 func (cl *cluster) apply(b *testing.B, y string) {
@@ -153,51 +85,6 @@ func (cl *cluster) apply(b *testing.B, y string) {
 	}
 }
 
-// parallel runs fn(i) for i in [0, n) with the benchmark's worker count.
-func parallel(b *testing.B, n int, fn func(i int) error) {
-	ch := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ch {
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		ch <- i
-	}
-	close(ch)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
-	}
-}
-
-func waitUntil(b *testing.B, d time.Duration, what string, fn func() (bool, string)) {
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := fn()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not within %s (%s)", what, d, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 type result struct {
 	n                                  int
 	plainCreate, plainUpdate           time.Duration
@@ -205,27 +92,12 @@ type result struct {
 	rss                                float64
 }
 
-func sizes() []int {
-	s := os.Getenv("STRATA_BENCH_N")
-	if s == "" {
-		s = "100,1000"
-	}
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 func BenchmarkComposition(b *testing.B) {
 	cl := startCluster(b)
-	defer cl.stop()
 	cl.apply(b, xrdYAML)
 	cl.apply(b, compositionYAML)
 	ctx := context.Background()
-	waitUntil(b, time.Minute, "Bench kind served and composition valid", func() (bool, string) {
+	benchutil.WaitUntil(b, time.Minute, "Bench kind served and composition valid", func() (bool, string) {
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(claimGVK.GroupVersion().WithKind("BenchList"))
 		if err := cl.c.List(ctx, l); err != nil {
@@ -240,7 +112,7 @@ func BenchmarkComposition(b *testing.B) {
 		return rev > 0, "no revision yet"
 	})
 	var results []result
-	for _, n := range sizes() {
+	for _, n := range benchutil.Sizes("100,1000") {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				r := runOnce(b, cl, n, i)
@@ -272,12 +144,12 @@ func runOnce(b *testing.B, cl *cluster, n, iter int) result {
 	}
 	// Lower bound: the composed objects (three per claim) written directly.
 	start := time.Now()
-	parallel(b, 3*n, func(i int) error {
+	benchutil.Parallel(b, 3*n, workers, func(i int) error {
 		return cl.c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: plainNS}, Data: map[string]string{"value": "v1"}})
 	})
 	r.plainCreate = time.Since(start)
 	start = time.Now()
-	parallel(b, 3*n, func(i int) error {
+	benchutil.Parallel(b, 3*n, workers, func(i int) error {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: plainNS}}
 		return cl.c.Patch(ctx, cm, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"value":"v2"}}`)))
 	})
@@ -292,16 +164,16 @@ func runOnce(b *testing.B, cl *cluster, n, iter int) result {
 	}
 	// A burst of claims, until every one is Ready.
 	start = time.Now()
-	parallel(b, n, func(i int) error { return cl.c.Create(ctx, claim(i, "v1")) })
-	waitUntil(b, 30*time.Minute, "claims ready", func() (bool, string) { return claimsReady(ctx, cl.c, claimNS, n) })
+	benchutil.Parallel(b, n, workers, func(i int) error { return cl.c.Create(ctx, claim(i, "v1")) })
+	benchutil.WaitUntil(b, 30*time.Minute, "claims ready", func() (bool, string) { return claimsReady(ctx, cl.c, claimNS, n) })
 	r.claimCreate = time.Since(start)
 
 	// Update every claim, until every composed object has the new value.
 	start = time.Now()
-	parallel(b, n, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return cl.c.Patch(ctx, claim(i, ""), client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"value":"v2"}}`)))
 	})
-	waitUntil(b, 30*time.Minute, "update applied", func() (bool, string) {
+	benchutil.WaitUntil(b, 30*time.Minute, "update applied", func() (bool, string) {
 		l := &corev1.ConfigMapList{}
 		if err := cl.c.List(ctx, l, client.InNamespace(claimNS), client.HasLabels{"strata.dev/composite"}); err != nil {
 			return false, err.Error()
@@ -318,8 +190,8 @@ func runOnce(b *testing.B, cl *cluster, n, iter int) result {
 
 	// Delete every claim, until claims, composites and composed objects are gone.
 	start = time.Now()
-	parallel(b, n, func(i int) error { return client.IgnoreNotFound(cl.c.Delete(ctx, claim(i, ""))) })
-	waitUntil(b, 30*time.Minute, "claims deleted", func() (bool, string) {
+	benchutil.Parallel(b, n, workers, func(i int) error { return client.IgnoreNotFound(cl.c.Delete(ctx, claim(i, ""))) })
+	benchutil.WaitUntil(b, 30*time.Minute, "claims deleted", func() (bool, string) {
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(claimGVK.GroupVersion().WithKind("BenchList"))
 		if err := cl.c.List(ctx, l, client.InNamespace(claimNS)); err != nil {
@@ -332,7 +204,7 @@ func runOnce(b *testing.B, cl *cluster, n, iter int) result {
 		return len(l.Items) == 0 && len(cms.Items) == 0, fmt.Sprintf("%d claims, %d objects left", len(l.Items), len(cms.Items))
 	})
 	r.claimDel = time.Since(start)
-	r.rss = cl.peakRSS()
+	r.rss = cl.PeakRSSMiB()
 	return r
 }
 

@@ -1,19 +1,13 @@
 package managed
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,10 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
@@ -33,122 +25,21 @@ import (
 	"github.com/strata-dev/strata/internal/testenv"
 	nopv1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
+	"github.com/strata-dev/strata/test/bench/benchutil"
 )
 
 // workers is how many requests the benchmark client has in flight.
 const workers = 32
 
 type cluster struct {
-	cmd  *exec.Cmd
-	c    client.Client
-	done chan struct{}
+	*benchutil.Up
+	c client.Client
 }
 
 func startCluster(b *testing.B) *cluster {
-	dir := b.TempDir()
-	cmd := exec.Command(filepath.Join(testenv.BinDir(), "strata"), "up", "--state-dir", dir, "--subsystems", "provider-nop,provider-sql")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("cannot start strata up (run make build): %v", err)
-	}
-	cl := &cluster{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		s := bufio.NewScanner(pr)
-		once := sync.Once{}
-		for s.Scan() {
-			if strings.Contains(s.Text(), "strata: ready in") {
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); _ = pw.Close(); close(cl.done) }()
-	select {
-	case <-ready:
-	case <-cl.done:
-		b.Fatal("strata up exited before it was ready")
-	case <-time.After(3 * time.Minute):
-		b.Fatal("strata up was not ready within 3m")
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	up := benchutil.StartUp(b, "provider-nop", "provider-sql")
 	// The same client settings as the managed-resource controllers'.
-	cfg.QPS, cfg.Burst = managed.ClientQPS, managed.ClientBurst
-	if cl.c, err = client.New(cfg, client.Options{Scheme: apis.NewScheme()}); err != nil {
-		b.Fatal(err)
-	}
-	return cl
-}
-
-func (cl *cluster) stop() {
-	_ = cl.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-cl.done:
-	case <-time.After(time.Minute):
-		_ = cl.cmd.Process.Kill()
-		<-cl.done
-	}
-}
-
-func (cl *cluster) peakRSS() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cl.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func parallel(b *testing.B, n, w int, fn func(i int) error) {
-	ch := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ch {
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range n {
-		ch <- i
-	}
-	close(ch)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
-	}
-}
-
-func waitUntil(b *testing.B, d time.Duration, what string, fn func() (bool, string)) {
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := fn()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not within %s (%s)", what, d, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return &cluster{Up: up, c: up.Client(b, managed.ClientQPS, managed.ClientBurst)}
 }
 
 type result struct {
@@ -169,7 +60,7 @@ func plainCreate(b *testing.B, cl *cluster, n int, ns string) time.Duration {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	parallel(b, n, workers, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return cl.c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: ns}, Data: map[string]string{"v": "1"}})
 	})
 	return time.Since(start)
@@ -195,7 +86,6 @@ func countReady[L client.ObjectList](ctx context.Context, c client.Client, list 
 func BenchmarkManaged(b *testing.B) {
 	db, pgErr := pgx.Connect(context.Background(), mt.PostgresURL())
 	cl := startCluster(b)
-	defer cl.stop()
 	var results []result
 	b.Run("NopResources=1000", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -220,7 +110,7 @@ func BenchmarkManaged(b *testing.B) {
 			b.ReportMetric(r.deleteTime.Seconds(), "delete-s")
 		}
 	})
-	rss := cl.peakRSS()
+	rss := cl.PeakRSSMiB()
 	for i := range results {
 		results[i].rss = rss
 	}
@@ -243,10 +133,10 @@ func benchNop(b *testing.B, cl *cluster, n, iter int) result {
 		return out
 	}
 	start := time.Now()
-	parallel(b, n, workers, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return cl.c.Create(ctx, &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%04d", prefix, i)}})
 	})
-	waitUntil(b, 20*time.Minute, "NopResources Ready", func() (bool, string) {
+	benchutil.WaitUntil(b, 20*time.Minute, "NopResources Ready", func() (bool, string) {
 		ready, _, err := countReady(ctx, cl.c, &nopv1.NopResourceList{}, items, mine)
 		if err != nil {
 			return false, err.Error()
@@ -255,10 +145,10 @@ func benchNop(b *testing.B, cl *cluster, n, iter int) result {
 	})
 	r.ready = time.Since(start)
 	start = time.Now()
-	parallel(b, n, workers, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return client.IgnoreNotFound(cl.c.Delete(ctx, &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%04d", prefix, i)}}))
 	})
-	waitUntil(b, 20*time.Minute, "NopResources deleted", func() (bool, string) {
+	benchutil.WaitUntil(b, 20*time.Minute, "NopResources deleted", func() (bool, string) {
 		_, total, err := countReady(ctx, cl.c, &nopv1.NopResourceList{}, items, mine)
 		if err != nil {
 			return false, err.Error()
@@ -281,13 +171,13 @@ func benchPostgres(b *testing.B, cl *cluster, admin *pgx.Conn, n, iter int) resu
 	}
 	defer pool.Close()
 	start := time.Now()
-	parallel(b, n, 4, func(i int) error {
+	benchutil.Parallel(b, n, 4, func(i int) error {
 		_, err := pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{fmt.Sprintf("plain-%s-%03d", sfx, i)}.Sanitize())
 		return err
 	})
 	r.lowerBound = time.Since(start)
 	start = time.Now()
-	parallel(b, n, 4, func(i int) error {
+	benchutil.Parallel(b, n, 4, func(i int) error {
 		_, err := pool.Exec(ctx, "DROP DATABASE "+pgx.Identifier{fmt.Sprintf("plain-%s-%03d", sfx, i)}.Sanitize()+" WITH (FORCE)")
 		return err
 	})
@@ -316,11 +206,11 @@ func benchPostgres(b *testing.B, cl *cluster, admin *pgx.Conn, n, iter int) resu
 		return out
 	}
 	start = time.Now()
-	parallel(b, n, workers, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return cl.c.Create(ctx, &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%03d", prefix, i)},
 			Spec: pgv1.DatabaseSpec{ResourceSpec: managedv1.ResourceSpec{ProviderConfigReference: &managedv1.Reference{Name: pcName}}}})
 	})
-	waitUntil(b, 20*time.Minute, "Databases Ready", func() (bool, string) {
+	benchutil.WaitUntil(b, 20*time.Minute, "Databases Ready", func() (bool, string) {
 		ready, _, err := countReady(ctx, cl.c, &pgv1.DatabaseList{}, items, mine)
 		if err != nil {
 			return false, err.Error()
@@ -329,10 +219,10 @@ func benchPostgres(b *testing.B, cl *cluster, admin *pgx.Conn, n, iter int) resu
 	})
 	r.ready = time.Since(start)
 	start = time.Now()
-	parallel(b, n, workers, func(i int) error {
+	benchutil.Parallel(b, n, workers, func(i int) error {
 		return client.IgnoreNotFound(cl.c.Delete(ctx, &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%03d", prefix, i)}}))
 	})
-	waitUntil(b, 20*time.Minute, "Databases deleted", func() (bool, string) {
+	benchutil.WaitUntil(b, 20*time.Minute, "Databases deleted", func() (bool, string) {
 		_, total, err := countReady(ctx, cl.c, &pgv1.DatabaseList{}, items, mine)
 		if err != nil {
 			return false, err.Error()

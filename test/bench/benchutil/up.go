@@ -1,0 +1,145 @@
+package benchutil
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/apis"
+	"github.com/strata-dev/strata/internal/testenv"
+)
+
+// readyLine is part of the last line `strata up` prints once it is ready.
+const readyLine = "Press Ctrl-C to stop"
+
+// tailLines is how many lines of output a failed start reports.
+const tailLines = 20
+
+// Up is a `strata up` process with its own state directory.
+type Up struct {
+	cmd  *exec.Cmd
+	dir  string
+	done chan struct{}
+
+	mu   sync.Mutex
+	tail []string // the last lines of output
+}
+
+// StartUp runs `bin/strata up --state-dir <tmp> --subsystems <subsystems>`
+// and waits (up to 3 minutes) until it is ready. The process is stopped when
+// tb's cleanup runs, or earlier by Stop.
+func StartUp(tb testing.TB, subsystems ...string) *Up {
+	tb.Helper()
+	bin := testenv.BinDir()
+	dir := tb.TempDir()
+	args := []string{"up", "--state-dir", dir}
+	if len(subsystems) > 0 {
+		args = append(args, "--subsystems", strings.Join(subsystems, ","))
+	}
+	cmd := exec.Command(filepath.Join(bin, "strata"), args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("cannot start %s/strata up (run make build): %v", bin, err)
+	}
+	u := &Up{cmd: cmd, dir: dir, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		// Read until the process exits, so it never blocks writing.
+		s := bufio.NewScanner(pr)
+		var once sync.Once
+		for s.Scan() {
+			u.record(s.Text())
+			if strings.Contains(s.Text(), readyLine) {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); _ = pw.Close(); close(u.done) }()
+	tb.Cleanup(u.Stop)
+	select {
+	case <-ready:
+	case <-u.done:
+		tb.Fatalf("strata up exited before it was ready; its last output:\n%s", u.output())
+	case <-time.After(3 * time.Minute):
+		tb.Fatalf("strata up was not ready within 3m; its last output:\n%s", u.output())
+	}
+	return u
+}
+
+func (u *Up) record(line string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.tail = append(u.tail, line)
+	if len(u.tail) > tailLines {
+		u.tail = u.tail[len(u.tail)-tailLines:]
+	}
+}
+
+func (u *Up) output() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return strings.Join(u.tail, "\n")
+}
+
+// Stop interrupts strata up (SIGINT, as Ctrl-C) and waits for it to exit,
+// killing it after a minute. Calling it again does nothing.
+func (u *Up) Stop() {
+	select {
+	case <-u.done:
+		return
+	default:
+	}
+	_ = u.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-u.done:
+	case <-time.After(time.Minute):
+		_ = u.cmd.Process.Kill()
+		<-u.done
+	}
+}
+
+// PeakRSSMiB is the strata process's peak resident memory (VmHWM) in MiB,
+// manager included (etcd and the API server are separate processes); 0 once
+// the process has exited.
+func (u *Up) PeakRSSMiB() float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", u.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// Client is a client for the cluster (from its kubeconfig, with Strata's
+// scheme) limited to qps requests per second with the given burst.
+func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
+	tb.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(u.dir, "kubeconfig"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = qps, burst
+	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
