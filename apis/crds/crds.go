@@ -34,7 +34,7 @@ func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 			return nil, fmt.Errorf("cannot parse embedded CRD %s: %w", n, err)
 		}
 		if crd.Name == "" {
-			continue // a file of comments only
+			return nil, fmt.Errorf("embedded CRD %s has no name", n)
 		}
 		out = append(out, crd)
 	}
