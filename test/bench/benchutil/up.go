@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/testenv"
@@ -137,6 +139,9 @@ func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
 		tb.Fatal(err)
 	}
 	cfg.QPS, cfg.Burst = qps, burst
+	// The benchmark process itself logs nothing through controller-runtime;
+	// say so, or it prints a warning with a stack trace.
+	ctrllog.SetLogger(logr.Discard())
 	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
 	if err != nil {
 		tb.Fatal(err)
