@@ -623,6 +623,10 @@ func (r *SyncReconciler) failed(sc *syncScope, revision, reason string, err erro
 	}
 	if stalled {
 		conditions.MarkStalled(s, reason, msg)
+		// This generation has been fully processed: only the user can move
+		// it on. Saying so lets kstatus (kubectl wait, Flux, Argo CD) read
+		// the Sync as Failed instead of forever in progress.
+		s.Status.ObservedGeneration = s.Generation
 	} else {
 		conditions.MarkFailed(s, reason, msg)
 	}

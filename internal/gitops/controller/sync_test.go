@@ -142,13 +142,14 @@ func TestSyncApplyPruneAndBadInput(t *testing.T) {
 
 	// Bad input keeps the last applied revision and prunes nothing.
 	bad := map[string]struct {
-		files  map[string]string
-		reason string
-		says   string
+		files   map[string]string
+		reason  string
+		says    string
+		stalled bool // only a new commit can fix it: kstatus must read Failed, not InProgress
 	}{
-		"invalid YAML":      {map[string]string{"app/c.yaml": "", "app/broken.yaml": "kind: [\n"}, gitopsv1.ReasonBuildFailed, "app/broken.yaml: document 1: invalid YAML"},
-		"rejected manifest": {map[string]string{"app/broken.yaml": configMap("Bad_Name")}, gitopsv1.ReasonApplyFailed, "ConfigMap/" + ns + "/Bad_Name"},
-		"empty build":       {map[string]string{"app/broken.yaml": "", "app/a.yaml": "", "app/c.yaml": "", "app/README.md": "empty"}, gitopsv1.ReasonPruneFailed, "refusing to prune"},
+		"invalid YAML":      {map[string]string{"app/c.yaml": "", "app/broken.yaml": "kind: [\n"}, gitopsv1.ReasonBuildFailed, "app/broken.yaml: document 1: invalid YAML", true},
+		"rejected manifest": {map[string]string{"app/broken.yaml": configMap("Bad_Name")}, gitopsv1.ReasonApplyFailed, "ConfigMap/" + ns + "/Bad_Name", false},
+		"empty build":       {map[string]string{"app/broken.yaml": "", "app/a.yaml": "", "app/c.yaml": "", "app/README.md": "empty"}, gitopsv1.ReasonPruneFailed, "refusing to prune", true},
 	}
 	for _, name := range []string{"invalid YAML", "rejected manifest", "empty build"} {
 		tc := bad[name]
@@ -157,6 +158,24 @@ func TestSyncApplyPruneAndBadInput(t *testing.T) {
 			s := waitSync(t, ns, "app", metav1.ConditionFalse, tc.says)
 			if _, reason, _ := readyOf(s); reason != tc.reason {
 				t.Errorf("reason = %s, want %s", reason, tc.reason)
+			}
+			if got := conditions.IsTrue(s, conditions.Stalled); got != tc.stalled {
+				t.Errorf("Stalled = %v, want %v", got, tc.stalled)
+			}
+			if tc.stalled {
+				// A spec change that cannot fix the commit either: the new
+				// generation is processed and reported Stalled, so kstatus
+				// reads Failed rather than forever in progress.
+				patch := client.MergeFrom(s.DeepCopy())
+				s.Spec.Interval.Duration += time.Second
+				if err := env.Client.Patch(context.Background(), s, patch); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 30*time.Second, "stalled Sync observes its new generation", func() (bool, string) {
+					got := getSync(t, ns, "app")
+					return got.Status.ObservedGeneration == got.Generation && conditions.IsTrue(got, conditions.Stalled),
+						fmt.Sprintf("generation %d observed %d", got.Generation, got.Status.ObservedGeneration)
+				})
 			}
 			if s.Status.LastAppliedRevision != rev2 || s.Status.LastAttemptedRevision != rev {
 				t.Errorf("lastApplied=%s lastAttempted=%s, want %s and %s", s.Status.LastAppliedRevision, s.Status.LastAttemptedRevision, rev2, rev)
