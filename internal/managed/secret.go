@@ -163,3 +163,41 @@ func setOwner(c client.Client, s *corev1.Secret, mg Managed) {
 		UID:        mg.GetUID(),
 	}}
 }
+
+// DesiredPassword returns the password a database login should have: read
+// from ref when the user names a Secret key, else generated once and kept in
+// the resource's connection Secret. It returns "" when there is neither.
+func DesiredPassword(ctx context.Context, c client.Client, mg Managed, ref *managedv1.SecretKeySelector) (string, error) {
+	if ref != nil {
+		return ReadSecretKey(ctx, c, *ref)
+	}
+	return EnsurePassword(ctx, c, mg, ConnectionPassword)
+}
+
+// PublishedPassword returns the password in the resource's connection
+// Secret, or "" when it has none yet.
+func PublishedPassword(ctx context.Context, c client.Reader, mg Managed) string {
+	ref := mg.ManagedSpec().WriteConnectionSecretToReference
+	if ref == nil {
+		return ""
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
+		return ""
+	}
+	return string(s.Data[ConnectionPassword])
+}
+
+// LoginDetails are the connection details of a database login; the password
+// is left out when it is not known.
+func LoginDetails(user, host, port, password string) ConnectionDetails {
+	d := ConnectionDetails{
+		ConnectionUsername: []byte(user),
+		ConnectionEndpoint: []byte(host),
+		ConnectionPort:     []byte(port),
+	}
+	if password != "" {
+		d[ConnectionPassword] = []byte(password)
+	}
+	return d
+}

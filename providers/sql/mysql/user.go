@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/managed"
@@ -24,37 +23,6 @@ func host(h string) string {
 		return "%"
 	}
 	return h
-}
-
-func (e *user) password(ctx context.Context, cr *myv1.User) (string, error) {
-	if ref := cr.Spec.ForProvider.PasswordSecretRef; ref != nil {
-		return managed.ReadSecretKey(ctx, e.client, *ref)
-	}
-	return managed.EnsurePassword(ctx, e.client, cr, managed.ConnectionPassword)
-}
-
-func (e *user) published(ctx context.Context, cr *myv1.User) string {
-	ref := cr.Spec.WriteConnectionSecretToReference
-	if ref == nil {
-		return ""
-	}
-	s := &corev1.Secret{}
-	if err := e.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
-		return ""
-	}
-	return string(s.Data[managed.ConnectionPassword])
-}
-
-func (e *user) details(name, pw string) managed.ConnectionDetails {
-	d := managed.ConnectionDetails{
-		managed.ConnectionUsername: []byte(name),
-		managed.ConnectionEndpoint: []byte(e.s.host),
-		managed.ConnectionPort:     []byte(e.s.port),
-	}
-	if pw != "" {
-		d[managed.ConnectionPassword] = []byte(pw)
-	}
-	return d
 }
 
 func (e *user) Observe(ctx context.Context, mg managed.Managed) (managed.Observation, error) {
@@ -97,16 +65,16 @@ func (e *user) Observe(ctx context.Context, mg managed.Managed) (managed.Observa
 	}
 	pw := ""
 	if fp.PasswordSecretRef != nil || cr.Spec.WriteConnectionSecretToReference != nil {
-		if pw, err = e.password(ctx, cr); err != nil {
+		if pw, err = managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef); err != nil {
 			return managed.Observation{}, err
 		}
-		if fp.PasswordSecretRef != nil && cr.Spec.WriteConnectionSecretToReference != nil && e.published(ctx, cr) != pw {
+		if fp.PasswordSecretRef != nil && cr.Spec.WriteConnectionSecretToReference != nil && managed.PublishedPassword(ctx, e.client, cr) != pw {
 			drift = append(drift, "password differs from passwordSecretRef")
 		}
 	}
 	o := managed.Observation{Exists: true, UpToDate: len(drift) == 0, Drift: strings.Join(drift, "; "), LateInitialized: li}
 	if len(drift) == 0 {
-		o.ConnectionDetails = e.details(name, pw)
+		o.ConnectionDetails = managed.LoginDetails(name, e.s.host, e.s.port, pw)
 	}
 	return o, nil
 }
@@ -133,7 +101,7 @@ func limits(l myv1.ResourceLimits) string {
 func (e *user) Create(ctx context.Context, mg managed.Managed) (managed.Creation, error) {
 	cr := mg.(*myv1.User)
 	name, h := managed.ExternalName(cr), host(cr.Spec.ForProvider.Host)
-	pw, err := e.password(ctx, cr)
+	pw, err := managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef)
 	if err != nil {
 		return managed.Creation{}, err
 	}
@@ -149,13 +117,13 @@ func (e *user) Create(ctx context.Context, mg managed.Managed) (managed.Creation
 	if _, err := e.s.db.ExecContext(ctx, "CREATE USER ?@? IDENTIFIED BY ?"+limits(cr.Spec.ForProvider.ResourceLimits), name, h, secret); err != nil {
 		return managed.Creation{}, fmt.Errorf("cannot create user %q@%q on mysql at %s: %w", name, h, e.s.addr(), err)
 	}
-	return managed.Creation{ConnectionDetails: e.details(name, pw)}, nil
+	return managed.Creation{ConnectionDetails: managed.LoginDetails(name, e.s.host, e.s.port, pw)}, nil
 }
 
 func (e *user) Update(ctx context.Context, mg managed.Managed) (managed.Update, error) {
 	cr := mg.(*myv1.User)
 	name, h := managed.ExternalName(cr), host(cr.Spec.ForProvider.Host)
-	pw, err := e.password(ctx, cr)
+	pw, err := managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef)
 	if err != nil {
 		return managed.Update{}, err
 	}
@@ -166,7 +134,7 @@ func (e *user) Update(ctx context.Context, mg managed.Managed) (managed.Update, 
 	if _, err := e.s.db.ExecContext(ctx, stmt+limits(cr.Spec.ForProvider.ResourceLimits), args...); err != nil {
 		return managed.Update{}, fmt.Errorf("cannot alter user %q@%q on mysql at %s: %w", name, h, e.s.addr(), err)
 	}
-	return managed.Update{ConnectionDetails: e.details(name, pw)}, nil
+	return managed.Update{ConnectionDetails: managed.LoginDetails(name, e.s.host, e.s.port, pw)}, nil
 }
 
 func (e *user) Delete(ctx context.Context, mg managed.Managed) error {

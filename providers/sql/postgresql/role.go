@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/managed"
@@ -18,41 +17,6 @@ import (
 type role struct {
 	s      *server
 	client client.Client
-}
-
-// desiredPassword returns the password the role should have: from
-// passwordSecretRef, or generated and kept in the connection Secret. It
-// returns "" when there is neither.
-func (e *role) desiredPassword(ctx context.Context, cr *pgv1.Role) (string, error) {
-	if ref := cr.Spec.ForProvider.PasswordSecretRef; ref != nil {
-		return managed.ReadSecretKey(ctx, e.client, *ref)
-	}
-	return managed.EnsurePassword(ctx, e.client, cr, managed.ConnectionPassword)
-}
-
-// publishedPassword returns the password in the connection Secret.
-func (e *role) publishedPassword(ctx context.Context, cr *pgv1.Role) string {
-	ref := cr.Spec.WriteConnectionSecretToReference
-	if ref == nil {
-		return ""
-	}
-	s := &corev1.Secret{}
-	if err := e.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
-		return ""
-	}
-	return string(s.Data[managed.ConnectionPassword])
-}
-
-func (e *role) details(name, password string) managed.ConnectionDetails {
-	d := managed.ConnectionDetails{
-		managed.ConnectionUsername: []byte(name),
-		managed.ConnectionEndpoint: []byte(e.s.host),
-		managed.ConnectionPort:     []byte(e.s.port),
-	}
-	if password != "" {
-		d[managed.ConnectionPassword] = []byte(password)
-	}
-	return d
 }
 
 func (e *role) Observe(ctx context.Context, mg managed.Managed) (managed.Observation, error) {
@@ -124,10 +88,10 @@ func (e *role) Observe(ctx context.Context, mg managed.Managed) (managed.Observa
 	}
 	password := ""
 	if fp.PasswordSecretRef != nil || cr.Spec.WriteConnectionSecretToReference != nil {
-		if password, err = e.desiredPassword(ctx, cr); err != nil {
+		if password, err = managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef); err != nil {
 			return managed.Observation{}, err
 		}
-		if fp.PasswordSecretRef != nil && cr.Spec.WriteConnectionSecretToReference != nil && e.publishedPassword(ctx, cr) != password {
+		if fp.PasswordSecretRef != nil && cr.Spec.WriteConnectionSecretToReference != nil && managed.PublishedPassword(ctx, e.client, cr) != password {
 			drift = append(drift, "password differs from passwordSecretRef")
 		}
 	}
@@ -138,7 +102,7 @@ func (e *role) Observe(ctx context.Context, mg managed.Managed) (managed.Observa
 		LateInitialized: li,
 	}
 	if len(drift) == 0 {
-		obsOut.ConnectionDetails = e.details(name, password)
+		obsOut.ConnectionDetails = managed.LoginDetails(name, e.s.host, e.s.port, password)
 	}
 	return obsOut, nil
 }
@@ -184,7 +148,7 @@ func (e *role) Create(ctx context.Context, mg managed.Managed) (managed.Creation
 	}
 	// The password is saved in the connection Secret before the role
 	// exists, so a crash here never loses it.
-	password, err := e.desiredPassword(ctx, cr)
+	password, err := managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef)
 	if err != nil {
 		return managed.Creation{}, err
 	}
@@ -208,7 +172,7 @@ func (e *role) Create(ctx context.Context, mg managed.Managed) (managed.Creation
 			return managed.Creation{}, fmt.Errorf("cannot grant role %q to %q: %w", g, name, err)
 		}
 	}
-	return managed.Creation{ConnectionDetails: e.details(name, password)}, nil
+	return managed.Creation{ConnectionDetails: managed.LoginDetails(name, e.s.host, e.s.port, password)}, nil
 }
 
 func (e *role) Update(ctx context.Context, mg managed.Managed) (managed.Update, error) {
@@ -221,7 +185,7 @@ func (e *role) Update(ctx context.Context, mg managed.Managed) (managed.Update, 
 	fp := cr.Spec.ForProvider
 	password := ""
 	if fp.PasswordSecretRef != nil || cr.Spec.WriteConnectionSecretToReference != nil {
-		if password, err = e.desiredPassword(ctx, cr); err != nil {
+		if password, err = managed.DesiredPassword(ctx, e.client, cr, cr.Spec.ForProvider.PasswordSecretRef); err != nil {
 			return managed.Update{}, err
 		}
 	}
@@ -251,7 +215,7 @@ func (e *role) Update(ctx context.Context, mg managed.Managed) (managed.Update, 
 			}
 		}
 	}
-	return managed.Update{ConnectionDetails: e.details(name, password)}, nil
+	return managed.Update{ConnectionDetails: managed.LoginDetails(name, e.s.host, e.s.port, password)}, nil
 }
 
 func (e *role) Delete(ctx context.Context, mg managed.Managed) error {
