@@ -92,6 +92,28 @@ func get(kind schema.GroupVersionKind, ns, name string) (*unstructured.Unstructu
 	return u, err
 }
 
+// waitValid waits until Composition name reports Valid=status with a message
+// that contains every one of wants.
+func waitValid(t *testing.T, what, name, status string, wants ...string) {
+	t.Helper()
+	eventually(t, 30*time.Second, what, func() error {
+		c, err := get(compGVK, "", name)
+		if err != nil {
+			return err
+		}
+		s, _, m := condition(c, "Valid")
+		if s != status {
+			return fmt.Errorf("Valid=%s %q", s, m)
+		}
+		for _, w := range wants {
+			if !strings.Contains(m, w) {
+				return fmt.Errorf("Valid=%s %q does not say %q", s, m, w)
+			}
+		}
+		return nil
+	})
+}
+
 func condition(u *unstructured.Unstructured, typ string) (status, reason, message string) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
@@ -190,16 +212,7 @@ func TestClaimLifecycle(t *testing.T) {
 		return nil
 	})
 	apply(t, compYAML)
-	eventually(t, 30*time.Second, "composition valid", func() error {
-		c, err := get(compGVK, "", "app")
-		if err != nil {
-			return err
-		}
-		if s, _, m := condition(c, "Valid"); s != "True" {
-			return fmt.Errorf("Valid=%s %s", s, m)
-		}
-		return nil
-	})
+	waitValid(t, "composition valid", "app", "True")
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1ObjectMeta("team-a")}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}

@@ -174,17 +174,8 @@ spec:
       spec:
         replicas: ${xr.spec.size > 1}
 `)
-	eventually(t, 30*time.Second, "wrong type for a Deployment field", func() error {
-		c, err := get(compGVK, "", "cache-deploy")
-		if err != nil {
-			return err
-		}
-		s, _, m := condition(c, "Valid")
-		if s != "False" || !strings.Contains(m, "template.spec.replicas") || !strings.Contains(m, "expression gives bool, field wants integer") {
-			return fmt.Errorf("Valid=%s %q", s, m)
-		}
-		return nil
-	})
+	waitValid(t, "wrong type for a Deployment field", "cache-deploy", "False",
+		"template.spec.replicas", "expression gives bool, field wants integer")
 	apply(t, `
 apiVersion: apiextensions.strata.dev/v1alpha1
 kind: Composition
@@ -199,17 +190,7 @@ spec:
       spec:
         replica: ${xr.spec.size}
 `)
-	eventually(t, 30*time.Second, "unknown Deployment field", func() error {
-		c, err := get(compGVK, "", "cache-deploy")
-		if err != nil {
-			return err
-		}
-		s, _, m := condition(c, "Valid")
-		if s != "False" || !strings.Contains(m, "Deployment has no field replica") {
-			return fmt.Errorf("Valid=%s %q", s, m)
-		}
-		return nil
-	})
+	waitValid(t, "unknown Deployment field", "cache-deploy", "False", "Deployment has no field replica")
 	apply(t, `
 apiVersion: apiextensions.strata.dev/v1alpha1
 kind: Composition
@@ -227,16 +208,7 @@ spec:
           spec:
             containers: [{name: c, image: "cache:${xr.spec.size}"}]
 `)
-	eventually(t, 30*time.Second, "valid Deployment template", func() error {
-		c, err := get(compGVK, "", "cache-deploy")
-		if err != nil {
-			return err
-		}
-		if s, _, m := condition(c, "Valid"); s != "True" {
-			return fmt.Errorf("Valid=%s %q", s, m)
-		}
-		return nil
-	})
+	waitValid(t, "valid Deployment template", "cache-deploy", "True")
 }
 
 func TestInvalidXRDSchema(t *testing.T) {
