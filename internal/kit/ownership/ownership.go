@@ -173,7 +173,6 @@ func IsConflict(err error) bool {
 	return errors.As(err, &c)
 }
 
-
 // Describe names an object for messages: "ConfigMap kube-system/victim".
 func Describe(obj metav1.Object) string {
 	kind := ""
