@@ -150,10 +150,12 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 		return nil, userError(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))
 	}
 	// A composite that no claim created (an admin's) is bound only when its
-	// owner allows claims from this namespace.
+	// owner allows claims from this namespace. The claim retries with
+	// backoff (the composite's events do not reach a claim it refused), so
+	// it binds once allowed.
 	if ref["name"] == "" && !allowsClaimsFrom(xr, claim.GetNamespace()) {
-		return nil, userError(v1alpha1.ReasonClaimNotAllowed, fmt.Errorf("composite resource %s is bound to no claim and does not allow claims from namespace %s (its owner may list the namespace in its %s annotation)",
-			name, claim.GetNamespace(), v1alpha1.AnnotationClaimNamespaces))
+		return nil, &terminal{reason: v1alpha1.ReasonClaimNotAllowed, err: fmt.Errorf("composite resource %s is bound to no claim and does not allow claims from namespace %s (its owner may list the namespace in its %s annotation)",
+			name, claim.GetNamespace(), v1alpha1.AnnotationClaimNamespaces)}
 	}
 	return xr, nil
 }
