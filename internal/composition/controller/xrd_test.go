@@ -96,7 +96,7 @@ spec:
 		if s != "False" || r != "CRDConflict" {
 			return fmt.Errorf("Established=%s %s %q", s, r, m)
 		}
-		for _, w := range []string{"CustomResourceDefinition widgets.prov.test.strata.dev already exists", "field managers provider-widgets", "CompositeResourceDefinition widgets.prov.test.strata.dev does not modify it"} {
+		for _, w := range []string{"CustomResourceDefinition widgets.prov.test.strata.dev already exists", "provider-widgets", "CompositeResourceDefinition widgets.prov.test.strata.dev does not modify it"} {
 			if !strings.Contains(m, w) {
 				return fmt.Errorf("message %q does not say %q", m, w)
 			}
