@@ -293,7 +293,16 @@ func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (cont
 		err = c.Watch(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{}))
 	}
 	if err == nil {
-		err = c.Watch(source.Kind[client.Object](e.mgr.GetCache(), &v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(r.mapCompositionToXRs)))
+		// The handler stays on the manager's shared Composition informer
+		// after the controller stops; its context ends then, and so does
+		// its work.
+		err = c.Watch(source.Kind[client.Object](e.mgr.GetCache(), &v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return r.mapCompositionToXRs(ctx, o)
+			})))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)

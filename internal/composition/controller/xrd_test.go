@@ -154,7 +154,7 @@ spec:
   claimNames: {kind: Temp, plural: temps}
   versions:
   - {name: v1alpha1, served: true, referenceable: %t}
-  - {name: v1beta1, served: true, referenceable: %t}
+  - {name: v1beta1, served: %t, referenceable: %t}
 `
 
 // TestEngineStopsTheControllersOfAnXRD is issue 9: changing the referenced
@@ -183,10 +183,25 @@ func TestEngineStopsTheControllersOfAnXRD(t *testing.T) {
 	}
 	v1 := []schema.GroupVersionKind{gv1.WithKind("XTemp"), gv1.WithKind("Temp")}
 	v2 := []schema.GroupVersionKind{gv2.WithKind("XTemp"), gv2.WithKind("Temp")}
-	apply(t, fmt.Sprintf(tempXRD, true, false))
+	apply(t, fmt.Sprintf(tempXRD, true, true, false))
 	waitRunning("v1alpha1 controllers", v1, v2)
-	apply(t, fmt.Sprintf(tempXRD, false, true))
+	apply(t, fmt.Sprintf(tempXRD, false, true, true))
 	waitRunning("v1beta1 controllers replace them", v2, v1)
+	// A referenceable version that is not served stops them.
+	apply(t, fmt.Sprintf(tempXRD, false, false, true))
+	eventually(t, 30*time.Second, "unserved referenceable version refused", func() error {
+		x, err := get(xrdGVK, "", "xtemps.test.strata.dev")
+		if err != nil {
+			return err
+		}
+		if s, r, m := condition(x, "Established"); s != "False" || r != "InvalidSchema" || !strings.Contains(m, "version v1beta1 is referenceable but not served") {
+			return fmt.Errorf("Established=%s %s %q", s, r, m)
+		}
+		return nil
+	})
+	waitRunning("no controllers for an unserved version", nil, append(v1, v2...))
+	apply(t, fmt.Sprintf(tempXRD, false, true, true))
+	waitRunning("served again", v2, v1)
 
 	x, _ := get(xrdGVK, "", "xtemps.test.strata.dev")
 	if err := env.Client.Delete(ctx, x); err != nil {

@@ -108,7 +108,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err == nil {
 		_, err = XRType(x)
 	}
+	if err == nil && !x.ReferenceableVersion().Served {
+		err = fmt.Errorf("version %s is referenceable but not served", x.ReferenceableVersion().Name)
+	}
 	if err != nil {
+		// Nothing may keep reconciling kinds the XRD no longer defines well.
+		if stopErr := r.Starter.Stop(ctx, x.Name); stopErr != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot stop controllers of %s: %w", x.Name, stopErr)
+		}
 		msg := "invalid schema: " + err.Error()
 		conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 		conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
