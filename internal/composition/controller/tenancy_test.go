@@ -49,6 +49,7 @@ metadata: {name: xadmins.test.strata.dev}
 spec:
   group: test.strata.dev
   names: {kind: XAdmin, plural: xadmins}
+  enforcedCompositionRef: {name: vault-allowed}
   versions:
   - name: v1alpha1
     served: true
@@ -189,6 +190,14 @@ func TestCompositionMustMatchTheCompositeKind(t *testing.T) {
 	}
 	assertNotGranted(t)
 
+	// The XRD's own enforced (or default) ref must be of its kind too.
+	apply(t, "{apiVersion: test.strata.dev/v1alpha1, kind: XAdmin, metadata: {name: enforced}, spec: {}}")
+	waitSynced(t, "enforced ref of another kind refused", xVaultGVK.GroupVersion().WithKind("XAdmin"), "", "enforced", "CompositionMismatch",
+		"composition vault-allowed composes test.strata.dev/v1alpha1 XVault, not test.strata.dev/v1alpha1 XAdmin")
+	if got := composedBy(t, "enforced"); len(got) != 0 {
+		t.Errorf("the XR with a mismatched enforced ref composed %v", got)
+	}
+
 	// A pinned revision of the admin Composition behind an allowed
 	// Composition's name is refused too.
 	comp, err := get(compGVK, "", "admin-grant")
@@ -263,9 +272,14 @@ func TestCompositionMustMatchTheCompositeKind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	x, _ := get(xVaultGVK, "", "steal-xr")
-	if err := env.Client.Delete(ctx, x); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
+	for _, x := range []struct {
+		gvk  schema.GroupVersionKind
+		name string
+	}{{xVaultGVK, "steal-xr"}, {xVaultGVK.GroupVersion().WithKind("XAdmin"), "enforced"}} {
+		o, _ := get(x.gvk, "", x.name)
+		if err := env.Client.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
 	}
 }
 
