@@ -88,10 +88,9 @@ spec:
 )
 
 var (
-	vaultGVK   = schema.GroupVersionKind{Group: "test.strata.dev", Version: "v1alpha1", Kind: "Vault"}
-	xVaultGVK  = schema.GroupVersionKind{Group: "test.strata.dev", Version: "v1alpha1", Kind: "XVault"}
-	crdGVK     = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
-	namespaces = map[string]bool{}
+	vaultGVK  = schema.GroupVersionKind{Group: "test.strata.dev", Version: "v1alpha1", Kind: "Vault"}
+	xVaultGVK = schema.GroupVersionKind{Group: "test.strata.dev", Version: "v1alpha1", Kind: "XVault"}
+	crdGVK    = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 )
 
 func namespace(t *testing.T, name string) {
