@@ -350,7 +350,7 @@ func (r *SyncReconciler) reconcileReferences(_ context.Context, sc *syncScope) (
 	s := sc.sync
 	var refs []string
 	if ns := s.Spec.SourceRef.Namespace; ns != "" && ns != s.Namespace {
-		refs = append(refs, "sourceRef "+s.Spec.SourceRef.Kind+" "+ns+"/"+s.Spec.SourceRef.Name)
+		refs = append(refs, "sourceRef GitRepository "+ns+"/"+s.Spec.SourceRef.Name)
 	}
 	for _, d := range s.Spec.DependsOn {
 		if d.Namespace != "" && d.Namespace != s.Namespace {
