@@ -101,8 +101,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 			return fmt.Errorf("cannot build client: %w", err)
 		}
 	}
-	applier := &apply.Applier{Client: writer, DryRun: true, Workers: 4,
-		Labels: map[string]string{gitopscontroller.LabelSyncName: s.Name, gitopscontroller.LabelSyncNamespace: s.Namespace}}
+	applier := &apply.Applier{Client: writer, DryRun: true, Workers: 4, Owner: gitopscontroller.SyncOwner(s)}
 	var created, changed, unchanged int
 	current := make([]apply.Entry, 0, len(objs))
 	for _, o := range objs {
@@ -116,7 +115,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 		}
 		exists := err == nil
 		result := o.DeepCopy()
-		if err := dryRunResult(ctx, writer, result, applier.Labels); err != nil {
+		if err := dryRunResult(ctx, writer, result, applier.Labels(), applier.FieldManager()); err != nil {
 			if !exists && meta.IsNoMatchError(err) {
 				fmt.Fprintf(out, "+ %s (its kind is defined in this build)\n", e)
 				created++
@@ -163,7 +162,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	return nil
 }
 
-func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, labels map[string]string) error {
+func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, labels map[string]string, fieldManager string) error {
 	l := o.GetLabels()
 	if l == nil {
 		l = map[string]string{}
@@ -173,7 +172,7 @@ func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstruct
 	}
 	o.SetLabels(l)
 	delete(o.Object, "status")
-	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner("strata"), client.DryRunAll) //nolint:staticcheck // unstructured SSA
+	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner(fieldManager), client.DryRunAll) //nolint:staticcheck // unstructured SSA
 }
 
 // comparable drops fields that change on every write.

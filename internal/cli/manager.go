@@ -66,4 +66,6 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.Float64Var(&o.MaxReconcileRate, "max-reconcile-rate", o.MaxReconcileRate, "managed-resource reconciles per second across all providers (0: no limit)")
 	f.StringVar(&o.WebhookAddr, "webhook-bind-address", o.WebhookAddr, "address of the Git webhook receiver (default: a free loopback port under strata up, :9292 otherwise)")
 	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
+	f.StringVar(&o.DefaultServiceAccount, "default-service-account", o.DefaultServiceAccount, "service account, in the Sync's own namespace, that Syncs without serviceAccountName act as (default: the manager's rights)")
+	f.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", o.NoCrossNamespaceRefs, "refuse Syncs whose sourceRef or dependsOn name another namespace")
 }

@@ -34,14 +34,22 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/health"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 )
 
 // Labels Strata puts on every object a Sync applies; prune deletes only
 // objects that still carry them.
 const (
-	LabelSyncName      = "gitops.strata.dev/sync-name"
-	LabelSyncNamespace = "gitops.strata.dev/sync-namespace"
+	LabelSyncName      = ownership.LabelSyncName
+	LabelSyncNamespace = ownership.LabelSyncNamespace
 )
+
+// SyncOwner is the writer a Sync applies as: its labels mark the objects it
+// owns, and it applies with its own field manager.
+func SyncOwner(s *gitopsv1.Sync) ownership.Owner {
+	return ownership.Owner{APIVersion: gitopsv1.GroupVersion.String(), Kind: "Sync", Namespace: s.Namespace, Name: s.Name, UID: s.UID, Mark: ownership.SyncLabels}
+}
 
 const (
 	indexSource    = ".spec.sourceRef"
@@ -186,7 +194,11 @@ type syncScope struct {
 	repo     *gitopsv1.GitRepository
 	revision string // the source's current revision
 	applier  *apply.Applier
-	reader   client.Reader
+	// reader reads on the Sync's behalf (dependencies, substitutions,
+	// health): as its service account when it has one.
+	reader client.Reader
+	// impersonating is set when reader and applier act as a service account.
+	impersonating bool
 	// triggered is set when the manual trigger annotation changed.
 	triggered bool
 }
@@ -225,9 +237,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	}
 
 	phases := []func(context.Context, *syncScope) (ctrl.Result, bool){
+		r.reconcileReferences,
+		r.reconcileClient,
 		r.reconcileDependencies,
 		r.reconcileSource,
-		r.reconcileClient,
 		r.reconcileApply,
 	}
 	for _, phase := range phases {
@@ -250,7 +263,11 @@ func (r *SyncReconciler) retry(s *gitopsv1.Sync) ctrl.Result {
 func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
 	s := sc.sync
 	for _, d := range s.Spec.DependsOn {
-		ok, msg := r.dependencyReady(ctx, s, d)
+		ok, msg, err := r.dependencyReady(ctx, sc, d)
+		if err != nil {
+			r.refused(sc, gitopsv1.ReasonDependencyFailed, err, false)
+			return r.retry(s), true
+		}
 		if !ok {
 			conditions.MarkProgressing(s, gitopsv1.ReasonDependencyNotReady, msg)
 			if isSyncDependency(d) {
@@ -262,25 +279,37 @@ func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScop
 	return ctrl.Result{}, false
 }
 
-func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, d gitopsv1.Dependency) (bool, string) {
+// dependencyReady reads a dependsOn target as the Sync (its service
+// account) and says whether it is ready. A read the account may not make, or
+// a readyWhen that cannot be evaluated, is an error naming the object, never
+// "not ready".
+func (r *SyncReconciler) dependencyReady(ctx context.Context, sc *syncScope, d gitopsv1.Dependency) (bool, string, error) {
+	s := sc.sync
 	ns := depNamespace(s, d)
 	var u *unstructured.Unstructured
 	what := ""
 	if isSyncDependency(d) {
 		what = "Sync " + ns + "/" + d.Name
 		dep := &gitopsv1.Sync{}
-		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
-			return false, "dependency " + what + " not found"
+		reader := client.Reader(r.client) // the manager's cache of Syncs
+		if sc.impersonating {
+			reader = sc.reader
+		}
+		if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, "dependency " + what + " not found", nil
+			}
+			return false, "", fmt.Errorf("cannot read dependency %s: %w", what, err)
 		}
 		if d.ReadyWhen == "" {
 			if !conditions.IsTrue(dep, conditions.Ready) || dep.Status.ObservedGeneration != dep.Generation {
-				return false, "dependency " + what + " is not ready"
+				return false, "dependency " + what + " is not ready", nil
 			}
-			return true, ""
+			return true, "", nil
 		}
 		m, err := runtimeToUnstructured(dep)
 		if err != nil {
-			return false, err.Error()
+			return false, "", err
 		}
 		u = m
 	} else {
@@ -288,27 +317,73 @@ func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, 
 		u = &unstructured.Unstructured{}
 		u.SetAPIVersion(d.APIVersion)
 		u.SetKind(d.Kind)
-		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
+		if err := sc.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-				return false, "dependency " + what + " not found"
+				return false, "dependency " + what + " not found", nil
 			}
-			return false, "cannot read dependency " + what + ": " + err.Error()
+			return false, "", fmt.Errorf("cannot read dependency %s: %w", what, err)
 		}
 	}
 	if d.ReadyWhen != "" {
 		ok, err := r.cel.eval(d.ReadyWhen, u.Object)
 		if err != nil {
-			return false, fmt.Sprintf("dependency %s: readyWhen: %v", what, err)
+			return false, "", fmt.Errorf("dependency %s: readyWhen %q: %w", what, d.ReadyWhen, err)
 		}
 		if !ok {
-			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen)
+			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen), nil
 		}
-		return true, ""
+		return true, "", nil
 	}
 	if h := health.Compute(u); h.Status != health.Current {
-		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message)
+		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message), nil
 	}
-	return true, ""
+	return true, "", nil
+}
+
+// reconcileReferences refuses, under --no-cross-namespace-refs, a Sync
+// whose sourceRef or dependsOn names another namespace. Only a spec change
+// fixes it, so the Sync is stalled.
+func (r *SyncReconciler) reconcileReferences(_ context.Context, sc *syncScope) (ctrl.Result, bool) {
+	if !r.opts.NoCrossNamespaceRefs {
+		return ctrl.Result{}, false
+	}
+	s := sc.sync
+	var refs []string
+	if ns := s.Spec.SourceRef.Namespace; ns != "" && ns != s.Namespace {
+		refs = append(refs, "sourceRef GitRepository "+ns+"/"+s.Spec.SourceRef.Name)
+	}
+	for _, d := range s.Spec.DependsOn {
+		if d.Namespace != "" && d.Namespace != s.Namespace {
+			kind := d.Kind
+			if kind == "" {
+				kind = "Sync"
+			}
+			refs = append(refs, "dependsOn "+kind+" "+d.Namespace+"/"+d.Name)
+		}
+	}
+	if len(refs) == 0 {
+		return ctrl.Result{}, false
+	}
+	err := fmt.Errorf("cross-namespace references are not allowed on this cluster (--no-cross-namespace-refs): %s", strings.Join(refs, ", "))
+	r.refused(sc, gitopsv1.ReasonCrossNamespaceRefNotAllowed, err, true)
+	return ctrl.Result{}, true
+}
+
+// refused reports a Sync that cannot get to building a revision. stalled
+// marks what only a spec change can fix.
+func (r *SyncReconciler) refused(sc *syncScope, reason string, err error, stalled bool) {
+	s := sc.sync
+	msg := err.Error()
+	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", eventmsg.Truncate(msg))
+		sc.log.Info("reconcile refused", "reason", reason, "error", msg)
+	}
+	if stalled {
+		conditions.MarkStalled(s, reason, msg)
+		s.Status.ObservedGeneration = s.Generation
+		return
+	}
+	conditions.MarkFailed(s, reason, msg)
 }
 
 // reconcileSource finds the GitRepository's artifact.
@@ -352,19 +427,34 @@ func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl
 	r.mu.Unlock()
 	sc.applier = &apply.Applier{
 		Client:  c,
-		Labels:  map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace},
+		Owner:   SyncOwner(s),
 		Workers: 16,
 		Known:   known,
 	}
-	sc.reader = c
+	// Without a service account, reads go to the API server, not the
+	// manager's cache (which would otherwise start caching every Secret).
+	sc.reader, sc.impersonating = r.reader, c != r.client
+	if sc.impersonating {
+		sc.reader = c
+	}
 	return ctrl.Result{}, false
 }
 
+// serviceAccount is the account a Sync acts as: its serviceAccountName, else
+// --default-service-account, else none (the manager's rights).
+func (r *SyncReconciler) serviceAccount(s *gitopsv1.Sync) string {
+	if s.Spec.ServiceAccountName != "" {
+		return s.Spec.ServiceAccountName
+	}
+	return r.opts.DefaultServiceAccount
+}
+
 func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
-	if s.Spec.ServiceAccountName == "" {
+	sa := r.serviceAccount(s)
+	if sa == "" {
 		return r.client, nil
 	}
-	user := "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
+	user := "system:serviceaccount:" + s.Namespace + ":" + sa
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.clients[user]; ok {
@@ -374,7 +464,7 @@ func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
 	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for service account %s: %w", s.Spec.ServiceAccountName, err)
+		return nil, fmt.Errorf("cannot build a client for service account %s: %w", sa, err)
 	}
 	r.clients[user] = c
 	return c, nil
@@ -439,7 +529,7 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, err.Error())
 		return nil, err
 	}
-	opts, err := r.buildOptions(ctx, s)
+	opts, err := r.buildOptions(ctx, sc)
 	if err != nil {
 		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
 		return nil, err
@@ -469,7 +559,11 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 		// Keep what was applied in the inventory so a later revision can
 		// prune it; nothing is pruned now.
 		s.Status.Inventory = toInventory(union(old, applied))
-		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, fmt.Errorf("apply of %s failed: %w", revision, err), false)
+		reason := gitopsv1.ReasonApplyFailed
+		if ownership.IsConflict(err) {
+			reason = gitopsv1.ReasonResourceConflict
+		}
+		r.failed(sc, revision, reason, fmt.Errorf("apply of %s failed: %w", revision, err), false)
 		return nil, err
 	}
 	r.recordChanges(sc, revision, changes, old)
@@ -496,7 +590,7 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 				}
 			}
 			if len(deleted) > 0 {
-				r.recorder.Eventf(s, nil, corev1.EventTypeNormal, gitopsv1.EventPruned, "Prune", "pruned %s", strings.Join(deleted, ", "))
+				r.recorder.Eventf(s, nil, corev1.EventTypeNormal, gitopsv1.EventPruned, "Prune", "%s", eventmsg.List("pruned ", deleted))
 			}
 			if err != nil {
 				s.Status.Inventory = toInventory(union(current, stale))
@@ -618,7 +712,7 @@ func (r *SyncReconciler) failed(sc *syncScope, revision, reason string, err erro
 	s := sc.sync
 	msg := err.Error()
 	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
-		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", eventmsg.Truncate(msg))
 		sc.log.Info("reconcile failed", "reason", reason, "error", msg)
 	}
 	if stalled {
@@ -669,7 +763,7 @@ func (r *SyncReconciler) recordChanges(sc *syncScope, revision string, changes [
 	if len(configured) > 0 {
 		parts = append(parts, "configured "+summary(configured))
 	}
-	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "revision %s: %s", revision, strings.Join(parts, "; "))
+	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "%s", eventmsg.Truncate("revision "+revision+": "+strings.Join(parts, "; ")))
 }
 
 func summary(names []string) string {
@@ -679,8 +773,10 @@ func summary(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (build.Options, error) {
-	return BuildOptions(ctx, r.reader, s)
+// buildOptions reads the Sync's substitutions and decryption keys as the
+// Sync (its service account when it has one).
+func (r *SyncReconciler) buildOptions(ctx context.Context, sc *syncScope) (build.Options, error) {
+	return BuildOptions(ctx, sc.reader, sc.sync)
 }
 
 // BuildOptions returns the build options of a Sync: postBuild variables
@@ -769,7 +865,7 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 		if err != nil {
 			return err
 		}
-		a := &apply.Applier{Client: c, Labels: map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace}}
+		a := &apply.Applier{Client: c, Owner: SyncOwner(s)}
 		if _, err := a.Prune(ctx, apply.Diff(inventoryEntries(s.Status.Inventory), nil)); err != nil {
 			return fmt.Errorf("cannot prune on delete: %w", err)
 		}
