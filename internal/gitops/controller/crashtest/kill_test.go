@@ -238,6 +238,7 @@ func TestKillDuringRevisionChangeLeavesNoOrphan(t *testing.T) {
 		from, next := cur, newRevision(cur.gen+1)
 		k := 1 + p*(total-1)/(points-1)
 		superseded := p%2 == 1
+		start := time.Now()
 
 		progress, stop := watchChange(ctx, t, wc, ns, next.unique(), from.unique(), k)
 		nextRev := commit(next)
@@ -261,7 +262,7 @@ func TestKillDuringRevisionChangeLeavesNoOrphan(t *testing.T) {
 		waitApplied(targetRev)
 		n := check(p, target)
 		orphans += n
-		t.Logf("point %2d: killed after %3d created, %3d pruned (target %3d); %s; %d orphans", p, created, pruned, k, how, n)
+		t.Logf("point %2d: killed after %3d created, %3d pruned (target %3d); %s; %d orphans; %s", p, created, pruned, k, how, n, time.Since(start).Round(100*time.Millisecond))
 		cur = target
 	}
 	t.Logf("%d kill points, %d orphans in all, in %s", points, orphans, time.Since(began).Round(time.Second))
