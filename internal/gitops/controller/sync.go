@@ -192,7 +192,7 @@ type syncScope struct {
 	// triggered is set when the manual trigger annotation changed.
 	triggered bool
 	// status writes the Sync's status from the object as last read or
-	// written (see writeInventory).
+	// written (see recordInventory and writeStatus).
 	status *patch.Helper
 	// stale is set when a write found the Sync changed since it was read:
 	// nothing more is written and the reconcile starts again from a fresh
