@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +37,7 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // Labels Strata puts on every object a Sync applies; prune deletes only
@@ -201,6 +203,13 @@ type syncScope struct {
 	impersonating bool
 	// triggered is set when the manual trigger annotation changed.
 	triggered bool
+	// status writes the Sync's status from the object as last read or
+	// written (see recordInventory and writeStatus).
+	status *patch.Helper
+	// stale is set when a write found the Sync changed since it was read:
+	// nothing more is written and the reconcile starts again from a fresh
+	// read.
+	stale error
 }
 
 // Reconcile runs one Sync through its phases.
@@ -224,11 +233,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		sc.log.V(1).Info("suspended")
 		return ctrl.Result{}, nil
 	}
-	before := s.DeepCopy()
+	sc.status = patch.NewHelper(r.client, s)
 	conditions.EnsureInitialized(s)
 	defer func() {
-		if err := r.client.Status().Patch(ctx, s, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("cannot patch status: %w", err))
+		if sc.stale != nil {
+			result, retErr = ctrl.Result{}, sc.stale
+			return
+		}
+		if err := r.writeStatus(ctx, sc); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 	if v, ok := s.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
@@ -550,15 +563,22 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	old := inventoryEntries(s.Status.Inventory)
-	changes, err := sc.applier.Apply(actx, objs)
-	applied := make([]apply.Entry, 0, len(changes))
-	for _, c := range changes {
-		applied = append(applied, c.Entry)
+	current := make([]apply.Entry, 0, len(objs))
+	for _, o := range objs {
+		current = append(current, apply.EntryOf(o))
 	}
+	if len(apply.Diff(current, old)) > 0 {
+		if err := r.recordInventory(ctx, sc, revision, union(old, current)); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := sc.applier.Apply(actx, objs)
 	if err != nil {
-		// Keep what was applied in the inventory so a later revision can
-		// prune it; nothing is pruned now.
-		s.Status.Inventory = toInventory(union(old, applied))
+		// The inventory keeps every object of the revision (one whose
+		// apply failed may still have been written) so a later revision
+		// can prune them; nothing is pruned now. Prune deletes only what
+		// the Sync owns, so an object refused as a conflict stays safe.
+		s.Status.Inventory = toInventory(union(old, current))
 		reason := gitopsv1.ReasonApplyFailed
 		if ownership.IsConflict(err) {
 			reason = gitopsv1.ReasonResourceConflict
@@ -568,10 +588,6 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	}
 	r.recordChanges(sc, revision, changes, old)
 
-	current := make([]apply.Entry, 0, len(objs))
-	for _, o := range objs {
-		current = append(current, apply.EntryOf(o))
-	}
 	if s.Spec.Prune != gitopsv1.PruneDisabled {
 		stale := apply.Diff(old, current)
 		if len(current) == 0 && len(stale) > 0 && s.Spec.Prune != gitopsv1.PruneAllowEmpty {
@@ -605,6 +621,43 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	s.Status.LastAppliedRevision = revision
 	conditions.Remove(s, conditions.Stalled)
 	return current, nil
+}
+
+// recordInventory writes entries (the inventory as read and every object
+// about to be applied) as the Sync's inventory before anything is applied,
+// so a crash at any later point leaves every object this Sync may have
+// written findable, and prunable, by the next reconcile. The write carries
+// the resourceVersion of the Sync as read: a reconcile that read a stale
+// inventory stops here, before it applies or prunes anything, and starts
+// again from a fresh read.
+func (r *SyncReconciler) recordInventory(ctx context.Context, sc *syncScope, revision string, entries []apply.Entry) error {
+	s := sc.sync
+	prev := s.Status.Inventory
+	s.Status.Inventory = toInventory(entries)
+	if err := sc.status.Status(ctx, s, patch.WithOptimisticLock()); err != nil {
+		s.Status.Inventory = prev
+		if apierrors.IsConflict(err) {
+			sc.log.V(1).Info("Sync changed since it was read; starting again from a fresh read")
+			sc.stale = err
+			return err
+		}
+		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, fmt.Errorf("cannot record the inventory of %s before applying it: %w", revision, err), false)
+		return err
+	}
+	return nil
+}
+
+// writeStatus writes the status once at the end of a reconcile. A write
+// that changes the inventory carries the resourceVersion of the Sync as read
+// (or as recordInventory last wrote it), so a reconcile that started from a
+// stale read can never replace a newer inventory: it fails with a Conflict
+// and the reconcile starts again from a fresh read.
+func (r *SyncReconciler) writeStatus(ctx context.Context, sc *syncScope) error {
+	var opts []patch.Option
+	if base := sc.status.Base().(*gitopsv1.Sync); !equality.Semantic.DeepEqual(base.Status.Inventory, sc.sync.Status.Inventory) {
+		opts = append(opts, patch.WithOptimisticLock())
+	}
+	return sc.status.Status(ctx, sc.sync, opts...)
 }
 
 // reconcileHealth checks the applied objects (wait) or the health checks
@@ -874,9 +927,12 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 	delete(r.known, types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
 	r.mu.Unlock()
 	if controllerutil.ContainsFinalizer(s, Finalizer) {
-		patch := client.MergeFrom(s.DeepCopy())
+		// The Sync goes only if the inventory just pruned was its latest:
+		// when the read was stale the removal conflicts and the next
+		// attempt prunes from a fresh read.
+		p := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.RemoveFinalizer(s, Finalizer)
-		if err := r.client.Patch(ctx, s, patch); err != nil {
+		if err := r.client.Patch(ctx, s, p); err != nil {
 			return fmt.Errorf("cannot remove finalizer: %w", err)
 		}
 	}
