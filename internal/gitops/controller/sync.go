@@ -34,6 +34,7 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/health"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/ownership"
@@ -46,12 +47,6 @@ const (
 	LabelSyncName      = ownership.LabelSyncName
 	LabelSyncNamespace = ownership.LabelSyncNamespace
 )
-
-// SyncOwner is the writer a Sync applies as: its labels mark the objects it
-// owns, and it applies with its own field manager.
-func SyncOwner(s *gitopsv1.Sync) ownership.Owner {
-	return ownership.Owner{APIVersion: gitopsv1.GroupVersion.String(), Kind: "Sync", Namespace: s.Namespace, Name: s.Name, UID: s.UID, Mark: ownership.SyncLabels}
-}
 
 const (
 	indexSource    = ".spec.sourceRef"
@@ -122,13 +117,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		Complete(r)
 }
 
-func sourceKey(s *gitopsv1.Sync) string {
-	ns := s.Spec.SourceRef.Namespace
-	if ns == "" {
-		ns = s.Namespace
-	}
-	return ns + "/" + s.Spec.SourceRef.Name
-}
+func sourceKey(s *gitopsv1.Sync) string { return inputs.SourceRef(s).String() }
 
 func isSyncDependency(d gitopsv1.Dependency) bool {
 	return d.Kind == "" || (d.Kind == "Sync" && (d.APIVersion == "" || strings.HasPrefix(d.APIVersion, gitopsv1.GroupVersion.Group+"/")))
@@ -440,7 +429,7 @@ func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl
 	r.mu.Unlock()
 	sc.applier = &apply.Applier{
 		Client:  c,
-		Owner:   SyncOwner(s),
+		Owner:   inputs.Owner(s),
 		Workers: 16,
 		Known:   known,
 	}
@@ -453,31 +442,19 @@ func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl
 	return ctrl.Result{}, false
 }
 
-// serviceAccount is the account a Sync acts as: its serviceAccountName, else
-// --default-service-account, else none (the manager's rights).
-func (r *SyncReconciler) serviceAccount(s *gitopsv1.Sync) string {
-	if s.Spec.ServiceAccountName != "" {
-		return s.Spec.ServiceAccountName
-	}
-	return r.opts.DefaultServiceAccount
-}
-
 func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
-	sa := r.serviceAccount(s)
-	if sa == "" {
+	user := inputs.ServiceAccountUser(s, r.opts.DefaultServiceAccount)
+	if user == "" {
 		return r.client, nil
 	}
-	user := "system:serviceaccount:" + s.Namespace + ":" + sa
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.clients[user]; ok {
 		return c, nil
 	}
-	cfg := rest.CopyConfig(r.cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
+	c, err := client.New(inputs.Impersonating(r.cfg, user), client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
 	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for service account %s: %w", sa, err)
+		return nil, fmt.Errorf("cannot build a client for %s: %w", user, err)
 	}
 	r.clients[user] = c
 	return c, nil
@@ -516,7 +493,7 @@ func (r *SyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) (ctr
 	// looks at health: nothing changed that needs another apply.
 	if h := conditions.Get(s, gitopsv1.Healthy); !holding && !sc.triggered && h != nil && h.Status == metav1.ConditionUnknown &&
 		h.ObservedGeneration == s.Generation && s.Status.LastAppliedRevision == revision && s.Status.HealthCheckStartedAt != nil {
-		return r.reconcileHealth(ctx, sc, revision, inventoryEntries(s.Status.Inventory))
+		return r.reconcileHealth(ctx, sc, revision, inputs.Inventory(s.Status.Inventory))
 	}
 	entries, err := r.applyRevision(ctx, sc, revision, digest)
 	if err != nil {
@@ -562,7 +539,7 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	old := inventoryEntries(s.Status.Inventory)
+	old := inputs.Inventory(s.Status.Inventory)
 	current := make([]apply.Entry, 0, len(objs))
 	for _, o := range objs {
 		current = append(current, apply.EntryOf(o))
@@ -829,84 +806,7 @@ func summary(names []string) string {
 // buildOptions reads the Sync's substitutions and decryption keys as the
 // Sync (its service account when it has one).
 func (r *SyncReconciler) buildOptions(ctx context.Context, sc *syncScope) (build.Options, error) {
-	return BuildOptions(ctx, sc.reader, sc.sync)
-}
-
-// BuildOptions returns the build options of a Sync: postBuild variables
-// from substitute and substituteFrom (read with reader). The CLI's diff
-// uses it to build exactly as the controller does.
-func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
-	opts, err := decryptionKeys(ctx, reader, s)
-	if err != nil {
-		return opts, err
-	}
-	pb := s.Spec.PostBuild
-	if pb == nil {
-		return opts, nil
-	}
-	vars := map[string]string{}
-	for _, ref := range pb.SubstituteFrom {
-		key := types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}
-		var data map[string]string
-		switch ref.Kind {
-		case "ConfigMap":
-			cm := &corev1.ConfigMap{}
-			if err := reader.Get(ctx, key, cm); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return opts, fmt.Errorf("substituteFrom ConfigMap %s: %w", ref.Name, err)
-			}
-			data = cm.Data
-		case "Secret":
-			sec := &corev1.Secret{}
-			if err := reader.Get(ctx, key, sec); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return opts, fmt.Errorf("substituteFrom Secret %s: %w", ref.Name, err)
-			}
-			data = map[string]string{}
-			for k, v := range sec.Data {
-				data[k] = string(v)
-			}
-		}
-		for k, v := range data {
-			vars[k] = v
-		}
-	}
-	for k, v := range pb.Substitute {
-		vars[k] = v
-	}
-	opts.Substitute, opts.Vars = true, vars
-	return opts, nil
-}
-
-// decryptionKeys reads the age identities of spec.decryption: every
-// `*.agekey` entry of the Secret. They stay in memory.
-func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
-	d := s.Spec.Decryption
-	if d == nil {
-		return build.Options{}, nil
-	}
-	sec := &corev1.Secret{}
-	if err := reader.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: d.SecretRef.Name}, sec); err != nil {
-		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
-	}
-	var keys [][]byte
-	for k, v := range sec.Data {
-		if strings.HasSuffix(k, ".agekey") {
-			keys = append(keys, v)
-		}
-	}
-	if len(keys) == 0 {
-		return build.Options{}, fmt.Errorf("decryption secret %s has no *.agekey entry", d.SecretRef.Name)
-	}
-	ids, err := build.ParseAgeIdentities(keys...)
-	if err != nil {
-		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
-	}
-	return build.Options{Identities: ids}, nil
+	return inputs.BuildOptions(ctx, sc.reader, sc.sync)
 }
 
 // finalize prunes the inventory (unless prune is disabled) and lets the
@@ -918,8 +818,8 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 		if err != nil {
 			return err
 		}
-		a := &apply.Applier{Client: c, Owner: SyncOwner(s)}
-		if _, err := a.Prune(ctx, apply.Diff(inventoryEntries(s.Status.Inventory), nil)); err != nil {
+		a := &apply.Applier{Client: c, Owner: inputs.Owner(s)}
+		if _, err := a.Prune(ctx, apply.Diff(inputs.Inventory(s.Status.Inventory), nil)); err != nil {
 			return fmt.Errorf("cannot prune on delete: %w", err)
 		}
 	}
@@ -937,14 +837,6 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 		}
 	}
 	return nil
-}
-
-func inventoryEntries(inv []gitopsv1.InventoryEntry) []apply.Entry {
-	out := make([]apply.Entry, 0, len(inv))
-	for _, e := range inv {
-		out = append(out, apply.Entry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
-	}
-	return out
 }
 
 func toInventory(entries []apply.Entry) []gitopsv1.InventoryEntry {
