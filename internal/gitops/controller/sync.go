@@ -32,7 +32,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
-	"github.com/strata-dev/strata/internal/gitops/health"
+	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/gitops/source"
 )
 
