@@ -32,8 +32,8 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
-	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/health"
 )
 
 // Labels Strata puts on every object a Sync applies; prune deletes only
