@@ -124,7 +124,7 @@ func isComposite(u *unstructured.Unstructured) bool {
 func byReady(u *unstructured.Unstructured) Result {
 	conds := conditionsOf(u)
 	if c, ok := conds["Stalled"]; ok && c.status == "True" {
-		return Result{Status: Failed, Message: describe("stalled", c)}
+		return Result{Status: Failed, Message: describe(c)}
 	}
 	c, ok := conds["Ready"]
 	switch {
@@ -133,7 +133,7 @@ func byReady(u *unstructured.Unstructured) Result {
 	case c.status == "True":
 		return Result{Status: Current, Message: "Resource is Ready"}
 	}
-	return Result{Status: InProgress, Message: describe("not ready", c)}
+	return Result{Status: InProgress, Message: describe(c)}
 }
 
 func isJob(u *unstructured.Unstructured) bool {
@@ -152,14 +152,13 @@ func job(u *unstructured.Unstructured, ks Result) Result {
 	return Result{Status: InProgress, Message: "Job is not complete: " + ks.Message}
 }
 
-func describe(prefix string, c condition) string {
+// describe is a condition's message, else its reason.
+func describe(c condition) string {
 	switch {
-	case c.reason != "" && c.message != "":
-		return prefix + ": " + c.reason + ": " + c.message
 	case c.message != "":
-		return prefix + ": " + c.message
+		return c.message
 	case c.reason != "":
-		return prefix + ": " + c.reason
+		return c.reason
 	}
-	return prefix
+	return "not ready"
 }

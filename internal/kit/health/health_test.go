@@ -133,7 +133,7 @@ func TestCompute(t *testing.T) {
 		"xr with Ready=False": {
 			obj: `{apiVersion: example.org/v1, kind: XDatabase, metadata: {name: a, generation: 1}, spec: {compositionRef: {name: c}},
 				status: {observedGeneration: 1, conditions: [{type: Synced, status: "True"}, {type: Ready, status: "False", reason: Creating, message: "waiting for db"}]}}`,
-			want: Result{InProgress, "not ready: Creating: waiting for db"},
+			want: Result{InProgress, "waiting for db"},
 		},
 		"xr with Ready=True": {
 			obj: `{apiVersion: example.org/v1, kind: XDatabase, metadata: {name: a, generation: 1}, spec: {compositionRef: {name: c}},
@@ -152,7 +152,7 @@ func TestCompute(t *testing.T) {
 		"claim with Ready=False": {
 			obj: `{apiVersion: example.org/v1, kind: Database, metadata: {name: a, namespace: n}, spec: {resourceRef: {name: x}},
 				status: {conditions: [{type: Ready, status: "False", reason: Creating}]}}`,
-			want: Result{InProgress, "not ready: Creating"},
+			want: Result{InProgress, "Creating"},
 		},
 		"claim stalled": {
 			obj: `{apiVersion: example.org/v1, kind: Database, metadata: {name: a, namespace: n}, spec: {resourceRef: {name: x}},
