@@ -62,7 +62,7 @@ type SyncReconciler struct {
 	recorder events.EventRecorder
 	log      logr.Logger
 	opts     Options
-	cel      *celCache
+	cel      *readyWhen
 
 	mu      sync.Mutex
 	clients map[string]client.Client
@@ -79,7 +79,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		recorder: mgr.GetEventRecorder("strata-sync"),
 		log:      mgr.GetLogger().WithName("sync"),
 		opts:     o,
-		cel:      newCELCache(),
+		cel:      newReadyWhen(),
 		clients:  map[string]client.Client{},
 		known:    map[types.NamespacedName]map[string]string{},
 	}
@@ -246,11 +246,31 @@ func (r *SyncReconciler) retry(s *gitopsv1.Sync) ctrl.Result {
 }
 
 // reconcileDependencies stops the reconcile until every dependsOn entry is
-// ready.
+// ready. A readyWhen that does not compile (or hits the cost limit) stalls
+// the Sync; one that cannot be evaluated (a field that is not there) is
+// reported, naming the expression, and retried.
 func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
 	s := sc.sync
+	for i, d := range s.Spec.DependsOn {
+		if d.ReadyWhen == "" {
+			continue
+		}
+		if _, err := r.cel.compile(d.ReadyWhen); err != nil {
+			r.readyWhenInvalid(sc, fmt.Errorf("dependsOn[%d]: %w", i, err), true)
+			return ctrl.Result{}, true
+		}
+	}
 	for _, d := range s.Spec.DependsOn {
-		ok, msg := r.dependencyReady(ctx, s, d)
+		ok, msg, err := r.dependencyReady(ctx, s, d)
+		if err != nil {
+			var rw *readyWhenError
+			stalled := errors.As(err, &rw) && rw.Stalled
+			r.readyWhenInvalid(sc, err, stalled)
+			if stalled {
+				return ctrl.Result{}, true
+			}
+			return ctrl.Result{RequeueAfter: dependencyPoll}, true
+		}
 		if !ok {
 			conditions.MarkProgressing(s, gitopsv1.ReasonDependencyNotReady, msg)
 			if isSyncDependency(d) {
@@ -262,7 +282,26 @@ func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScop
 	return ctrl.Result{}, false
 }
 
-func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, d gitopsv1.Dependency) (bool, string) {
+// readyWhenInvalid reports a readyWhen error (Ready=False, reason
+// ReadyWhenInvalid); stalled ones also mark the generation processed, so
+// kstatus reads the Sync as Failed until the expression changes.
+func (r *SyncReconciler) readyWhenInvalid(sc *syncScope, err error, stalled bool) {
+	s := sc.sync
+	msg := err.Error()
+	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, gitopsv1.ReasonReadyWhenInvalid, "Reconcile", "%s", msg)
+	}
+	if stalled {
+		conditions.MarkStalled(s, gitopsv1.ReasonReadyWhenInvalid, msg)
+		s.Status.ObservedGeneration = s.Generation
+		return
+	}
+	conditions.MarkFailed(s, gitopsv1.ReasonReadyWhenInvalid, msg)
+}
+
+// dependencyReady reports whether a dependency is ready, else why not; the
+// error is a readyWhen that cannot be evaluated.
+func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, d gitopsv1.Dependency) (bool, string, error) {
 	ns := depNamespace(s, d)
 	var u *unstructured.Unstructured
 	what := ""
@@ -270,17 +309,17 @@ func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, 
 		what = "Sync " + ns + "/" + d.Name
 		dep := &gitopsv1.Sync{}
 		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
-			return false, "dependency " + what + " not found"
+			return false, "dependency " + what + " not found", nil
 		}
 		if d.ReadyWhen == "" {
 			if !conditions.IsTrue(dep, conditions.Ready) || dep.Status.ObservedGeneration != dep.Generation {
-				return false, "dependency " + what + " is not ready"
+				return false, "dependency " + what + " is not ready", nil
 			}
-			return true, ""
+			return true, "", nil
 		}
 		m, err := runtimeToUnstructured(dep)
 		if err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
 		u = m
 	} else {
@@ -290,25 +329,25 @@ func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, 
 		u.SetKind(d.Kind)
 		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-				return false, "dependency " + what + " not found"
+				return false, "dependency " + what + " not found", nil
 			}
-			return false, "cannot read dependency " + what + ": " + err.Error()
+			return false, "cannot read dependency " + what + ": " + err.Error(), nil
 		}
 	}
 	if d.ReadyWhen != "" {
 		ok, err := r.cel.eval(d.ReadyWhen, u.Object)
 		if err != nil {
-			return false, fmt.Sprintf("dependency %s: readyWhen: %v", what, err)
+			return false, "", fmt.Errorf("dependency %s: %w", what, err)
 		}
 		if !ok {
-			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen)
+			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen), nil
 		}
-		return true, ""
+		return true, "", nil
 	}
 	if h := health.Compute(u); h.Status != health.Current {
-		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message)
+		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message), nil
 	}
-	return true, ""
+	return true, "", nil
 }
 
 // reconcileSource finds the GitRepository's artifact.
