@@ -46,15 +46,15 @@ func (r Result) Ready() bool { return r.Status == Current }
 //     controller has written any condition.
 //   - A Job is Current only when its Complete condition is True (kstatus
 //     calls a running Job Current); Failed=True fails it.
-func Compute(u *unstructured.Unstructured) Result {
+func Compute(u *unstructured.Unstructured) (out Result) {
 	if u == nil {
 		return Result{Status: NotFound, Message: "not found"}
 	}
-	res, err := kstatus.Compute(u)
+	res, err := compute(u)
 	if err != nil {
 		return Result{Status: Unknown, Message: fmt.Sprintf("cannot compute status: %v", err)}
 	}
-	out := Result{Status: Status(res.Status.String()), Message: res.Message}
+	out = Result{Status: Status(res.Status.String()), Message: res.Message}
 	switch out.Status {
 	case Terminating, Failed:
 		return out
@@ -69,6 +69,17 @@ func Compute(u *unstructured.Unstructured) Result {
 		return job(u, out)
 	}
 	return out
+}
+
+// compute is kstatus.Compute, turning a panic on a malformed object (kstatus
+// asserts the types of some status fields) into an error.
+func compute(u *unstructured.Unstructured) (res *kstatus.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("malformed object: %v", r)
+		}
+	}()
+	return kstatus.Compute(u)
 }
 
 // generationNotObserved reports whether kstatus decided InProgress because

@@ -191,3 +191,25 @@ func TestCompute(t *testing.T) {
 		t.Errorf("Compute(nil) (-want +got):\n%s", diff)
 	}
 }
+
+func TestMalformedIsUnknown(t *testing.T) {
+	u := obj(t, `{apiVersion: v1, kind: Pod, metadata: {name: a}, status: {phase: Running, containerStatuses: ["not an object"]}}`)
+	if got := Compute(u); got.Status != Unknown {
+		t.Errorf("Compute = %+v, want Unknown", got)
+	}
+}
+
+// FuzzCompute: no object, however malformed, makes Compute panic.
+func FuzzCompute(f *testing.F) {
+	f.Add(`{"apiVersion":"v1","kind":"Pod","status":{"phase":"Running","containerStatuses":[{"name":"a","state":{"waiting":{"reason":1}}}]}}`)
+	f.Add(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"generation":"x"},"spec":{"replicas":"2"}}`)
+	f.Add(`{"apiVersion":"x/v1","kind":"X","spec":{"resourceRefs":[]},"status":{"conditions":[1,{"type":"Ready"}]}}`)
+	f.Add(`{"apiVersion":"batch/v1","kind":"Job","status":{"conditions":"no"}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON([]byte(s)); err != nil {
+			return
+		}
+		_ = Compute(u)
+	})
+}
