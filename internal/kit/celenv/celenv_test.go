@@ -75,3 +75,23 @@ func TestDuplicateVariable(t *testing.T) {
 		t.Error("a variable declared twice was accepted")
 	}
 }
+
+// FuzzEval: any expression compiles or fails, and evaluates or fails, without
+// panicking; the cost limit ends runaway ones.
+func FuzzEval(f *testing.F) {
+	env, err := New(Options{Variables: []Variable{{Name: "self"}}, CostLimit: 10_000})
+	if err != nil {
+		f.Fatal(err)
+	}
+	self := map[string]any{"status": map[string]any{"n": int64(2), "l": []any{"a", "b"}}}
+	for _, s := range []string{"self.status.n > 1", "self.?status.?x.orValue(0)", "self.status.l.all(a, self.status.l.all(b, a != b))", "[1,2].map(x, x * 2)", "'a'.matches('[')"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		p, err := env.Compile(expr)
+		if err != nil {
+			return
+		}
+		_, _ = p.Eval(map[string]any{"self": self})
+	})
+}
