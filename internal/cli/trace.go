@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/strata-dev/strata/internal/kit/health"
 )
 
 func init() { extraCommands = append(extraCommands, newTraceCommand) }
@@ -179,29 +181,41 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	return n, nil
 }
 
+// fillStatus sets SYNCED from the Synced condition and READY from
+// kit/health, the evaluator the controllers use, so every kind (a
+// ConfigMap or Deployment of a Sync, a composed resource, a claim) reads as
+// it does for the controllers.
 func fillStatus(n *traceNode, u *unstructured.Unstructured) {
+	var ready map[string]any
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
-		status, _ := m["status"].(string)
-		reason, _ := m["reason"].(string)
-		msg, _ := m["message"].(string)
 		switch m["type"] {
 		case "Synced":
+			status, _ := m["status"].(string)
 			n.Synced = status
 			if status != "True" {
-				n.Reason, n.Message = reason, msg
+				n.Reason, _ = m["reason"].(string)
+				n.Message, _ = m["message"].(string)
 			}
-		case "Ready", "Available":
-			if n.Ready != "-" && m["type"] == "Available" {
-				continue
-			}
-			n.Ready = status
-			if n.Message == "" || status != "True" {
-				n.Reason, n.Message = reason, msg
-			}
+		case "Ready":
+			ready = m
 		}
 	}
+	h := health.Compute(u)
+	reason, _ := ready["reason"].(string)
+	if h.Ready() {
+		n.Ready = "True"
+		if n.Message == "" {
+			n.Reason, n.Message = reason, h.Message
+		}
+		return
+	}
+	n.Ready = "False"
+	if reason == "" || ready["status"] == "True" {
+		reason = string(h.Status)
+	}
+	n.Reason, n.Message = reason, h.Message
 }
 
 func printTrace(out io.Writer, root *traceNode, format string) error {

@@ -33,6 +33,11 @@ const (
 	// is resolved or the owner hands the object over with the
 	// strata.dev/adopt annotation.
 	ReasonResourceConflict = "ResourceConflict"
+	// ReasonReadyWhenInvalid: a dependsOn readyWhen expression does not
+	// compile or exceeds the CEL cost limit (with Stalled=True), or cannot be
+	// evaluated against its object, e.g. it reads a field that is not there
+	// (retried). The message names the expression.
+	ReasonReadyWhenInvalid = "ReadyWhenInvalid"
 	// ReasonPruneFailed: an object that left the inventory could not be
 	// deleted, or pruning was refused by a safety rule.
 	ReasonPruneFailed = "PruneFailed"
@@ -111,7 +116,10 @@ type Dependency struct {
 	Namespace string `json:"namespace,omitempty"`
 	// ReadyWhen is a CEL expression over `self` (the object) that must be
 	// true; without it the object must be ready by kstatus rules (a Sync must
-	// also have applied its latest source revision).
+	// also have applied its latest source revision). It has the Kubernetes
+	// CEL libraries, optional fields (`self.?status.?x.orValue(0)`) and a cost
+	// limit; reading a field that is not there is an error (reason
+	// ReadyWhenInvalid), so read fields that may be absent optionally.
 	// +optional
 	ReadyWhen string `json:"readyWhen,omitempty"`
 }

@@ -1,29 +1,20 @@
 package cel
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/common/types/traits"
-	"github.com/google/cel-go/ext"
-	"k8s.io/apimachinery/pkg/util/version"
 	apiservercel "k8s.io/apiserver/pkg/cel"
-	"k8s.io/apiserver/pkg/cel/environment"
-	"k8s.io/apiserver/pkg/cel/library"
+
+	"github.com/strata-dev/strata/internal/kit/celenv"
 )
 
-// DefaultCostLimit bounds every evaluation; it is the Kubernetes per-call
-// limit for CRD validation rules (roughly 0.1s of work).
-const DefaultCostLimit uint64 = 1_000_000
+// DefaultCostLimit bounds every evaluation (kit/celenv's limit).
+const DefaultCostLimit = celenv.DefaultCostLimit
 
 // Variables every Composition sees.
 const (
@@ -43,197 +34,40 @@ type Options struct {
 	CostLimit uint64
 }
 
-// Env compiles expressions over a fixed set of variables. It caches compiled
-// programs and is safe for concurrent use.
+// Env is a kit/celenv environment with the variables of a Composition and
+// template evaluation (EvalString).
 type Env struct {
-	env       *cel.Env
-	costLimit uint64
-	mu        sync.Mutex
-	cache     map[string]*Program
+	*celenv.Env
 }
 
 // Program is a compiled expression.
-type Program struct {
-	// Expr is the source.
-	Expr string
-	// Refs are the variables the expression reads, sorted.
-	Refs []string
-	// OutputType is the type the checker inferred.
-	OutputType *cel.Type
-	prg        cel.Program
-}
-
-// NewEnv builds an environment with xr, environment and opts.Variables.
-func NewEnv(opts Options) (*Env, error) {
-	xrType := cel.DynType
-	var declTypes []*apiservercel.DeclType
-	if opts.XRType != nil {
-		t := opts.XRType.MaybeAssignTypeName("__xr__")
-		xrType = t.CelType()
-		declTypes = append(declTypes, t)
-	}
-	envOpts := []cel.EnvOption{
-		cel.Variable(VarXR, xrType),
-		cel.Variable(VarEnvironment, cel.MapType(cel.StringType, cel.DynType)),
-		ext.Math(), ext.Encoders(), ext.Bindings(),
-	}
-	seen := map[string]bool{VarXR: true, VarEnvironment: true}
-	for _, v := range opts.Variables {
-		if seen[v] {
-			return nil, fmt.Errorf("variable %q is declared twice (xr and environment are reserved)", v)
-		}
-		seen[v] = true
-		envOpts = append(envOpts, cel.Variable(v, cel.DynType))
-	}
-	set, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Extend(environment.VersionedOptions{
-		IntroducedVersion: version.MajorMinor(1, 0),
-		EnvOptions:        envOpts,
-		DeclTypes:         declTypes,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot build CEL environment: %w", err)
-	}
-	limit := opts.CostLimit
-	if limit == 0 {
-		limit = DefaultCostLimit
-	}
-	return &Env{env: set.NewExpressionsEnv(), costLimit: limit, cache: map[string]*Program{}}, nil
-}
-
-// Compile parses and type-checks an expression (without `${}`).
-func (e *Env) Compile(expr string) (*Program, error) {
-	e.mu.Lock()
-	p, ok := e.cache[expr]
-	e.mu.Unlock()
-	if ok {
-		return p, nil
-	}
-	ast, iss := e.env.Compile(expr)
-	if iss.Err() != nil {
-		return nil, fmt.Errorf("%s", strings.TrimSpace(strings.ReplaceAll(iss.Err().Error(), "\n", " ")))
-	}
-	prg, err := e.env.Program(ast,
-		cel.CostLimit(e.costLimit),
-		cel.CostTracking(&library.CostEstimator{}),
-		cel.InterruptCheckFrequency(100),
-		cel.EvalOptions(cel.OptOptimize),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("cannot plan expression: %w", err)
-	}
-	refs := map[string]bool{}
-	for _, r := range ast.NativeRep().ReferenceMap() {
-		if r.Name != "" && r.Value == nil {
-			refs[strings.SplitN(r.Name, ".", 2)[0]] = true
-		}
-	}
-	p = &Program{Expr: expr, OutputType: ast.OutputType(), prg: prg}
-	for r := range refs {
-		p.Refs = append(p.Refs, r)
-	}
-	sort.Strings(p.Refs)
-	e.mu.Lock()
-	e.cache[expr] = p
-	e.mu.Unlock()
-	return p, nil
-}
+type Program = celenv.Program
 
 // ErrMissingData marks an evaluation that read a field that is not there
 // (yet): the caller usually waits for the data rather than failing.
-var ErrMissingData = errors.New("missing data")
-
-// Eval evaluates the program and converts the result to JSON-compatible Go
-// values (nil, bool, int64, float64, string, []any, map[string]any).
-func (p *Program) Eval(vars map[string]any) (any, error) {
-	act := map[string]any{}
-	for k, v := range vars {
-		act[k] = v
-	}
-	if _, ok := act[VarEnvironment]; !ok {
-		act[VarEnvironment] = map[string]any{}
-	}
-	out, _, err := p.prg.Eval(act)
-	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "no such key") || strings.Contains(msg, "no such field") ||
-			strings.Contains(msg, "no such attribute") {
-			return nil, fmt.Errorf("%w: %s", ErrMissingData, msg)
-		}
-		return nil, errors.New(msg)
-	}
-	return Native(out)
-}
-
-// EvalBool evaluates a boolean expression.
-func (p *Program) EvalBool(vars map[string]any) (bool, error) {
-	v, err := p.Eval(vars)
-	if err != nil {
-		return false, err
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, fmt.Errorf("expression must give a bool, got %T", v)
-	}
-	return b, nil
-}
+var ErrMissingData = celenv.ErrMissingData
 
 // Native converts a CEL value to JSON-compatible Go values.
-func Native(v ref.Val) (any, error) {
-	switch x := v.(type) {
-	case types.Null:
-		return nil, nil
-	case types.Bool:
-		return bool(x), nil
-	case types.Int:
-		return int64(x), nil
-	case types.Uint:
-		return int64(x), nil
-	case types.Double:
-		return float64(x), nil
-	case types.String:
-		return string(x), nil
-	case types.Bytes:
-		return base64.StdEncoding.EncodeToString(x), nil
-	case *types.Optional:
-		if !x.HasValue() {
-			return nil, nil
+func Native(v ref.Val) (any, error) { return celenv.Native(v) }
+
+// NewEnv builds an environment with xr, environment (empty unless bound)
+// and opts.Variables.
+func NewEnv(opts Options) (*Env, error) {
+	vars := []celenv.Variable{
+		{Name: VarXR, Schema: opts.XRType},
+		{Name: VarEnvironment, Type: cel.MapType(cel.StringType, cel.DynType), Default: map[string]any{}},
+	}
+	for _, v := range opts.Variables {
+		if v == VarXR || v == VarEnvironment {
+			return nil, fmt.Errorf("variable %q is declared twice (xr and environment are reserved)", v)
 		}
-		return Native(x.GetValue())
+		vars = append(vars, celenv.Variable{Name: v})
 	}
-	if v.Type() == types.ErrType {
-		return nil, fmt.Errorf("%v", v)
+	e, err := celenv.New(celenv.Options{Variables: vars, CostLimit: opts.CostLimit})
+	if err != nil {
+		return nil, err
 	}
-	if l, ok := v.(traits.Lister); ok && v.Type() == types.ListType {
-		out := []any{}
-		for it := l.Iterator(); it.HasNext() == types.True; {
-			e, err := Native(it.Next())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-		}
-		return out, nil
-	}
-	if m, ok := v.(traits.Mapper); ok {
-		out := map[string]any{}
-		for it := m.Iterator(); it.HasNext() == types.True; {
-			k := it.Next()
-			ks, ok := k.(types.String)
-			if !ok {
-				return nil, fmt.Errorf("map key %v is not a string", k)
-			}
-			e, err := Native(m.Get(k))
-			if err != nil {
-				return nil, err
-			}
-			out[string(ks)] = e
-		}
-		return out, nil
-	}
-	if s := v.ConvertToType(types.StringType); s.Type() == types.StringType {
-		return string(s.(types.String)), nil
-	}
-	return v.Value(), nil
+	return &Env{Env: e}, nil
 }
 
 // Stringify renders a value for interpolation into text: strings as they

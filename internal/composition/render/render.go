@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/cel"
+	"github.com/strata-dev/strata/internal/kit/health"
 )
 
 // Labels set on every composed resource.
@@ -339,8 +340,8 @@ func renderOne(in Input, plan *Plan, t *v1alpha1.ComposedTemplate, id string, tm
 }
 
 // readiness evaluates readyWhen (with the resource itself bound to its
-// name), or the default: Ready condition True, or existence when the object
-// has no Ready condition.
+// name), or the default: the object's health (kit/health: kstatus, and
+// Ready for composites and claims) is Current.
 func readiness(plan *Plan, t *v1alpha1.ComposedTemplate, id string, observed *unstructured.Unstructured, vars map[string]any) (bool, string, error) {
 	if len(t.ReadyWhen) > 0 {
 		v := vars
@@ -365,22 +366,31 @@ func readiness(plan *Plan, t *v1alpha1.ComposedTemplate, id string, observed *un
 		}
 		return true, "", nil
 	}
+	h := health.Compute(observed)
+	if h.Ready() {
+		return true, "", nil
+	}
+	return false, waitReason(observed, h), nil
+}
+
+// waitReason says why a composed resource is not ready: the reason of its
+// Ready condition when it has one (stable across reconciles), else the
+// health message.
+func waitReason(observed *unstructured.Unstructured, h health.Result) string {
 	conds, _, _ := unstructured.NestedSlice(observed.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
-		if m["type"] != "Ready" {
+		if m["type"] != "Ready" || m["status"] == "True" {
 			continue
 		}
-		if m["status"] == "True" {
-			return true, "", nil
+		if reason, _ := m["reason"].(string); reason != "" {
+			return reason
 		}
-		reason, _ := m["reason"].(string)
-		if reason == "" {
-			reason = "not ready"
-		}
-		return false, reason, nil
 	}
-	return true, "", nil
+	if h.Status == health.Failed {
+		return "failed: " + h.Message
+	}
+	return h.Message
 }
 
 func forEachVar(t *v1alpha1.ComposedTemplate) string {

@@ -399,3 +399,56 @@ func xrTestType(t *testing.T) *apiservercel.DeclType {
 	}
 	return typ
 }
+
+// TestDefaultReadiness: a composed resource without readyWhen is ready when
+// kit/health calls it Current; before, any object without a Ready condition
+// counted as ready as soon as it existed.
+func TestDefaultReadiness(t *testing.T) {
+	spec := composition(t, `
+compositeTypeRef: {apiVersion: example.org/v1, kind: XApp}
+resources:
+- name: app
+  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicas: 2}}
+`)
+	xr := obj(t, xrYAML)
+	const progressing = `{type: Progressing, status: "True", reason: NewReplicaSetAvailable}`
+	cases := map[string]struct {
+		observed    string
+		wantReady   bool
+		wantWaiting []string
+	}{
+		"deployment without status": {
+			observed:    `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2}}`,
+			wantWaiting: []string{"app (Replicas: 0/2)"},
+		},
+		"deployment with 1 of 2 available": {
+			observed: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2},
+				status: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 1, availableReplicas: 1, conditions: [{type: Available, status: "True"}, ` + progressing + `]}}`,
+			wantWaiting: []string{"app (Available: 1/2)"},
+		},
+		"deployment past its progress deadline": {
+			observed: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2},
+				status: {observedGeneration: 1, conditions: [{type: Progressing, status: "False", reason: ProgressDeadlineExceeded}]}}`,
+			wantWaiting: []string{"app (failed: Progress deadline exceeded)"},
+		},
+		"deployment available": {
+			observed: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2},
+				status: {observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2, conditions: [{type: Available, status: "True"}, ` + progressing + `]}}`,
+			wantReady: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, err := Render(Input{XR: xr, Composition: spec, Observed: map[string]*unstructured.Unstructured{"app": obj(t, tc.observed)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Ready != tc.wantReady {
+				t.Errorf("Ready = %v, want %v", out.Ready, tc.wantReady)
+			}
+			if d := cmp.Diff(tc.wantWaiting, out.Waiting); d != "" {
+				t.Errorf("waiting (-want +got):\n%s", d)
+			}
+		})
+	}
+}

@@ -18,8 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/internal/gitops/health"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 )
 

@@ -1,57 +1,69 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
-	"sync"
 
-	"github.com/google/cel-go/cel"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/strata-dev/strata/internal/kit/celenv"
 )
 
-// celCache compiles each readyWhen expression once.
-type celCache struct {
-	mu    sync.Mutex
-	env   *cel.Env
-	progs map[string]cel.Program
-}
+// readyWhen compiles and evaluates dependsOn[].readyWhen in the kit's CEL
+// environment (cost limit, Kubernetes libraries, optional fields), with the
+// dependency bound to self. Programs are cached by the environment.
+type readyWhen struct{ env *celenv.Env }
 
-func newCELCache() *celCache {
-	env, err := cel.NewEnv(cel.Variable("self", cel.DynType))
+func newReadyWhen() *readyWhen {
+	env, err := celenv.New(celenv.Options{Variables: []celenv.Variable{{Name: "self"}}})
 	if err != nil {
+		// The declarations are static: this cannot fail at run time.
 		panic(fmt.Sprintf("cannot build CEL environment: %v", err))
 	}
-	return &celCache{env: env, progs: map[string]cel.Program{}}
+	return &readyWhen{env: env}
 }
 
-func (c *celCache) eval(expr string, self map[string]any) (bool, error) {
-	c.mu.Lock()
-	p, ok := c.progs[expr]
-	if !ok {
-		ast, iss := c.env.Compile(expr)
-		if iss != nil && iss.Err() != nil {
-			c.mu.Unlock()
-			return false, fmt.Errorf("invalid expression: %w", iss.Err())
-		}
-		prog, err := c.env.Program(ast)
-		if err != nil {
-			c.mu.Unlock()
-			return false, fmt.Errorf("invalid expression: %w", err)
-		}
-		c.progs[expr] = prog
-		p = prog
-	}
-	c.mu.Unlock()
-	out, _, err := p.Eval(map[string]any{"self": self})
+// readyWhenError is a readyWhen expression that does not compile or cannot
+// be evaluated. Stalled errors need a change of the expression: it does not
+// compile, or it ran into the cost limit.
+type readyWhenError struct {
+	Expr    string
+	Err     error
+	Stalled bool
+}
+
+func (e *readyWhenError) Error() string {
+	return fmt.Sprintf("readyWhen %q: %v", e.Expr, e.Err)
+}
+
+func (e *readyWhenError) Unwrap() error { return e.Err }
+
+// compile checks an expression; its error is a stalled *readyWhenError.
+func (w *readyWhen) compile(expr string) (*celenv.Program, error) {
+	p, err := w.env.Compile(expr)
 	if err != nil {
-		// A field that is not there yet (no status) reads as not ready.
-		return false, nil
+		return nil, &readyWhenError{Expr: expr, Err: err, Stalled: true}
 	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("expression returned %T, want bool", out.Value())
+	if t := p.OutputType.String(); t != "bool" && t != "dyn" {
+		return nil, &readyWhenError{Expr: expr, Err: fmt.Errorf("must give a bool, gives %s", t), Stalled: true}
 	}
-	return b, nil
+	return p, nil
+}
+
+// eval evaluates expr with self bound. A field that is not there (a typo,
+// or a status not written yet) is an error naming the expression; use
+// `self.?status.?field.orValue(default)` to read a field that may be absent.
+func (w *readyWhen) eval(expr string, self map[string]any) (bool, error) {
+	p, err := w.compile(expr)
+	if err != nil {
+		return false, err
+	}
+	ok, err := p.EvalBool(map[string]any{"self": self})
+	if err != nil {
+		return false, &readyWhenError{Expr: expr, Err: err, Stalled: errors.Is(err, celenv.ErrCostLimit)}
+	}
+	return ok, nil
 }
 
 func runtimeToUnstructured(o runtime.Object) (*unstructured.Unstructured, error) {

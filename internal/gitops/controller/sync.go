@@ -33,10 +33,10 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
-	"github.com/strata-dev/strata/internal/gitops/health"
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 )
@@ -67,7 +67,7 @@ type SyncReconciler struct {
 	recorder events.EventRecorder
 	log      logr.Logger
 	opts     Options
-	cel      *celCache
+	cel      *readyWhen
 
 	mu      sync.Mutex
 	clients map[string]client.Client
@@ -84,7 +84,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		recorder: mgr.GetEventRecorder("strata-sync"),
 		log:      mgr.GetLogger().WithName("sync"),
 		opts:     o,
-		cel:      newCELCache(),
+		cel:      newReadyWhen(),
 		clients:  map[string]client.Client{},
 		known:    map[types.NamespacedName]map[string]string{},
 	}
@@ -261,12 +261,33 @@ func (r *SyncReconciler) retry(s *gitopsv1.Sync) ctrl.Result {
 }
 
 // reconcileDependencies stops the reconcile until every dependsOn entry is
-// ready.
+// ready. A readyWhen that does not compile (or hits the cost limit) stalls
+// the Sync; one that cannot be evaluated (a field that is not there) is
+// reported, naming the expression, and retried.
 func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
 	s := sc.sync
+	for i, d := range s.Spec.DependsOn {
+		if d.ReadyWhen == "" {
+			continue
+		}
+		if _, err := r.cel.compile(d.ReadyWhen); err != nil {
+			r.refused(sc, gitopsv1.ReasonReadyWhenInvalid, fmt.Errorf("dependsOn[%d]: %w", i, err), true)
+			return ctrl.Result{}, true
+		}
+	}
 	for _, d := range s.Spec.DependsOn {
 		ok, msg, err := r.dependencyReady(ctx, sc, d)
 		if err != nil {
+			var rw *readyWhenError
+			if errors.As(err, &rw) {
+				// A typo or a runaway expression: only a spec change fixes a
+				// stalled one; one that cannot be evaluated yet is retried.
+				r.refused(sc, gitopsv1.ReasonReadyWhenInvalid, err, rw.Stalled)
+				if rw.Stalled {
+					return ctrl.Result{}, true
+				}
+				return ctrl.Result{RequeueAfter: dependencyPoll}, true
+			}
 			r.refused(sc, gitopsv1.ReasonDependencyFailed, err, false)
 			return r.retry(s), true
 		}
@@ -329,7 +350,7 @@ func (r *SyncReconciler) dependencyReady(ctx context.Context, sc *syncScope, d g
 	if d.ReadyWhen != "" {
 		ok, err := r.cel.eval(d.ReadyWhen, u.Object)
 		if err != nil {
-			return false, "", fmt.Errorf("dependency %s: readyWhen %q: %w", what, d.ReadyWhen, err)
+			return false, "", fmt.Errorf("dependency %s: %w", what, err)
 		}
 		if !ok {
 			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen), nil

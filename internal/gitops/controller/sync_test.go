@@ -266,7 +266,7 @@ func TestSyncCRDStagesHealthDependsOnRollback(t *testing.T) {
 	createSync(t, ns, "app", "src", "app", func(s *gitopsv1.Sync) {
 		s.Spec.DependsOn = []gitopsv1.Dependency{{
 			APIVersion: "test.strata.dev/v1", Kind: "Widget", Name: "db",
-			ReadyWhen: "self.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')",
+			ReadyWhen: "self.?status.?conditions.orValue([]).exists(c, c.type == 'Ready' && c.status == 'True')",
 		}}
 		s.Spec.Wait = true
 		s.Spec.Timeout = &metav1.Duration{Duration: 20 * time.Second}
