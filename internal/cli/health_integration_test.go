@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"strings"
 	"testing"
 	"time"
@@ -30,37 +31,32 @@ import (
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
-var env *testenv.Env
-
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, &env, func() (*testenv.Env, error) {
-		ctrl.SetLogger(logr.Discard())
-		e, err := testenv.Start()
-		if err != nil {
-			return nil, err
+// startControllers runs the composition and delivery controllers for
+// TestOneHealthEverywhere. They see namespaced objects of "default" only, so
+// the diff tests' Syncs in their own namespaces are left alone.
+func startControllers(e *testenv.Env) error {
+	ctrl.SetLogger(logr.Discard())
+	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
+		Scheme:                 apis.NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{metav1.NamespaceDefault: {}}},
+	})
+	if err == nil {
+		err = compositionctrl.Setup(mgr, time.Minute, 2)
+	}
+	if err == nil {
+		err = controller.Setup(mgr, controller.Options{Workers: 2, HealthPollInterval: 300 * time.Millisecond})
+	}
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "manager stopped:", err)
 		}
-		mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-			Scheme:                 apis.NewScheme(),
-			Metrics:                metricsserver.Options{BindAddress: "0"},
-			HealthProbeBindAddress: "0",
-		})
-		if err == nil {
-			err = compositionctrl.Setup(mgr, time.Minute, 2)
-		}
-		if err == nil {
-			err = controller.Setup(mgr, controller.Options{Workers: 2, HealthPollInterval: 300 * time.Millisecond})
-		}
-		if err != nil {
-			e.Stop()
-			return nil, err
-		}
-		go func() {
-			if err := mgr.Start(context.Background()); err != nil {
-				fmt.Fprintln(os.Stderr, "manager stopped:", err)
-			}
-		}()
-		return e, nil
-	}))
+	}()
+	return nil
 }
 
 func applyYAML(t *testing.T, y string) {

@@ -35,6 +35,10 @@ func startWithKubeconfig() (*testenv.Env, error) {
 	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
 	kc.CurrentContext = "test"
+	if err := startControllers(e); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	path := filepath.Join(dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		e.Stop()
