@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -66,4 +67,26 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.Float64Var(&o.MaxReconcileRate, "max-reconcile-rate", o.MaxReconcileRate, "managed-resource reconciles per second across all providers (0: no limit)")
 	f.StringVar(&o.WebhookAddr, "webhook-bind-address", o.WebhookAddr, "address of the Git webhook receiver (default: a free loopback port under strata up, :9292 otherwise)")
 	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
+	f.StringSliceVar(&o.AllowFileURLs, "allow-file-urls", nil, "folders file:// GitRepository URLs may read (default: none; strata up --sync PATH adds PATH)")
+	f.Var(negatedBool{&o.RemoteBases}, "no-remote-bases", "refuse kustomize remote bases (Git URLs in resources); --no-remote-bases=false allows them")
+	f.Lookup("no-remote-bases").NoOptDefVal = "true"
 }
+
+// negatedBool is a boolean flag that stores its opposite, so the safe
+// setting is the zero value of the option it sets.
+type negatedBool struct{ p *bool }
+
+func (n negatedBool) String() string {
+	return strconv.FormatBool(n.p == nil || !*n.p)
+}
+
+func (n negatedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*n.p = !v
+	return nil
+}
+
+func (n negatedBool) Type() string { return "bool" }

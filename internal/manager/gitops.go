@@ -19,5 +19,8 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 			addr = "127.0.0.1:0"
 		}
 	}
-	return gitopscontroller.Setup(mgr, gitopscontroller.Options{StateDir: o.StateDir, Workers: o.MaxConcurrentReconciles, ReceiverAddr: addr})
+	return gitopscontroller.Setup(mgr, gitopscontroller.Options{
+		StateDir: o.StateDir, Workers: o.MaxConcurrentReconciles, ReceiverAddr: addr,
+		AllowFileURLs: o.AllowFileURLs, RemoteBases: o.RemoteBases,
+	})
 }

@@ -38,6 +38,12 @@ type Options struct {
 	// WebhookAddr is where the Git webhook receiver listens; empty means a
 	// free loopback port when StateDir is set (strata up), else ":9292".
 	WebhookAddr string
+	// AllowFileURLs are the folders file:// GitRepository URLs may read
+	// (--allow-file-urls); empty refuses them all.
+	AllowFileURLs []string
+	// RemoteBases lets kustomize builds fetch remote bases
+	// (--no-remote-bases=false); off by default.
+	RemoteBases bool
 }
 
 // DefaultOptions are the settings `strata manager` starts with.

@@ -21,6 +21,11 @@ import (
 
 var env *testenv.Env
 
+// outsideFileRoot is a folder outside the one the test manager lets file://
+// URLs read: every t.TempDir() is inside that one (TMPDIR points there), so
+// repositories made here are what a tenant must not reach.
+var outsideFileRoot string
+
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, startWithManager))
 }
@@ -39,6 +44,16 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
+	outsideFileRoot = os.TempDir()
+	fileRoot, err := os.MkdirTemp("", "gitops-file-root-")
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	if err := os.Setenv("TMPDIR", fileRoot); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 apis.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -48,7 +63,7 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	if err := Setup(mgr, Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond}); err != nil {
+	if err := Setup(mgr, Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond, AllowFileURLs: []string{fileRoot}}); err != nil {
 		e.Stop()
 		return nil, err
 	}
