@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,6 +32,15 @@ type Options struct {
 	// Identities decrypt SOPS-encrypted manifests (age keys); without them
 	// an encrypted manifest is a build error.
 	Identities []age.Identity
+	// RemoteBases lets a kustomization use remote bases (a Git URL in
+	// resources, bases or components), each fetched within
+	// RemoteBaseTimeout into memory, its temporary clone removed. Off, a
+	// build naming one fails with ErrRemoteBase naming the file and the
+	// base. Remote files (http URLs) are never fetched.
+	RemoteBases bool
+	// RemoteBaseTimeout bounds the fetch of one remote base
+	// (DefaultRemoteBaseTimeout when zero).
+	RemoteBaseTimeout time.Duration
 }
 
 // Error is a build error that names the file it comes from.
@@ -66,7 +76,7 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 	}
 	var objs []*unstructured.Unstructured
 	if k := kustomization(dir); k != "" {
-		objs, err = kustomize(root, dir, o.Identities)
+		objs, err = kustomize(root, dir, o)
 	} else {
 		objs, err = readDir(root, dir, o.Identities)
 	}
@@ -93,7 +103,7 @@ func kustomization(dir string) string {
 	return ""
 }
 
-func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured, error) {
+func kustomize(root, dir string, o Options) ([]*unstructured.Unstructured, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	k := krusty.MakeKustomizer(opts)
@@ -101,8 +111,13 @@ func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructur
 	// kustomize reads an in-memory copy of the source: a kustomization can
 	// reach other folders of the repository (../base) but no file of the
 	// manager's disk, and decrypted files never touch the disk.
-	mem, err := decryptedCopy(root, ids)
+	mem, err := decryptedCopy(root, o.Identities)
 	if err != nil {
+		return nil, err
+	}
+	// kustomize never fetches anything itself: remote bases are refused
+	// or fetched here, into the in-memory copy.
+	if err := resolveRemoteBases(mem, filepath.Join("/", rel), o); err != nil {
 		return nil, err
 	}
 	m, err := k.Run(mem, filepath.Join("/", rel))

@@ -680,7 +680,9 @@ func summary(names []string) string {
 }
 
 func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (build.Options, error) {
-	return BuildOptions(ctx, r.reader, s)
+	opts, err := BuildOptions(ctx, r.reader, s)
+	opts.RemoteBases, opts.RemoteBaseTimeout = r.opts.RemoteBases, r.opts.RemoteBaseTimeout
+	return opts, err
 }
 
 // BuildOptions returns the build options of a Sync: postBuild variables
