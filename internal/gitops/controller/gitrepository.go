@@ -90,6 +90,11 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}()
 
+	// The request is handled whatever the outcome, so the webhook receiver
+	// (which absorbs deliveries while one is pending) asks again next time.
+	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
+		repo.Status.LastHandledReconcileAt = v
+	}
 	r.reconcileStorage(repo)
 	if err := r.files.Check(repo.Spec.URL); err != nil {
 		// Only a new URL (or a new manager flag) can fix this: no retry.
@@ -99,9 +104,6 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	if err := r.reconcileSource(ctx, log, repo); err != nil {
 		return ctrl.Result{RequeueAfter: retryAfter(repo.Spec.Interval.Duration)}, nil
-	}
-	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
-		repo.Status.LastHandledReconcileAt = v
 	}
 	repo.Status.ObservedGeneration = repo.Generation
 	return ctrl.Result{RequeueAfter: jitter(repo.Spec.Interval.Duration)}, nil
