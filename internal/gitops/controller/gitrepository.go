@@ -90,10 +90,16 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}()
 
-	// The request is handled whatever the outcome, so the webhook receiver
-	// (which absorbs deliveries while one is pending) asks again next time.
-	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
+	// A fetch request is recorded as handled before the remote is listed
+	// and whatever the outcome: the webhook receiver absorbs deliveries
+	// only while a request is not yet handled, so a push that lands after
+	// this point is seen by this fetch or asks for another one.
+	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok && v != repo.Status.LastHandledReconcileAt {
 		repo.Status.LastHandledReconcileAt = v
+		if err := r.client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot patch status: %w", err)
+		}
+		before = repo.DeepCopy()
 	}
 	r.reconcileStorage(repo)
 	if err := r.files.Check(repo.Spec.URL); err != nil {
