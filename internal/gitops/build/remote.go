@@ -114,7 +114,7 @@ func (r *remoteResolver) visitDir(dir string) error {
 	if err := yaml.Unmarshal(data, &k); err != nil {
 		return nil // kustomize reports the syntax error itself
 	}
-	rewritten := string(data)
+	replace := map[string]string{} // remote base -> fetched folder, relative
 	keys := make([]string, 0, len(k))
 	for key := range k {
 		keys = append(keys, key)
@@ -134,10 +134,7 @@ func (r *remoteResolver) visitDir(dir string) error {
 					return err
 				}
 				rel, _ := filepath.Rel(dir, local)
-				if !strings.Contains(rewritten, entry) {
-					return &Error{File: display(kfile), Err: fmt.Errorf("remote base %q: cannot point the kustomization at the fetched copy", entry)}
-				}
-				rewritten = strings.ReplaceAll(rewritten, entry, filepath.ToSlash(rel))
+				replace[entry] = filepath.ToSlash(rel)
 				if err := r.visitDir(local); err != nil {
 					return err
 				}
@@ -163,10 +160,25 @@ func (r *remoteResolver) visitDir(dir string) error {
 			return err
 		}
 	}
-	if rewritten != string(data) {
-		if err := r.mem.WriteFile(kfile, []byte(rewritten)); err != nil {
-			return &Error{File: display(kfile), Err: err}
+	if len(replace) == 0 {
+		return nil
+	}
+	// Point the kustomization at the fetched copies, longest URL first so
+	// one that prefixes another is not replaced inside it.
+	entries := make([]string, 0, len(replace))
+	for e := range replace {
+		entries = append(entries, e)
+	}
+	sort.Slice(entries, func(i, j int) bool { return len(entries[i]) > len(entries[j]) })
+	rewritten := string(data)
+	for _, e := range entries {
+		if !strings.Contains(rewritten, e) {
+			return &Error{File: display(kfile), Err: fmt.Errorf("remote base %q: cannot point the kustomization at the fetched copy", e)}
 		}
+		rewritten = strings.ReplaceAll(rewritten, e, replace[e])
+	}
+	if err := r.mem.WriteFile(kfile, []byte(rewritten)); err != nil {
+		return &Error{File: display(kfile), Err: err}
 	}
 	return nil
 }
@@ -191,7 +203,7 @@ func (r *remoteResolver) checkPluginFile(p string) error {
 
 // checkPaths refuses a URL under a path key at any depth of v; base keys at
 // the top level were handled (fetched or refused) by the caller, and inline
-// configurations (multi-line strings) are parsed and checked too.
+// generator and transformer configurations are parsed and checked too.
 func checkPaths(file string, v any, key string) error {
 	switch t := v.(type) {
 	case map[string]any:
@@ -212,7 +224,7 @@ func checkPaths(file string, v any, key string) error {
 			}
 		}
 	case string:
-		if strings.Contains(t, "\n") {
+		if strings.Contains(t, "\n") && pluginKeys[key] {
 			var m any
 			if yaml.Unmarshal([]byte(t), &m) == nil {
 				return checkPaths(file, m, "")

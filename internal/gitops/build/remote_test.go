@@ -21,8 +21,10 @@ func remoteRepo(t *testing.T) string {
 	root := t.TempDir()
 	repo := gittest.NewRepo(t, root, "shared")
 	repo.Commit("base", map[string]string{
-		"base/kustomization.yaml": "resources: [cm.yaml]\n",
-		"base/cm.yaml":            strings.ReplaceAll(cm, "%s", "remote"),
+		"base/kustomization.yaml":  "resources: [cm.yaml]\n",
+		"base/cm.yaml":             strings.ReplaceAll(cm, "%s", "remote"),
+		"base2/kustomization.yaml": "resources: [cm.yaml]\n",
+		"base2/cm.yaml":            strings.ReplaceAll(cm, "%s", "remote2"),
 	})
 	repo.Tag("v1")
 	return strings.Replace(gittest.ServeHTTP(t, root, "alice", "s3cret"), "http://", "http://alice:s3cret@", 1) + "/shared"
@@ -62,15 +64,16 @@ func TestRemoteBasesRefused(t *testing.T) {
 		opts          Options
 		want          string
 	}{
-		"git resource":          {kustomization: "resources: [../base, '" + remote + "//base?ref=v1']\n", want: remote + "//base?ref=v1"},
-		"bases":                 {kustomization: "bases: ['" + remote + "//base']\n", want: remote + "//base"},
-		"components":            {kustomization: "components: ['" + remote + "//base']\n", want: remote + "//base"},
-		"github shorthand":      {kustomization: "resources: ['github.com/example/repo/base?ref=v1']\n", want: "github.com/example/repo/base?ref=v1"},
-		"scp style":             {kustomization: "resources: ['git@example.com:org/repo.git//base']\n", want: "git@example.com:org/repo.git//base"},
-		"through a local base":  {kustomization: "resources: [../mid]\n", want: remote + "//base"},
-		"file URL even when on": {kustomization: "resources: ['file:///etc//x']\n", opts: Options{RemoteBases: true}, want: "file:///etc//x"},
-		"remote patch file":     {kustomization: "resources: [../base]\npatches:\n- path: https://example.com/p.yaml\n", opts: Options{RemoteBases: true}, want: "https://example.com/p.yaml"},
-		"remote generator file": {kustomization: "configMapGenerator:\n- name: x\n  files: [k=https://example.com/f]\n", opts: Options{RemoteBases: true}, want: "k=https://example.com/f"},
+		"git resource":              {kustomization: "resources: [../base, '" + remote + "//base?ref=v1']\n", want: remote + "//base?ref=v1"},
+		"bases":                     {kustomization: "bases: ['" + remote + "//base']\n", want: remote + "//base"},
+		"components":                {kustomization: "components: ['" + remote + "//base']\n", want: remote + "//base"},
+		"github shorthand":          {kustomization: "resources: ['github.com/example/repo/base?ref=v1']\n", want: "github.com/example/repo/base?ref=v1"},
+		"scp style":                 {kustomization: "resources: ['git@example.com:org/repo.git//base']\n", want: "git@example.com:org/repo.git//base"},
+		"through a local base":      {kustomization: "resources: [../mid]\n", want: remote + "//base"},
+		"file URL even when on":     {kustomization: "resources: ['file:///etc//x']\n", opts: Options{RemoteBases: true}, want: "file:///etc//x"},
+		"remote patch file":         {kustomization: "resources: [../base]\npatches:\n- path: https://example.com/p.yaml\n", opts: Options{RemoteBases: true}, want: "https://example.com/p.yaml"},
+		"inline transformer config": {kustomization: "resources: [../base]\ntransformers:\n- |-\n  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: https://example.com/p.yaml\n", opts: Options{RemoteBases: true}, want: "https://example.com/p.yaml"},
+		"remote generator file":     {kustomization: "configMapGenerator:\n- name: x\n  files: [k=https://example.com/f]\n", opts: Options{RemoteBases: true}, want: "k=https://example.com/f"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -121,16 +124,21 @@ func TestRemoteBasesAllowed(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(hang); slow.Close() })
-	ok := map[string]string{
-		"tag":            remote + "//base?ref=v1",
-		"branch":         remote + "//base?ref=main",
-		"default branch": remote + "//base",
+	ok := map[string]struct {
+		urls []string
+		want []string
+	}{
+		"tag":                       {[]string{remote + "//base?ref=v1"}, []string{"p-local", "p-remote"}},
+		"branch":                    {[]string{remote + "//base?ref=main"}, []string{"p-local", "p-remote"}},
+		"default branch":            {[]string{remote + "//base"}, []string{"p-local", "p-remote"}},
+		"one URL prefixing another": {[]string{remote + "//base", remote + "//base2"}, []string{"p-local", "p-remote", "p-remote2"}},
 	}
-	for name, url := range ok {
+	for name, tc := range ok {
 		t.Run(name, func(t *testing.T) {
 			root := writeTree(t, map[string]string{
-				"app/kustomization.yaml": "resources: ['" + url + "', cm.yaml]\nnamePrefix: p-\n",
-				"app/cm.yaml":            strings.ReplaceAll(cm, "%s", "local"),
+				"app/kustomization.yaml": "resources: ['" + strings.Join(tc.urls, "', '") + "', cm.yaml]\nnamePrefix: p-\n" +
+					"patches:\n- patch: |-\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: local, annotations: {path: 'https://example.com/doc'}}\n",
+				"app/cm.yaml": strings.ReplaceAll(cm, "%s", "local"),
 			})
 			isolateTemp(t)
 			before := tempDirs(t)
@@ -142,7 +150,7 @@ func TestRemoteBasesAllowed(t *testing.T) {
 			for _, o := range objs {
 				got = append(got, o.GetName())
 			}
-			if d := cmp.Diff([]string{"p-local", "p-remote"}, sortedCopy(got)); d != "" {
+			if d := cmp.Diff(tc.want, sortedCopy(got)); d != "" {
 				t.Errorf("objects (-want +got):\n%s", d)
 			}
 			if after := tempDirs(t); after != before {
