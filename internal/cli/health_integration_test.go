@@ -46,7 +46,7 @@ func startControllers(e *testenv.Env) error {
 		err = compositionctrl.Setup(mgr, time.Minute, 2)
 	}
 	if err == nil {
-		err = controller.Setup(mgr, controller.Options{Workers: 2, HealthPollInterval: 300 * time.Millisecond})
+		err = controller.Setup(mgr, controller.Options{Workers: 2, HealthPollInterval: 300 * time.Millisecond, AllowFileURLs: []string{os.TempDir()}})
 	}
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,4 +69,26 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
 	f.StringVar(&o.DefaultServiceAccount, "default-service-account", o.DefaultServiceAccount, "service account, in the Sync's own namespace, that Syncs without serviceAccountName act as (default: the manager's rights)")
 	f.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", o.NoCrossNamespaceRefs, "refuse Syncs whose sourceRef or dependsOn name another namespace")
+	f.StringSliceVar(&o.AllowFileURLs, "allow-file-urls", nil, "folders file:// GitRepository URLs may read (default: none; strata up --sync PATH adds PATH)")
+	f.Var(negatedBool{&o.RemoteBases}, "no-remote-bases", "refuse kustomize remote bases (Git URLs in resources); --no-remote-bases=false allows them")
+	f.Lookup("no-remote-bases").NoOptDefVal = "true"
 }
+
+// negatedBool is a boolean flag that stores its opposite, so the safe
+// setting is the zero value of the option it sets.
+type negatedBool struct{ p *bool }
+
+func (n negatedBool) String() string {
+	return strconv.FormatBool(n.p == nil || !*n.p)
+}
+
+func (n negatedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*n.p = !v
+	return nil
+}
+
+func (n negatedBool) Type() string { return "bool" }

@@ -103,6 +103,9 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 	defer logFile.Close()
 	mo := o.manager
 	mo.MetricsAddr, mo.ProbeAddr, mo.LeaderElection, mo.StateDir = "0", "0", false, stateDir
+	if mo.AllowFileURLs, err = upSyncFileRoots(o.sync, mo.AllowFileURLs); err != nil {
+		return err
+	}
 	mgr, err := manager.New(c.RESTConfig, mo, newLogger(logFile, o.verbosity))
 	if err != nil {
 		return err

@@ -46,6 +46,22 @@ func parseUpSync(value string) (url, branch, path string, err error) {
 	return "file://" + abs, branch, path, nil
 }
 
+// upSyncFileRoots adds the local repository of --sync to the folders file
+// URLs may read: `strata up --sync PATH` allows exactly that path.
+func upSyncFileRoots(value string, roots []string) ([]string, error) {
+	if value == "" {
+		return roots, nil
+	}
+	url, _, _, err := parseUpSync(value)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := strings.CutPrefix(url, "file://"); ok {
+		roots = append(append([]string(nil), roots...), p)
+	}
+	return roots, nil
+}
+
 // applyUpSync creates (or updates) a GitRepository and a Sync for
 // `strata up --sync`.
 func applyUpSync(ctx context.Context, cfg *rest.Config, value string) (string, error) {

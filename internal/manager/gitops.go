@@ -25,5 +25,7 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 		ReceiverAddr:          addr,
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		NoCrossNamespaceRefs:  o.NoCrossNamespaceRefs,
+		AllowFileURLs:         o.AllowFileURLs,
+		RemoteBases:           o.RemoteBases,
 	})
 }

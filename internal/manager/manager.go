@@ -44,6 +44,12 @@ type Options struct {
 	// NoCrossNamespaceRefs refuses Syncs whose sourceRef or dependsOn name
 	// another namespace (multi-tenant lockdown).
 	NoCrossNamespaceRefs bool
+	// AllowFileURLs are the folders file:// GitRepository URLs may read
+	// (--allow-file-urls); empty refuses them all.
+	AllowFileURLs []string
+	// RemoteBases lets kustomize builds fetch remote bases
+	// (--no-remote-bases=false); off by default.
+	RemoteBases bool
 }
 
 // DefaultOptions are the settings `strata manager` starts with.

@@ -20,6 +20,10 @@ const (
 	ReasonNewRevision = "NewRevision"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
+	// ReasonFileURLNotAllowed: the URL reads the manager's disk (file:// or
+	// a bare path) outside the folders the manager allows with
+	// --allow-file-urls; the GitRepository is Stalled until its URL changes.
+	ReasonFileURLNotAllowed = "FileURLNotAllowed"
 )
 
 // Event reasons of GitRepository.

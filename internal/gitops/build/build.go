@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,6 +32,15 @@ type Options struct {
 	// Identities decrypt SOPS-encrypted manifests (age keys); without them
 	// an encrypted manifest is a build error.
 	Identities []age.Identity
+	// RemoteBases lets a kustomization use remote bases (a Git URL in
+	// resources, bases or components), each fetched within
+	// RemoteBaseTimeout into memory, its temporary clone removed. Off, a
+	// build naming one fails with ErrRemoteBase naming the file and the
+	// base. Remote files (http URLs) are never fetched.
+	RemoteBases bool
+	// RemoteBaseTimeout bounds the fetch of one remote base
+	// (DefaultRemoteBaseTimeout when zero).
+	RemoteBaseTimeout time.Duration
 }
 
 // Error is a build error that names the file it comes from.
@@ -65,20 +75,26 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 		return nil, &Error{File: path, Err: fmt.Errorf("path is not a folder")}
 	}
 	var objs []*unstructured.Unstructured
+	// origin is the file each object comes from, for error messages.
+	origin := map[*unstructured.Unstructured]string{}
 	if k := kustomization(dir); k != "" {
-		objs, err = kustomize(root, dir, o.Identities)
+		objs, err = kustomize(root, dir, o)
+		rel, _ := filepath.Rel(root, dir)
+		for _, obj := range objs {
+			origin[obj] = filepath.ToSlash(filepath.Join(rel, k))
+		}
 	} else {
-		objs, err = readDir(root, dir, o.Identities)
+		objs, err = readDir(root, dir, o.Identities, origin)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if o.Substitute {
-		if objs, err = substituteAll(objs, o.Vars); err != nil {
+		if objs, err = substituteAll(objs, o.Vars, origin); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkDuplicates(objs); err != nil {
+	if err := checkDuplicates(objs, origin); err != nil {
 		return nil, err
 	}
 	return objs, nil
@@ -93,7 +109,7 @@ func kustomization(dir string) string {
 	return ""
 }
 
-func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured, error) {
+func kustomize(root, dir string, o Options) ([]*unstructured.Unstructured, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	k := krusty.MakeKustomizer(opts)
@@ -101,8 +117,13 @@ func kustomize(root, dir string, ids []age.Identity) ([]*unstructured.Unstructur
 	// kustomize reads an in-memory copy of the source: a kustomization can
 	// reach other folders of the repository (../base) but no file of the
 	// manager's disk, and decrypted files never touch the disk.
-	mem, err := decryptedCopy(root, ids)
+	mem, err := decryptedCopy(root, o.Identities)
 	if err != nil {
+		return nil, err
+	}
+	// kustomize never fetches anything itself: remote bases are refused
+	// or fetched here, into the in-memory copy.
+	if err := resolveRemoteBases(mem, filepath.Join("/", rel), o); err != nil {
 		return nil, err
 	}
 	m, err := k.Run(mem, filepath.Join("/", rel))
@@ -146,7 +167,7 @@ func decryptedCopy(root string, ids []age.Identity) (filesys.FileSystem, error) 
 	return mem, nil
 }
 
-func readDir(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured, error) {
+func readDir(root, dir string, ids []age.Identity, origin map[*unstructured.Unstructured]string) ([]*unstructured.Unstructured, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -183,6 +204,9 @@ func readDir(root, dir string, ids []age.Identity) ([]*unstructured.Unstructured
 		objs, err := Read(filepath.ToSlash(rel), data)
 		if err != nil {
 			return nil, err
+		}
+		for _, o := range objs {
+			origin[o] = filepath.ToSlash(rel)
 		}
 		out = append(out, objs...)
 	}
@@ -263,15 +287,26 @@ func object(m map[string]any) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-func checkDuplicates(objs []*unstructured.Unstructured) error {
-	seen := map[string]bool{}
+// checkDuplicates refuses two objects with the same group, kind,
+// namespace and name, naming the files both come from.
+func checkDuplicates(objs []*unstructured.Unstructured, origin map[*unstructured.Unstructured]string) error {
+	seen := map[string]string{}
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
 		id := gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
-		if seen[id] {
-			return &Error{Err: fmt.Errorf("%s %q appears twice", gvk.Kind, o.GetName())}
+		file := origin[o]
+		if first, dup := seen[id]; dup {
+			name := o.GetName()
+			if ns := o.GetNamespace(); ns != "" {
+				name = ns + "/" + name
+			}
+			where := "in " + first + " and " + file
+			if first == file {
+				where = "in " + file
+			}
+			return &Error{Err: fmt.Errorf("%s %q appears twice: %s", gvk.Kind, name, where)}
 		}
-		seen[id] = true
+		seen[id] = file
 	}
 	return nil
 }
@@ -294,7 +329,7 @@ func Substitute(s string, vars map[string]string) string {
 	})
 }
 
-func substituteAll(objs []*unstructured.Unstructured, vars map[string]string) ([]*unstructured.Unstructured, error) {
+func substituteAll(objs []*unstructured.Unstructured, vars map[string]string, origin map[*unstructured.Unstructured]string) ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, 0, len(objs))
 	for _, o := range objs {
 		if o.GetAnnotations()["strata.dev/substitute"] == "disabled" {
@@ -308,6 +343,9 @@ func substituteAll(objs []*unstructured.Unstructured, vars map[string]string) ([
 		objs2, err := Read(o.GetKind()+"/"+o.GetName(), []byte(Substitute(string(data), vars)))
 		if err != nil {
 			return nil, fmt.Errorf("substitution broke the manifest: %w", err)
+		}
+		for _, o2 := range objs2 {
+			origin[o2] = origin[o]
 		}
 		out = append(out, objs2...)
 	}

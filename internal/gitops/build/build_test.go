@@ -81,10 +81,29 @@ func TestBuild(t *testing.T) {
 			path:    "nope",
 			wantErr: "nope: path not found",
 		},
-		"duplicate object": {
-			files:   map[string]string{"app/a.yaml": strings.ReplaceAll(cm, "%s", "a"), "app/b.yaml": strings.ReplaceAll(cm, "%s", "a")},
+		"duplicate object names both files": {
+			files:   map[string]string{"app/a.yaml": strings.ReplaceAll(cm, "%s", "a"), "app/sub/b.yaml": strings.ReplaceAll(cm, "%s", "a")},
 			path:    "app",
-			wantErr: `ConfigMap "a" appears twice`,
+			wantErr: `ConfigMap "a" appears twice: in app/a.yaml and app/sub/b.yaml`,
+		},
+		"duplicate in one file": {
+			files:   map[string]string{"app/a.yaml": strings.ReplaceAll(cm, "%s", "a") + "---\n" + strings.ReplaceAll(cm, "%s", "a")},
+			path:    "app",
+			wantErr: `ConfigMap "a" appears twice: in app/a.yaml`,
+		},
+		"duplicate after substitution names both files": {
+			files:   map[string]string{"app/a.yaml": strings.ReplaceAll(cm, "%s", "${n1}"), "app/b.yaml": strings.ReplaceAll(cm, "%s", "${n2}")},
+			path:    "app",
+			opts:    Options{Substitute: true, Vars: map[string]string{"n1": "same", "n2": "same"}},
+			wantErr: `ConfigMap "same" appears twice: in app/a.yaml and app/b.yaml`,
+		},
+		"duplicate with namespaces differing is fine": {
+			files: map[string]string{
+				"app/a.yaml": strings.Replace(strings.ReplaceAll(cm, "%s", "a"), "name: a", "name: a\n  namespace: x", 1),
+				"app/b.yaml": strings.ReplaceAll(cm, "%s", "a"),
+			},
+			path: "app",
+			want: []string{"ConfigMap/a", "ConfigMap/a"},
 		},
 		"sops-encrypted without decryption": {
 			files:   map[string]string{"app/s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {p: \"ENC[AES256_GCM,data:x]\"}\nsops:\n  mac: ENC[x]\n"},

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
@@ -31,17 +32,20 @@ type GitRepositoryReconciler struct {
 	client client.Client
 	// reader reads Secrets uncached, so the manager does not watch every
 	// Secret in the cluster.
-	reader   client.Reader
-	store    *source.Store
+	reader client.Reader
+	store  *source.Store
+	// files are the folders file:// URLs may read.
+	files    source.FileRoots
 	recorder events.EventRecorder
 	log      logr.Logger
 }
 
-func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, o Options) error {
+func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, files source.FileRoots, o Options) error {
 	r := &GitRepositoryReconciler{
 		client:   c,
 		reader:   mgr.GetAPIReader(),
 		store:    store,
+		files:    files,
 		recorder: mgr.GetEventRecorder("strata-gitrepository"),
 		log:      mgr.GetLogger().WithName("gitrepository"),
 	}
@@ -85,12 +89,26 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}()
 
+	// A fetch request is recorded as handled before the remote is listed
+	// and whatever the outcome: the webhook receiver absorbs deliveries
+	// only while a request is not yet handled, so a push that lands after
+	// this point is seen by this fetch or asks for another one.
+	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok && v != repo.Status.LastHandledReconcileAt {
+		repo.Status.LastHandledReconcileAt = v
+		if err := r.client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot patch status: %w", err)
+		}
+		before = repo.DeepCopy()
+	}
 	r.reconcileStorage(repo)
+	if err := r.files.Check(repo.Spec.URL); err != nil {
+		// Only a new URL (or a new manager flag) can fix this: no retry.
+		r.stall(repo, gitopsv1.ReasonFileURLNotAllowed, err)
+		repo.Status.ObservedGeneration = repo.Generation
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
 	if err := r.reconcileSource(ctx, log, repo); err != nil {
 		return ctrl.Result{RequeueAfter: retryAfter(repo.Spec.Interval.Duration)}, nil
-	}
-	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
-		repo.Status.LastHandledReconcileAt = v
 	}
 	repo.Status.ObservedGeneration = repo.Generation
 	return ctrl.Result{RequeueAfter: jitter(repo.Spec.Interval.Duration)}, nil
@@ -184,6 +202,16 @@ func (r *GitRepositoryReconciler) fail(repo *gitopsv1.GitRepository, reason stri
 	}
 	r.log.V(1).Info("fetch failed", "gitrepository", klog.KObj(repo), "reason", reason, "error", msg)
 	conditions.MarkFailed(repo, reason, msg)
+}
+
+// stall reports what only a change of the spec (or of the manager's flags)
+// can fix.
+func (r *GitRepositoryReconciler) stall(repo *gitopsv1.GitRepository, reason string, err error) {
+	msg := err.Error()
+	if prev := conditions.Get(repo, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Fetch", "%s", msg)
+	}
+	conditions.MarkStalled(repo, reason, msg)
 }
 
 // auth reads the credentials Secret; its values never reach logs or status.

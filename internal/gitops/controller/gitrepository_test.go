@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,71 @@ func TestGitRepositoryTransports(t *testing.T) {
 	g = waitRepo(t, ns, "file", metav1.ConditionTrue, "main@sha1:"+next)
 	if g.Status.LastHandledReconcileAt == "" {
 		t.Error("lastHandledReconcileAt not set")
+	}
+}
+
+// TestGitRepositoryFileURLAttack: a tenant points a GitRepository at a
+// repository of the manager's disk outside the folders the manager allows
+// (a mode-700 one, through .., through a symbolic link). Each is refused
+// with Ready=False and Stalled=True, reason FileURLNotAllowed naming the
+// URL, and nothing of the victim is stored. Changing the URL to an allowed
+// repository fixes it.
+func TestGitRepositoryFileURLAttack(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	outside, err := os.MkdirTemp(outsideFileRoot, "victim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(outside) })
+	victim := gittest.NewRepo(t, outside, "private")
+	victimHead := victim.Commit("secret", map[string]string{"secret.yaml": configMap("stolen")})
+	if err := os.Chmod(outside, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inside := t.TempDir()
+	allowed := gittest.NewRepo(t, inside, "app")
+	head := allowed.Commit("one", map[string]string{"a.yaml": configMap("a")})
+	if err := os.Symlink(victim.Dir, filepath.Join(inside, "link")); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(inside, victim.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacks := map[string]string{
+		"mode-700-outside": victim.URL(),
+		"dot-dot":          "file://" + inside + "/" + rel,
+		"symlink":          "file://" + filepath.Join(inside, "link"),
+	}
+	for name, url := range attacks {
+		createRepo(t, ns, name, url, nil, "")
+	}
+	for name, url := range attacks {
+		g := waitRepo(t, ns, name, metav1.ConditionFalse, gitopsv1.ReasonFileURLNotAllowed)
+		if _, _, msg := readyOf(g); !strings.Contains(msg, url) {
+			t.Errorf("%s: message %q does not name the URL %s", name, msg, url)
+		}
+		if !conditions.IsTrue(g, conditions.Stalled) || g.Status.Artifact != nil || g.Status.ObservedGeneration != g.Generation {
+			t.Errorf("%s: want Stalled, no artifact and observedGeneration set; status = %+v", name, g.Status)
+		}
+	}
+	if got := victim.Git("rev-parse", "HEAD"); got != victimHead {
+		t.Errorf("victim repository changed: HEAD %s, want %s", got, victimHead)
+	}
+
+	// The fix: an allowed URL.
+	g := &gitopsv1.GitRepository{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mode-700-outside"}, g); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(g.DeepCopy())
+	g.Spec.URL = allowed.URL()
+	if err := env.Client.Patch(ctx, g, patch); err != nil {
+		t.Fatal(err)
+	}
+	g = waitRepo(t, ns, "mode-700-outside", metav1.ConditionTrue, "main@sha1:"+head)
+	if conditions.Get(g, conditions.Stalled) != nil {
+		t.Errorf("still Stalled after the URL was fixed: %+v", g.Status.Conditions)
 	}
 }

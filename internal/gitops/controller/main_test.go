@@ -28,6 +28,11 @@ import (
 
 var env *testenv.Env
 
+// outsideFileRoot is a folder outside the one the test manager lets file://
+// URLs read: every t.TempDir() is inside that one (TMPDIR points there), so
+// repositories made here are what a tenant must not reach.
+var outsideFileRoot string
+
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, startWithManager))
 }
@@ -56,12 +61,22 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
+	outsideFileRoot = os.TempDir()
+	fileRoot, err := os.MkdirTemp("", "gitops-file-root-")
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	if err := os.Setenv("TMPDIR", fileRoot); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	notLocked := fields.AndSelectors(
 		fields.OneTermNotEqualSelector("metadata.namespace", lockedNamespace),
 		fields.OneTermNotEqualSelector("metadata.namespace", lockedOther))
 	mine := cache.Options{ByObject: map[client.Object]cache.ByObject{&gitopsv1.Sync{}: {Field: notLocked}, &gitopsv1.GitRepository{}: {Field: notLocked}}}
 	if err := startManager(e, ctrl.Options{Cache: mine},
-		Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond}); err != nil {
+		Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond, AllowFileURLs: []string{fileRoot}}); err != nil {
 		e.Stop()
 		return nil, err
 	}
@@ -70,7 +85,7 @@ func startWithManager() (*testenv.Env, error) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	}
 	if err := startManager(e, locked, Options{StateDir: filepath.Join(dir, "locked"), Workers: 2, HealthPollInterval: 300 * time.Millisecond,
-		DefaultServiceAccount: lockedAccount, NoCrossNamespaceRefs: true}); err != nil {
+		DefaultServiceAccount: lockedAccount, NoCrossNamespaceRefs: true, AllowFileURLs: []string{fileRoot}}); err != nil {
 		e.Stop()
 		return nil, err
 	}

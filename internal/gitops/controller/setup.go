@@ -39,6 +39,14 @@ type Options struct {
 	// NoCrossNamespaceRefs refuses Syncs whose sourceRef or dependsOn name
 	// another namespace (--no-cross-namespace-refs).
 	NoCrossNamespaceRefs bool
+	// AllowFileURLs are the folders file:// GitRepository URLs may read;
+	// empty refuses every file URL (reason FileURLNotAllowed).
+	AllowFileURLs []string
+	// RemoteBases lets kustomize fetch remote bases (Git URLs in resources)
+	// during a build, each bounded by RemoteBaseTimeout; off by default.
+	RemoteBases bool
+	// RemoteBaseTimeout bounds the fetch of one remote base (default 60s).
+	RemoteBaseTimeout time.Duration
 }
 
 // Setup registers the GitRepository and Sync controllers with mgr.
@@ -68,7 +76,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := setupGitRepository(mgr, c, store, o); err != nil {
+	roots, err := source.NewFileRoots(o.AllowFileURLs)
+	if err != nil {
+		return err
+	}
+	if err := setupGitRepository(mgr, c, store, roots, o); err != nil {
 		return err
 	}
 	if err := setupSync(mgr, c, cfg, store, o); err != nil {

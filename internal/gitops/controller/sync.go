@@ -825,9 +825,12 @@ func summary(names []string) string {
 }
 
 // buildOptions reads the Sync's substitutions and decryption keys as the
-// Sync (its service account when it has one).
+// Sync (its service account when it has one), with the manager's remote-base
+// policy.
 func (r *SyncReconciler) buildOptions(ctx context.Context, sc *syncScope) (build.Options, error) {
-	return inputs.BuildOptions(ctx, sc.reader, sc.sync)
+	opts, err := inputs.BuildOptions(ctx, sc.reader, sc.sync)
+	opts.RemoteBases, opts.RemoteBaseTimeout = r.opts.RemoteBases, r.opts.RemoteBaseTimeout
+	return opts, err
 }
 
 // finalize prunes the inventory (unless prune is disabled) and lets the

@@ -3,4 +3,12 @@
 // (X-Signature: sha256=<hex>). A verified request asks the matching
 // GitRepository to fetch now; anything unsigned or wrongly signed gets 401
 // and changes nothing. It knows nothing about fetching or applying.
+//
+// It answers only these status codes: 202 (fetch requested, or a fetch
+// requested earlier and not yet handled absorbs this delivery), 400 (the
+// body cannot be read), 401 (unknown repository, no webhook secret, bad or
+// missing signature: the same answer, so repositories cannot be probed),
+// 404 (a path that names no repository), 405 (not POST), 413 (a body over
+// MaxBody), 429 (more than the per-repository rate, with Retry-After) and
+// 500 (the GitRepository could not be annotated).
 package webhook

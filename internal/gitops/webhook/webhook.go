@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,8 +29,24 @@ import (
 // names a GitRepository.
 const PathPrefix = "/hook/gitrepository/"
 
-// maxBody bounds a push event's size.
-const maxBody = 5 << 20
+// MaxBody bounds a push event's size; a larger body gets 413.
+const MaxBody = 5 << 20
+
+// Defaults of the per-repository rate limit: a steady request a second and
+// bursts of 10; more get 429 with Retry-After.
+const (
+	DefaultLimit rate.Limit = 1
+	DefaultBurst            = 10
+)
+
+// pendingFor is how long a requested fetch the controller has not handled
+// yet absorbs further deliveries for its repository (they answer 202
+// without writing); after it a delivery asks again.
+const pendingFor = time.Minute
+
+// maxLimiters bounds the per-repository limiters kept in memory (paths are
+// chosen by whoever sends requests).
+const maxLimiters = 10000
 
 // Receiver verifies push events and triggers GitRepository fetches.
 type Receiver struct {
@@ -39,6 +57,14 @@ type Receiver struct {
 	Log    logr.Logger
 	// Now is the clock (tests may set it).
 	Now func() time.Time
+	// Limit and Burst rate-limit requests per repository path, signed or
+	// not, before anything is read from the API server; zero uses
+	// DefaultLimit and DefaultBurst.
+	Limit rate.Limit
+	Burst int
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
 }
 
 // ServeHTTP handles one push event.
@@ -53,8 +79,18 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "path must be "+PathPrefix+"<namespace>/<name>", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if !rc.allow(ns + "/" + name) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many requests for this repository", http.StatusTooManyRequests)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
@@ -79,6 +115,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
+	if rc.pending(repo) {
+		// A fetch is already requested and not yet handled: it will fetch
+		// the newest revision, this delivery included.
+		rc.Log.V(1).Info("webhook accepted; fetch already requested", "gitrepository", key)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = fmt.Fprintln(w, "fetch already requested")
+		return
+	}
 	if err := rc.trigger(ctx, repo); err != nil {
 		rc.Log.Error(err, "cannot trigger fetch", "gitrepository", key)
 		http.Error(w, "cannot trigger fetch", http.StatusInternalServerError)
@@ -89,11 +133,64 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintln(w, "fetch requested")
 }
 
-func (rc *Receiver) trigger(ctx context.Context, repo *gitopsv1.GitRepository) error {
-	now := time.Now
+func (rc *Receiver) now() time.Time {
 	if rc.Now != nil {
-		now = rc.Now
+		return rc.Now()
 	}
+	return time.Now()
+}
+
+// allow takes a token of the repository's limiter.
+func (rc *Receiver) allow(key string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.limiters == nil {
+		rc.limiters = map[string]*rate.Limiter{}
+	}
+	l, ok := rc.limiters[key]
+	if !ok {
+		if len(rc.limiters) >= maxLimiters {
+			// Forget idle limiters (full again); if none is idle, all.
+			burst := float64(rc.burst())
+			for k, v := range rc.limiters {
+				if v.TokensAt(rc.now()) >= burst {
+					delete(rc.limiters, k)
+				}
+			}
+			if len(rc.limiters) >= maxLimiters {
+				rc.limiters = map[string]*rate.Limiter{}
+			}
+		}
+		limit := rc.Limit
+		if limit == 0 {
+			limit = DefaultLimit
+		}
+		l = rate.NewLimiter(limit, rc.burst())
+		rc.limiters[key] = l
+	}
+	return l.AllowN(rc.now(), 1)
+}
+
+func (rc *Receiver) burst() int {
+	if rc.Burst > 0 {
+		return rc.Burst
+	}
+	return DefaultBurst
+}
+
+// pending reports whether a fetch this receiver requested recently is not
+// handled yet.
+func (rc *Receiver) pending(repo *gitopsv1.GitRepository) bool {
+	v := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]
+	if v == "" || v == repo.Status.LastHandledReconcileAt {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return err == nil && rc.now().Sub(at) < pendingFor && !at.After(rc.now())
+}
+
+func (rc *Receiver) trigger(ctx context.Context, repo *gitopsv1.GitRepository) error {
+	now := rc.now
 	patch := client.MergeFrom(repo.DeepCopy())
 	a := repo.GetAnnotations()
 	if a == nil {

@@ -46,7 +46,9 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 	tb.Helper()
 	bin := testenv.BinDir()
 	dir := tb.TempDir()
-	args := []string{"up", "--state-dir", dir}
+	// Benchmarks keep their repositories in temporary folders: let file://
+	// URLs read those (the manager refuses file URLs by default).
+	args := []string{"up", "--state-dir", dir, "--allow-file-urls", os.TempDir()}
 	if len(subsystems) > 0 {
 		args = append(args, "--subsystems", strings.Join(subsystems, ","))
 	}
