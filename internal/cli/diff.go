@@ -20,12 +20,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
 	gitopscontroller "github.com/strata-dev/strata/internal/gitops/controller"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 func init() { extraCommands = append(extraCommands, newDiffCommand) }
@@ -65,7 +65,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("cannot build client: %w", err)
 	}
@@ -97,7 +97,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	if sa := s.Spec.ServiceAccountName; sa != "" {
 		icfg := rest.CopyConfig(cfg)
 		icfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + sa}
-		if writer, err = client.New(icfg, client.Options{Scheme: apis.NewScheme(), Mapper: c.RESTMapper()}); err != nil {
+		if writer, err = client.New(icfg, client.Options{Scheme: scheme.New(), Mapper: c.RESTMapper()}); err != nil {
 			return fmt.Errorf("cannot build client: %w", err)
 		}
 	}

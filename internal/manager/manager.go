@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 // Options are the settings shared by the manager and every subsystem.
@@ -67,7 +67,7 @@ func Subsystems() []Subsystem { return subsystems }
 // registered.
 func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  apis.NewScheme(),
+		Scheme:                  scheme.New(),
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,

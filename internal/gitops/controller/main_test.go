@@ -14,8 +14,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
@@ -40,7 +40,7 @@ func startWithManager() (*testenv.Env, error) {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:                 apis.NewScheme(),
+		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
