@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kubeclient"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
@@ -34,7 +35,7 @@ import (
 // Options tune every managed-resource controller.
 type Options struct {
 	// PollInterval is how often an existing external resource is observed
-	// again for drift (jittered by ±10%); the strata.dev/poll-interval
+	// again for drift (jittered by up to 10%); the strata.dev/poll-interval
 	// annotation overrides it per resource. Default 1m.
 	PollInterval time.Duration
 	// Workers is the number of concurrent reconciles per kind. Default 10.
@@ -193,9 +194,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	defer func() {
 		if retErr != nil {
 			metricErrors.WithLabelValues(r.name).Inc()
-			if IsTerminal(retErr) {
-				retErr = reconcile.TerminalError(retErr)
-			}
 		}
 		if err := r.patchStatus(ctx, s); err != nil {
 			retErr = errors.Join(retErr, err)
@@ -240,7 +238,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 		if errors.As(err, &refErr) {
 			r.syncFailed(s, ReasonReferenceNotReady, EventCannotResolve, err)
 			conditions.MarkProgressing(mg, conditions.ReasonDependencyNotReady, err.Error())
-			return ctrl.Result{RequeueAfter: jitter(2 * time.Second)}, nil
+			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(2 * time.Second)}, nil
 		}
 		if err != nil {
 			return r.fail(s, EventCannotResolve, fmt.Errorf("cannot resolve references: %w", err))
@@ -296,7 +294,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			err := fmt.Errorf("external resource %q does not exist and managementPolicies do not allow Create", ExternalName(mg))
 			r.syncFailed(s, conditions.ReasonReconcileError, EventCannotObserve, err)
 			conditions.MarkFailed(mg, conditions.ReasonUnavailable, err.Error())
-			return ctrl.Result{RequeueAfter: jitter(pollInterval(mg, r.opts.PollInterval))}, nil
+			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(pollInterval(mg, r.opts.PollInterval))}, nil
 		}
 		if obs, err = r.create(ctx, s, ext); err != nil {
 			return r.fail(s, EventCannotCreate, err)
@@ -355,7 +353,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	if obs.NotReady != "" && after > notReadyPoll {
 		after = notReadyPoll
 	}
-	return ctrl.Result{RequeueAfter: jitter(after)}, nil
+	return ctrl.Result{RequeueAfter: kitreconcile.Jitter(after)}, nil
 }
 
 // notReadyPoll is how often a resource that exists but is not yet Ready is
@@ -429,7 +427,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	defer r.disconnect(ctx, s, ext)
 	obs, err := ext.Observe(ctx, mg)
 	countCall(r.name, "observe", err)
-	if IsTerminal(err) {
+	if kitreconcile.IsTerminal(err) {
 		// The spec (say, an invalid external name) never allowed a create:
 		// there is nothing to delete.
 		return r.finish(ctx, s)
@@ -517,15 +515,20 @@ func (r *Reconciler) syncFailed(s *scope, reason, eventReason string, err error)
 }
 
 // fail records an error: Synced=False, Ready=False (Unavailable, or Stalled
-// for terminal errors, or Deleting while deleting), and returns it for
-// backoff.
+// with the error's reason for a user error made with kit/reconcile.Terminal,
+// or Deleting while deleting), and returns it: controller-runtime backs off
+// on a transient error and does not retry a terminal one.
 func (r *Reconciler) fail(s *scope, eventReason string, err error) (ctrl.Result, error) {
 	mg := s.mg
 	s.log.V(1).Info("reconcile failed", "error", err.Error())
 	r.syncFailed(s, conditions.ReasonReconcileError, eventReason, err)
 	switch {
-	case IsTerminal(err):
-		conditions.MarkStalled(mg, conditions.ReasonReconcileError, err.Error())
+	case kitreconcile.IsTerminal(err):
+		reason := kitreconcile.ReasonOf(err)
+		if reason == "" {
+			reason = conditions.ReasonReconcileError
+		}
+		conditions.MarkStalled(mg, reason, err.Error())
 	case !mg.GetDeletionTimestamp().IsZero():
 		conditions.MarkProgressing(mg, conditions.ReasonDeleting, err.Error())
 	default:

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	myv1 "github.com/strata-dev/strata/providers/sql/apis/mysql/v1alpha1"
 )
@@ -104,10 +105,10 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 
 func checkName(kind, name string, max int) error {
 	if name == "" {
-		return managed.Terminal(fmt.Errorf("%s name is empty", kind))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name is empty", kind))
 	}
 	if len(name) > max {
-		return managed.Terminal(fmt.Errorf("%s name %q is longer than MySQL's %d-character limit", kind, name, max))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name %q is longer than MySQL's %d-character limit", kind, name, max))
 	}
 	return nil
 }

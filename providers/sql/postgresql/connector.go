@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -147,10 +148,10 @@ func quoteLiteral(ctx context.Context, p *pgxpool.Pool, s string) (string, error
 // checkName rejects names PostgreSQL would truncate.
 func checkName(kind, name string) error {
 	if name == "" {
-		return managed.Terminal(fmt.Errorf("%s name is empty", kind))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name is empty", kind))
 	}
 	if len(name) > 63 {
-		return managed.Terminal(fmt.Errorf("%s name %q is longer than PostgreSQL's 63-byte limit", kind, name))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name %q is longer than PostgreSQL's 63-byte limit", kind, name))
 	}
 	return nil
 }

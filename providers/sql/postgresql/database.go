@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -108,7 +109,7 @@ func (e *database) Update(ctx context.Context, mg managed.Managed) (managed.Upda
 	name := managed.ExternalName(cr)
 	obs, fp := cr.Status.AtProvider, cr.Spec.ForProvider
 	if fp.Encoding != "" && !strings.EqualFold(fp.Encoding, obs.Encoding) {
-		return managed.Update{}, managed.Terminal(fmt.Errorf("database %q has encoding %q; the encoding of an existing database cannot change to %q", name, obs.Encoding, fp.Encoding))
+		return managed.Update{}, kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("database %q has encoding %q; the encoding of an existing database cannot change to %q", name, obs.Encoding, fp.Encoding))
 	}
 	p, err := e.s.pool(ctx, e.s.defaultDB)
 	if err != nil {
