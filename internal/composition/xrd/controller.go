@@ -17,10 +17,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/install"
 )
 
@@ -95,7 +95,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 		conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
 		r.Recorder.Eventf(x, nil, "Warning", v1alpha1.ReasonInvalidSchema, "ApplyCRD", msg)
-		return ctrl.Result{}, reconcile.TerminalError(err)
+		return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonInvalidSchema, err)
 	}
 	crds := []*apiextensionsv1.CustomResourceDefinition{xrCRD}
 	if claimCRD != nil {
@@ -108,7 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 			if apierrors.IsInvalid(err) {
 				conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
-				return ctrl.Result{}, reconcile.TerminalError(err)
+				return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonInvalidSchema, err)
 			}
 			conditions.MarkFailed(x, conditions.ReasonReconcileError, msg)
 			return ctrl.Result{}, fmt.Errorf("cannot apply CRD %s: %w", c.Name, err)
