@@ -20,8 +20,8 @@ import (
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
-	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/install"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // Finalizer keeps an XRD until its instances and CRDs are gone.
