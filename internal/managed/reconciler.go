@@ -43,6 +43,9 @@ type Options struct {
 	// MaxReconcileRate caps reconciles per second across every managed
 	// kind in the process; 0 means no cap.
 	MaxReconcileRate float64
+	// ClientLimit rate-limits the API client every managed kind shares;
+	// zero fields take DefaultClientLimit.
+	ClientLimit kubeclient.Limit
 }
 
 func (o Options) withDefaults() Options {
@@ -52,6 +55,7 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = 10
 	}
+	o.ClientLimit = o.ClientLimit.Or(DefaultClientLimit)
 	return o
 }
 
@@ -80,24 +84,23 @@ func globalLimiter(perSecond float64) *rate.Limiter {
 	return l
 }
 
-// ClientQPS and ClientBurst rate-limit the managed-resource controllers'
-// writes to the API server (one client shared by every managed kind). A
-// resource costs about four requests to create, so client-go's default (5
-// QPS) would make a thousand resources take many minutes.
-const (
-	ClientQPS   = 200
-	ClientBurst = 400
-)
+// DefaultClientLimit rate-limits the managed-resource controllers' requests
+// to the API server (one client shared by every managed kind) unless
+// --kube-api-qps/--kube-api-burst say otherwise. A resource costs about four
+// requests to create, so client-go's default (5 QPS) would make a thousand
+// resources take many minutes.
+var DefaultClientLimit = kubeclient.Limit{QPS: 200, Burst: 400}
 
 var clients sync.Map // ctrl.Manager -> client.Client
 
 // managerClient returns the client every managed controller of mgr shares:
-// reads from the manager's cache, writes with ClientQPS.
-func managerClient(mgr ctrl.Manager) (client.Client, error) {
+// reads from the manager's cache, writes limited to l (the first kind set up
+// decides; every kind gets the same Options from the manager).
+func managerClient(mgr ctrl.Manager, l kubeclient.Limit) (client.Client, error) {
 	if c, ok := clients.Load(mgr); ok {
 		return c.(client.Client), nil
 	}
-	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst}, nil)
+	c, _, err := kubeclient.New(mgr, l, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build the managed-resource client: %w", err)
 	}
@@ -137,7 +140,7 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 		return fmt.Errorf("cannot find the kind of %T: %w", obj, err)
 	}
 	name := gvk.Kind + "." + gvk.Group
-	c, err := managerClient(mgr)
+	c, err := managerClient(mgr, o.ClientLimit)
 	if err != nil {
 		return err
 	}

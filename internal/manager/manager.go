@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -31,6 +32,11 @@ type Options struct {
 	// MaxReconcileRate caps managed-resource reconciles per second across
 	// every provider; 0 means no cap.
 	MaxReconcileRate float64
+	// KubeAPI is the client-side rate limit of each subsystem's API client
+	// (--kube-api-qps, --kube-api-burst); a zero field keeps the
+	// subsystem's default (composition 100/200, managed resources 200/400,
+	// delivery 500/1000 requests per second/burst).
+	KubeAPI kubeclient.Limit
 	// Subsystems names the subsystems to run; empty runs all of them.
 	Subsystems []string
 	// StateDir is where subsystems may keep local files (e.g. Git artifacts).

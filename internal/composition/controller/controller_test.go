@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/controller"
+	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
@@ -46,7 +47,7 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	if err := controller.Setup(mgr, time.Minute, 4); err != nil {
+	if err := controller.Setup(mgr, time.Minute, 4, kubeclient.Limit{}); err != nil {
 		e.Stop()
 		return nil, err
 	}

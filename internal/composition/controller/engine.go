@@ -49,7 +49,9 @@ type Engine struct {
 
 // Setup registers the XRD and Composition controllers; they start the
 // composite and claim controllers of each XRD as it becomes established.
-func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
+// limit rate-limits the engine's API client; its zero fields take
+// DefaultClientLimit.
+func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) error {
 	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
 		return fmt.Errorf("cannot register apiextensions types: %w", err)
 	}
@@ -93,7 +95,7 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
 	}
 	// Typed and unstructured objects are read from the engine's own caches.
-	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst},
+	c, _, err := kubeclient.New(mgr, limit.Or(DefaultClientLimit),
 		&client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true})
 	if err != nil {
 		return fmt.Errorf("cannot build composition client: %w", err)
@@ -114,13 +116,11 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
 	return nil
 }
 
-// ClientQPS and ClientBurst rate-limit the engine's writes to the API
-// server. A claim costs about ten requests, so the client-go default (5 QPS)
-// would make a burst of claims take minutes.
-const (
-	ClientQPS   = 100
-	ClientBurst = 200
-)
+// DefaultClientLimit rate-limits the engine's writes to the API server
+// unless --kube-api-qps/--kube-api-burst say otherwise. A claim costs about
+// ten requests, so the client-go default (5 QPS) would make a burst of
+// claims take minutes.
+var DefaultClientLimit = kubeclient.Limit{QPS: 100, Burst: 200}
 
 // Start starts the composite and claim controllers of an XRD (once).
 func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinition) error {
