@@ -76,7 +76,18 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.External, error) {
-	s, err := connectServer(ctx, c.client, c.pools, managed.ProviderConfigName(mg))
+	s, err := login(ctx, c.client, c.pools, managed.ProviderConfigName(mg))
+	if err != nil {
+		return nil, err
+	}
+	return c.external(s, c.client), nil
+}
+
+// login connects to the server a ProviderConfig names and logs in to its
+// default database with the ProviderConfig's credentials. It is the
+// ProviderConfig's connection check, and the first step of every Connect.
+func login(ctx context.Context, c client.Client, ps *pools, pcName string) (*server, error) {
+	s, err := connectServer(ctx, c, ps, pcName)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +100,7 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 	if err := p.Ping(pctx); err != nil {
 		return nil, fmt.Errorf("cannot connect to postgres at %s: %w", s.addr(), err)
 	}
-	return c.external(s, c.client), nil
+	return s, nil
 }
 
 func connectServer(ctx context.Context, c client.Client, ps *pools, pcName string) (*server, error) {
