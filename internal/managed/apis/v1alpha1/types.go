@@ -139,7 +139,8 @@ type ProviderConfigStatus struct {
 	// Users is how many managed resources use this ProviderConfig.
 	// +optional
 	Users int64 `json:"users,omitempty"`
-	// Conditions: Ready (Available, InUse).
+	// Conditions: Ready (Available, InUse, ConnectionFailed: the provider
+	// cannot log in to the server with these credentials).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
