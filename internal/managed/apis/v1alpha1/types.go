@@ -124,7 +124,7 @@ type ResourceStatus struct {
 
 	// Conditions: Ready (Available, Creating, Deleting, Unavailable), Synced
 	// (ReconcileSuccess, ReconcileError, DriftDetected, ReferenceNotReady),
-	// Reconciling and Stalled.
+	// Reconciling and Stalled (InvalidSpec, Rejected: only a spec change helps).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
