@@ -4,15 +4,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/strata-dev/strata/internal/cli"
 )
 
 func main() {
-	if err := cli.NewRootCommand().ExecuteContext(context.Background()); err != nil {
-		fmt.Fprintf(os.Stderr, "strata: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

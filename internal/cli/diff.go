@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,8 +23,9 @@ import (
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
-	gitopscontroller "github.com/strata-dev/strata/internal/gitops/controller"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -39,71 +40,92 @@ func newDiffCommand() *cobra.Command {
 working tree with --path (the repository's top folder), else from the
 GitRepository's current revision — and shows, by server-side dry-run against
 the cluster in KUBECONFIG, what would be created, changed (field by field)
-and pruned. Nothing is written.`,
-		Args: cobra.ExactArgs(1),
+and pruned. Nothing is written. The values of Secrets are masked as kubectl
+diff masks them: "***", or "*** (before)" and "*** (after)" when they change.
+
+Exit status: 0 when nothing would change, 1 when something would, above 1
+on an error (2).`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &ExitError{Code: 2, Err: fmt.Errorf("diff takes one argument, sync/NAME, got %d", len(args))}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, ok := strings.Cut(args[0], "/")
 			if !ok || !strings.EqualFold(kind, "sync") || name == "" {
-				return fmt.Errorf("argument must be sync/NAME, got %q", args[0])
+				return &ExitError{Code: 2, Err: fmt.Errorf("argument must be sync/NAME, got %q", args[0])}
 			}
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
-				return fmt.Errorf("cannot load kubeconfig: %w", err)
+				return &ExitError{Code: 2, Err: fmt.Errorf("cannot load kubeconfig: %w", err)}
 			}
 			if namespace == "" {
 				namespace = "default"
 			}
-			return runDiff(cmd.Context(), cmd.OutOrStdout(), cfg, namespace, name, localPath)
+			changed, err := runDiff(cmd.Context(), cmd.OutOrStdout(), cfg, namespace, name, localPath)
+			if err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			if changed {
+				return &ExitError{Code: 1}
+			}
+			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &ExitError{Code: 2, Err: err} })
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of the Sync (default \"default\")")
 	cmd.Flags().StringVar(&localPath, "path", "", "local working tree (repository top folder) to build instead of the fetched revision")
 	return cmd
 }
 
-func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, localPath string) error {
+// runDiff prints what applying the Sync ns/name would do and reports whether
+// anything would be created, changed or pruned. It reads what it needs the
+// way the Sync controller does (package inputs): build options, identity,
+// owner and field manager, inventory.
+func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, localPath string) (bool, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
-		return fmt.Errorf("cannot build client: %w", err)
+		return false, fmt.Errorf("cannot build client: %w", err)
 	}
 	s := &gitopsv1.Sync{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
-		return fmt.Errorf("cannot read Sync %s/%s: %w", ns, name, err)
+		return false, fmt.Errorf("cannot read Sync %s/%s: %w", ns, name, err)
 	}
 	root := localPath
 	if root == "" {
 		dir, cleanup, err := checkoutSource(ctx, c, s)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer cleanup()
 		root = dir
+	} else if _, err := os.Stat(root); err != nil {
+		return false, fmt.Errorf("cannot read the working tree: %w", err)
 	}
-	opts, err := gitopscontroller.BuildOptions(ctx, c, s)
+	opts, err := inputs.BuildOptions(ctx, c, s)
 	if err != nil {
-		return err
+		return false, err
 	}
 	objs, err := build.Build(root, s.Spec.Path, opts)
 	if err != nil {
-		return fmt.Errorf("build failed: %w", err)
+		return false, fmt.Errorf("build failed: %w", err)
 	}
 	if err := apply.Normalize(c.RESTMapper(), objs, s.Namespace, s.Spec.TargetNamespace); err != nil {
-		return err
+		return false, err
 	}
 	writer := c
-	if sa := s.Spec.ServiceAccountName; sa != "" {
-		icfg := rest.CopyConfig(cfg)
-		icfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + s.Namespace + ":" + sa}
-		if writer, err = client.New(icfg, client.Options{Scheme: scheme.New(), Mapper: c.RESTMapper()}); err != nil {
-			return fmt.Errorf("cannot build client: %w", err)
+	if user := inputs.ServiceAccountUser(s, ""); user != "" {
+		if writer, err = client.New(inputs.Impersonating(cfg, user), client.Options{Scheme: scheme.New(), Mapper: c.RESTMapper()}); err != nil {
+			return false, fmt.Errorf("cannot build a client for service account %s: %w", s.Spec.ServiceAccountName, err)
 		}
 	}
-	applier := &apply.Applier{Client: writer, DryRun: true, Workers: 4,
-		Labels: map[string]string{gitopscontroller.LabelSyncName: s.Name, gitopscontroller.LabelSyncNamespace: s.Namespace}}
+	owner := inputs.Owner(s)
 	var created, changed, unchanged int
+	var refused []string
 	current := make([]apply.Entry, 0, len(objs))
 	for _, o := range objs {
 		e := apply.EntryOf(o)
@@ -112,24 +134,35 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 		live.SetGroupVersionKind(o.GroupVersionKind())
 		err := c.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, live)
 		if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
-			return fmt.Errorf("cannot read %s: %w", e, err)
+			return false, fmt.Errorf("cannot read %s: %w", e, err)
 		}
 		exists := err == nil
+		if exists {
+			if _, err := ownership.Decide(live, owner); err != nil {
+				fmt.Fprintf(out, "! %s: %v\n", e, err)
+				refused = append(refused, e.String())
+				continue
+			}
+		}
 		result := o.DeepCopy()
-		if err := dryRunResult(ctx, writer, result, applier.Labels); err != nil {
+		if err := dryRunResult(ctx, writer, result, owner); err != nil {
 			if !exists && meta.IsNoMatchError(err) {
 				fmt.Fprintf(out, "+ %s (its kind is defined in this build)\n", e)
 				created++
 				continue
 			}
-			return fmt.Errorf("dry-run apply of %s failed: %w", e, err)
+			return false, fmt.Errorf("dry-run apply of %s failed: %w", e, err)
 		}
 		if !exists {
 			fmt.Fprintf(out, "+ %s\n", e)
 			created++
 			continue
 		}
-		lines := fieldDiff(comparable(live.Object), comparable(result.Object))
+		before, after := comparable(live.Object), comparable(result.Object)
+		if isSecret(o) {
+			maskSecretValues(before, after)
+		}
+		lines := fieldDiff(before, after)
 		if len(lines) == 0 {
 			unchanged++
 			continue
@@ -142,13 +175,14 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	}
 	pruned := 0
 	if s.Spec.Prune != gitopsv1.PruneDisabled {
-		var old []apply.Entry
-		for _, e := range s.Status.Inventory {
-			old = append(old, apply.Entry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
+		stale := apply.Diff(inputs.Inventory(s.Status.Inventory), current)
+		if len(current) == 0 && len(stale) > 0 && s.Spec.Prune != gitopsv1.PruneAllowEmpty {
+			return false, fmt.Errorf("the build has no objects; the Sync refuses to prune its %d applied objects (set prune: allowEmpty to allow it)", len(stale))
 		}
-		res, err := applier.Prune(ctx, apply.Diff(old, current))
+		applier := &apply.Applier{Client: writer, DryRun: true, Owner: owner}
+		res, err := applier.Prune(ctx, stale)
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, p := range res {
 			if p.Deleted {
@@ -160,20 +194,77 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 		}
 	}
 	fmt.Fprintf(out, "%d to create, %d to change, %d to prune, %d unchanged\n", created, changed, pruned, unchanged)
-	return nil
+	if len(refused) > 0 {
+		return false, fmt.Errorf("the Sync would be refused on %d objects another writer owns: %s", len(refused), strings.Join(refused, ", "))
+	}
+	return created+changed+pruned > 0, nil
 }
 
-func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, labels map[string]string) error {
-	l := o.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range labels {
-		l[k] = v
-	}
-	o.SetLabels(l)
+// dryRunResult applies o with dryRun=All as the Sync's controller would: its
+// ownership labels and its own field manager.
+func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, owner ownership.Owner) error {
+	owner.SetMark(o)
 	delete(o.Object, "status")
-	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner("strata"), client.DryRunAll) //nolint:staticcheck // unstructured SSA
+	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner(owner.FieldManager()), client.DryRunAll) //nolint:staticcheck // unstructured SSA
+}
+
+// Masks kubectl diff shows instead of a Secret's values.
+const (
+	maskValue  = "***"
+	maskBefore = "*** (before)"
+	maskAfter  = "*** (after)"
+)
+
+// lastApplied is kubectl's annotation holding a copy of what it applied,
+// Secret values included.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+func isSecret(o *unstructured.Unstructured) bool {
+	gvk := o.GroupVersionKind()
+	return gvk.Group == "" && gvk.Kind == "Secret"
+}
+
+// maskSecretValues replaces the values of a Secret's data and stringData
+// keys (live before, want after) the way kubectl diff does: "***" where a key
+// is on one side only or the same on both, "*** (before)" and "*** (after)"
+// where it differs, so a change shows without its value. kubectl's
+// last-applied annotation, which copies the values, is masked the same way.
+func maskSecretValues(before, after map[string]any) {
+	all := func(string) bool { return true }
+	for _, field := range []string{"data", "stringData"} {
+		from, _ := before[field].(map[string]any)
+		to, _ := after[field].(map[string]any)
+		maskMaps(from, to, all)
+	}
+	annotations := func(m map[string]any) map[string]any {
+		md, _ := m["metadata"].(map[string]any)
+		a, _ := md["annotations"].(map[string]any)
+		return a
+	}
+	maskMaps(annotations(before), annotations(after), func(k string) bool { return k == lastApplied })
+}
+
+// maskMaps masks the values of the keys masked selects in from and to (kubectl
+// diff's rule; see maskSecretValues).
+func maskMaps(from, to map[string]any, masked func(string) bool) {
+	for k, v := range from {
+		if !masked(k) {
+			continue
+		}
+		if w, ok := to[k]; ok {
+			if !reflect.DeepEqual(v, w) {
+				from[k], to[k] = maskBefore, maskAfter
+				continue
+			}
+			to[k] = maskValue
+		}
+		from[k] = maskValue
+	}
+	for k := range to {
+		if _, ok := from[k]; masked(k) && !ok {
+			to[k] = maskValue
+		}
+	}
 }
 
 // comparable drops fields that change on every write.
@@ -250,22 +341,14 @@ func flatten(prefix string, v any, out map[string]string) {
 // checkoutSource clones the Sync's GitRepository at its current revision
 // (or its ref when it has none yet) into a temporary folder.
 func checkoutSource(ctx context.Context, c client.Client, s *gitopsv1.Sync) (string, func(), error) {
-	ns := s.Spec.SourceRef.Namespace
-	if ns == "" {
-		ns = s.Namespace
-	}
+	key := inputs.SourceRef(s)
 	repo := &gitopsv1.GitRepository{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: s.Spec.SourceRef.Name}, repo); err != nil {
-		return "", nil, fmt.Errorf("cannot read GitRepository %s/%s: %w", ns, s.Spec.SourceRef.Name, err)
+	if err := c.Get(ctx, key, repo); err != nil {
+		return "", nil, fmt.Errorf("cannot read GitRepository %s: %w", key, err)
 	}
-	var auth source.Auth
-	if repo.Spec.SecretRef != nil {
-		sec := &corev1.Secret{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: repo.Spec.SecretRef.Name}, sec); err != nil {
-			return "", nil, fmt.Errorf("cannot read the GitRepository's secret: %w", err)
-		}
-		auth = source.Auth{Username: string(sec.Data["username"]), Password: string(sec.Data["password"]),
-			BearerToken: string(sec.Data["bearerToken"]), Identity: sec.Data["identity"], KnownHosts: sec.Data["known_hosts"]}
+	auth, err := inputs.GitAuth(ctx, c, repo)
+	if err != nil {
+		return "", nil, fmt.Errorf("GitRepository %s: %w", key, err)
 	}
 	ref := source.Ref{}
 	if r := repo.Spec.Ref; r != nil {

@@ -29,6 +29,61 @@ func TestFieldDiff(t *testing.T) {
 	}
 }
 
+func TestMaskSecretValues(t *testing.T) {
+	type obj = map[string]any
+	cases := map[string]struct {
+		live, want         obj
+		maskedLive, masked obj
+		diff               []string
+	}{
+		"same value": {
+			obj{"data": obj{"a": "eA=="}}, obj{"data": obj{"a": "eA=="}},
+			obj{"data": obj{"a": "***"}}, obj{"data": obj{"a": "***"}}, nil,
+		},
+		"changed value": {
+			obj{"data": obj{"a": "eA=="}}, obj{"data": obj{"a": "eQ=="}},
+			obj{"data": obj{"a": "*** (before)"}}, obj{"data": obj{"a": "*** (after)"}},
+			[]string{`data.a: "*** (before)" -> "*** (after)"`},
+		},
+		"added and removed keys": {
+			obj{"data": obj{"old": "eA=="}}, obj{"data": obj{"new": "eQ=="}},
+			obj{"data": obj{"old": "***"}}, obj{"data": obj{"new": "***"}},
+			[]string{`data.new: (none) -> "***"`, `data.old: "***" -> (removed)`},
+		},
+		"data appears": {
+			obj{}, obj{"data": obj{"a": "eA=="}},
+			obj{}, obj{"data": obj{"a": "***"}},
+			[]string{`data.a: (none) -> "***"`},
+		},
+		"stringData": {
+			obj{"stringData": obj{"a": "x"}}, obj{"stringData": obj{"a": "y"}},
+			obj{"stringData": obj{"a": "*** (before)"}}, obj{"stringData": obj{"a": "*** (after)"}},
+			[]string{`stringData.a: "*** (before)" -> "*** (after)"`},
+		},
+		"last-applied annotation, other annotations and type untouched": {
+			obj{"type": "Opaque", "metadata": obj{"annotations": obj{lastApplied: `{"data":{"a":"eA=="}}`, "team": "a"}}},
+			obj{"type": "Opaque", "metadata": obj{"annotations": obj{lastApplied: `{"data":{"a":"eQ=="}}`, "team": "b"}}},
+			obj{"type": "Opaque", "metadata": obj{"annotations": obj{lastApplied: "*** (before)", "team": "a"}}},
+			obj{"type": "Opaque", "metadata": obj{"annotations": obj{lastApplied: "*** (after)", "team": "b"}}},
+			[]string{`metadata.annotations.kubectl.kubernetes.io/last-applied-configuration: "*** (before)" -> "*** (after)"`, `metadata.annotations.team: "a" -> "b"`},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			maskSecretValues(tc.live, tc.want)
+			if d := cmp.Diff(tc.maskedLive, tc.live); d != "" {
+				t.Errorf("live (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.masked, tc.want); d != "" {
+				t.Errorf("want (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.diff, fieldDiff(tc.live, tc.want)); d != "" {
+				t.Errorf("fieldDiff (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 func TestParseUpSync(t *testing.T) {
 	url, branch, path, err := parseUpSync("https://example.invalid/org/repo.git#clusters/local")
 	if err != nil || url != "https://example.invalid/org/repo.git" || branch != "" || path != "clusters/local" {

@@ -68,4 +68,6 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.IntVar(&o.KubeAPI.Burst, "kube-api-burst", o.KubeAPI.Burst, "burst of API requests each subsystem's client may make (0: the subsystem's default, 200 to 1000)")
 	f.StringVar(&o.WebhookAddr, "webhook-bind-address", o.WebhookAddr, "address of the Git webhook receiver (default: a free loopback port under strata up, :9292 otherwise)")
 	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
+	f.StringVar(&o.DefaultServiceAccount, "default-service-account", o.DefaultServiceAccount, "service account, in the Sync's own namespace, that Syncs without serviceAccountName act as (default: the manager's rights)")
+	f.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", o.NoCrossNamespaceRefs, "refuse Syncs whose sourceRef or dependsOn name another namespace")
 }

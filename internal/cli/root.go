@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +37,45 @@ func NewRootCommand() *cobra.Command {
 // extraCommands lets capabilities add their own commands (render, trace,
 // diff...) in files of their own.
 var extraCommands []func() *cobra.Command
+
+// Run runs the strata command with args, writing to stdout and stderr, and
+// returns its exit status: 0, the Code of an *ExitError, else 1.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		code = exit.Code
+		if exit.Err == nil {
+			return code
+		}
+	}
+	fmt.Fprintf(stderr, "strata: %v\n", err)
+	return code
+}
+
+// ExitError ends the strata command with exit status Code, printing Err
+// when there is one (diff exits 1 on differences without an error).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{

@@ -1,6 +1,7 @@
 // Package kit is the shared runtime every Strata controller and the CLI stand
 // on. Each concern is one subpackage: ownership (who may write an object and
 // under which field manager), eventmsg (event messages the API server accepts),
+// patch (status writes from the object as read, optionally optimistic-locked)
 // and the others listed in docs/architecture.md. The kit knows nothing about
 // compositions, Syncs or providers; they call it.
 package kit

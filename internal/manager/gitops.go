@@ -19,5 +19,12 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 			addr = "127.0.0.1:0"
 		}
 	}
-	return gitopscontroller.Setup(mgr, gitopscontroller.Options{StateDir: o.StateDir, Workers: o.MaxConcurrentReconciles, ClientLimit: o.KubeAPI, ReceiverAddr: addr})
+	return gitopscontroller.Setup(mgr, gitopscontroller.Options{
+		StateDir:              o.StateDir,
+		Workers:               o.MaxConcurrentReconciles,
+		ClientLimit:           o.KubeAPI,
+		ReceiverAddr:          addr,
+		DefaultServiceAccount: o.DefaultServiceAccount,
+		NoCrossNamespaceRefs:  o.NoCrossNamespaceRefs,
+	})
 }

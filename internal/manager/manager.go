@@ -44,6 +44,12 @@ type Options struct {
 	// WebhookAddr is where the Git webhook receiver listens; empty means a
 	// free loopback port when StateDir is set (strata up), else ":9292".
 	WebhookAddr string
+	// DefaultServiceAccount is impersonated, in each Sync's namespace, by
+	// Syncs without serviceAccountName (multi-tenant lockdown).
+	DefaultServiceAccount string
+	// NoCrossNamespaceRefs refuses Syncs whose sourceRef or dependsOn name
+	// another namespace (multi-tenant lockdown).
+	NoCrossNamespaceRefs bool
 }
 
 // DefaultOptions are the settings `strata manager` starts with.

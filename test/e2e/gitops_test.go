@@ -101,8 +101,8 @@ func TestGitOpsAcceptance(t *testing.T) {
 	diff.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(state, "kubeconfig"))
 	outb, err := diff.CombinedOutput()
 	out := string(outb)
-	if err != nil || !strings.Contains(out, "~ ConfigMap/shop/shop-config") || !strings.Contains(out, `data.GREETING: "hello" -> "hi"`) || !strings.Contains(out, "0 to create, 1 to change, 0 to prune") {
-		t.Errorf("strata diff: %v\n%s", err, out)
+	if diff.ProcessState == nil || diff.ProcessState.ExitCode() != 1 || !strings.Contains(out, "~ ConfigMap/shop/shop-config") || !strings.Contains(out, `data.GREETING: "hello" -> "hi"`) || !strings.Contains(out, "0 to create, 1 to change, 0 to prune") {
+		t.Errorf("strata diff (want exit status 1: differences): %v\n%s", err, out)
 	}
 
 	// Webhook: unsigned requests are refused; a signed push is applied
@@ -184,8 +184,8 @@ func TestGitOpsAcceptance(t *testing.T) {
 	// holds back.
 	fetched := exec.Command(filepath.Join(testenv.BinDir(), "strata"), "diff", "sync/shop", "-n", "default")
 	fetched.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(state, "kubeconfig"))
-	if outb, err := fetched.CombinedOutput(); err != nil || !strings.Contains(string(outb), "~ Deployment/shop/shop") || !strings.Contains(string(outb), "no-such-node") {
-		t.Errorf("strata diff of the fetched revision: %v\n%s", err, outb)
+	if outb, err := fetched.CombinedOutput(); fetched.ProcessState == nil || fetched.ProcessState.ExitCode() != 1 || !strings.Contains(string(outb), "~ Deployment/shop/shop") || !strings.Contains(string(outb), "no-such-node") {
+		t.Errorf("strata diff of the fetched revision (want exit status 1: differences): %v\n%s", err, outb)
 	}
 	events := kubectl(t, state, "get", "events", "-n", "default", "--field-selector", "involvedObject.name=shop,reason=RolledBack")
 	if !strings.Contains(events, "rolled back to") {

@@ -26,7 +26,40 @@ const (
 	ReasonInvalidSchema = "InvalidSchema"
 	// ReasonPending: the CRD was applied and is not served yet.
 	ReasonPending = "Pending"
+	// ReasonCRDConflict: a CRD of the XRD's name exists and was not created
+	// by this XRD (a provider's, or another XRD's). The XRD never adopts it:
+	// the CRD and its objects are left unchanged, and deleting the XRD does
+	// not delete it. The message names the CRD's current owner. Its owner
+	// may hand it over with the strata.dev/adopt annotation set to
+	// "CompositeResourceDefinition/<xrd name>".
+	ReasonCRDConflict = "CRDConflict"
 )
+
+// Reasons of the Synced condition of composite resources and claims (the
+// Synced condition and its shared reasons are in internal/conditions).
+const (
+	// ReasonCompositionMismatch: the Composition selected for a composite
+	// (by compositionRef, compositionSelector, the XRD's enforced or default
+	// ref) or the pinned compositionRevisionRef was written for another
+	// composite kind (its compositeTypeRef group or kind differs), or the
+	// revision belongs to another Composition. Nothing is composed.
+	ReasonCompositionMismatch = "CompositionMismatch"
+	// ReasonCompositionNotAllowed: a claim chose (by compositionRef or
+	// compositionSelector) a Composition outside its XRD's
+	// claimCompositionSelector. The claim's composite is left unchanged.
+	ReasonCompositionNotAllowed = "CompositionNotAllowed"
+	// ReasonClaimNotAllowed: a claim's spec.resourceRef names an existing
+	// composite resource that is bound to no claim and does not list the
+	// claim's namespace in its strata.dev/claim-namespaces annotation. The
+	// composite is left unchanged.
+	ReasonClaimNotAllowed = "ClaimNotAllowed"
+)
+
+// AnnotationClaimNamespaces is set by a cluster admin on a composite resource
+// it created to let claims bind it through spec.resourceRef: a comma-separated
+// list of namespaces whose claims may bind it, or "*" for any namespace.
+// Without it, only the claim that created a composite is bound to it.
+const AnnotationClaimNamespaces = "strata.dev/claim-namespaces"
 
 // CompositeResourceScope says whether XRs are cluster-scoped or namespaced.
 // +kubebuilder:validation:Enum=Cluster;Namespaced
@@ -114,6 +147,15 @@ type CompositeResourceDefinitionSpec struct {
 	// EnforcedCompositionRef is used by every XR, whatever it selects.
 	// +optional
 	EnforcedCompositionRef *CompositionReference `json:"enforcedCompositionRef,omitempty"`
+	// ClaimCompositionSelector restricts the Compositions that claims may
+	// choose, with spec.compositionRef or spec.compositionSelector, to those
+	// whose labels match it. A claim choosing another Composition is refused
+	// with Synced=False, reason CompositionNotAllowed, and its composite is
+	// left unchanged. The enforced and default refs, which the platform team
+	// sets, are not restricted; neither are composites created without a
+	// claim. Unset: claims may choose any Composition of the composite kind.
+	// +optional
+	ClaimCompositionSelector *metav1.LabelSelector `json:"claimCompositionSelector,omitempty"`
 	// DefaultCompositionUpdatePolicy is used when an XR sets none.
 	// +optional
 	// +kubebuilder:default=Automatic

@@ -20,6 +20,19 @@ const (
 	ReasonHealthCheckFailed = "HealthCheckFailed"
 	// ReasonDependencyNotReady: a dependsOn entry is not ready yet.
 	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonDependencyFailed: a dependsOn entry cannot be read as the Sync's
+	// service account (forbidden) or its readyWhen cannot be evaluated.
+	ReasonDependencyFailed = "DependencyFailed"
+	// ReasonCrossNamespaceRefNotAllowed: the manager runs with
+	// --no-cross-namespace-refs and sourceRef or dependsOn names another
+	// namespace (Stalled).
+	ReasonCrossNamespaceRefNotAllowed = "CrossNamespaceRefNotAllowed"
+	// ReasonResourceConflict: an object of the revision exists and belongs
+	// to someone else (another Sync, a composite, or a writer outside
+	// Strata); it is not modified and nothing is pruned until the conflict
+	// is resolved or the owner hands the object over with the
+	// strata.dev/adopt annotation.
+	ReasonResourceConflict = "ResourceConflict"
 	// ReasonPruneFailed: an object that left the inventory could not be
 	// deleted, or pruning was refused by a safety rule.
 	ReasonPruneFailed = "PruneFailed"

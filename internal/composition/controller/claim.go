@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
 )
@@ -75,7 +77,7 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 			return
 		}
 		if retErr != nil {
-			conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconcileError, retErr.Error())
+			conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, reasonOf(retErr), retErr.Error())
 			if errors.Is(retErr, reconcile.TerminalError(nil)) {
 				conditions.MarkStalled(conds, reasonOf(retErr), retErr.Error())
 			}
@@ -99,6 +101,9 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	xr, err := r.bind(ctx, claim)
 	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.checkComposition(ctx, claim); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.applyXR(ctx, claim, xr); err != nil {
@@ -144,7 +149,56 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 	if ref["name"] != "" && (ref["name"] != claim.GetName() || ref["namespace"] != claim.GetNamespace()) {
 		return nil, userError(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))
 	}
+	// A composite that no claim created (an admin's) is bound only when its
+	// owner allows claims from this namespace. The claim retries with
+	// backoff (the composite's events do not reach a claim it refused), so
+	// it binds once allowed.
+	if ref["name"] == "" && !allowsClaimsFrom(xr, claim.GetNamespace()) {
+		return nil, &terminal{reason: v1alpha1.ReasonClaimNotAllowed, err: fmt.Errorf("composite resource %s is bound to no claim and does not allow claims from namespace %s (its owner may list the namespace in its %s annotation)",
+			name, claim.GetNamespace(), v1alpha1.AnnotationClaimNamespaces)}
+	}
 	return xr, nil
+}
+
+// allowsClaimsFrom reports whether xr's AnnotationClaimNamespaces lists ns
+// or is "*".
+func allowsClaimsFrom(xr *unstructured.Unstructured, ns string) bool {
+	for _, n := range strings.Split(xr.GetAnnotations()[v1alpha1.AnnotationClaimNamespaces], ",") {
+		if n = strings.TrimSpace(n); n == "*" || (n != "" && n == ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkComposition refuses a claim whose compositionRef names a Composition
+// of another composite kind (CompositionMismatch) or one its XRD's
+// claimCompositionSelector does not allow (CompositionNotAllowed) before the
+// choice reaches the composite, which then stays as it was. A selector is
+// checked by the composite, which chooses only among allowed Compositions.
+func (r *claimReconciler) checkComposition(ctx context.Context, claim *unstructured.Unstructured) error {
+	name, _, _ := unstructured.NestedString(claim.Object, "spec", "compositionRef", "name")
+	if name == "" {
+		return nil
+	}
+	comp := &v1alpha1.Composition{}
+	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, comp); err != nil {
+		// Not found is retried: the claim must not pass on a name that
+		// someone may later give a Composition it may not use.
+		return fmt.Errorf("cannot get composition %q: %w", name, err)
+	}
+	if !composes(comp.Spec.CompositeTypeRef, r.xrGVK) {
+		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
+			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, r.xrGVK.GroupVersion(), r.xrGVK.Kind))
+	}
+	x := &v1alpha1.CompositeResourceDefinition{}
+	if err := r.client.Get(ctx, client.ObjectKey{Name: r.xrdName}, x); err != nil {
+		return fmt.Errorf("cannot get XRD %s: %w", r.xrdName, err)
+	}
+	if err := claimMayUse(x.Spec.ClaimCompositionSelector, comp); err != nil {
+		return userError(v1alpha1.ReasonCompositionNotAllowed, err)
+	}
+	return nil
 }
 
 // applyXR server-side applies the XR's spec from the claim's.

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/tools/events"
@@ -101,7 +100,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		}
 		if retErr != nil {
 			msg := retErr.Error()
-			conditions.Set(s.conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconcileError, msg)
+			conditions.Set(s.conds, conditions.Synced, metav1.ConditionFalse, reasonOf(retErr), msg)
 			if errors.Is(retErr, reconcile.TerminalError(nil)) {
 				conditions.MarkStalled(s.conds, reasonOf(retErr), msg)
 			} else if c := conditions.Get(s.conds, conditions.Ready); c == nil || c.Status != metav1.ConditionTrue {
@@ -169,6 +168,9 @@ func jitter(d time.Duration) time.Duration {
 
 // selectRevision picks the Composition (enforced, compositionRef, selector,
 // XRD default) and the revision (latest for Automatic, pinned for Manual).
+// Whatever picked it, the Composition must be written for this composite
+// kind and a pinned revision must belong to it: otherwise the XR is
+// CompositionMismatch and nothing is composed.
 func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) error {
 	s.xrd = &v1alpha1.CompositeResourceDefinition{}
 	if err := r.client.Get(ctx, client.ObjectKey{Name: r.xrdName}, s.xrd); err != nil {
@@ -184,6 +186,10 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 			return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %q not found", name))
 		}
 		return fmt.Errorf("cannot get composition %s: %w", name, err)
+	}
+	if !composes(comp.Spec.CompositeTypeRef, r.gvk) {
+		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
+			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, r.gvk.GroupVersion(), r.gvk.Kind))
 	}
 	policy, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionUpdatePolicy")
 	if policy == "" {
@@ -207,6 +213,12 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 			return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %q not found", revName))
 		}
 		return fmt.Errorf("cannot get composition revision %s: %w", revName, err)
+	}
+	// A pinned revision (the claim passes compositionRevisionRef through)
+	// must be one of the selected Composition's own.
+	if owner := rev.Labels[v1alpha1.LabelCompositionName]; owner != name || !composes(rev.Spec.CompositeTypeRef, r.gvk) {
+		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition revision %s belongs to composition %q composing %s, not to composition %s of %s",
+			revName, owner, rev.Spec.CompositeTypeRef.Kind, name, r.gvk.Kind))
 	}
 	s.rev = rev
 	oldRev, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRevisionRef", "name")
@@ -246,6 +258,11 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 // that a watch will report.
 var errWait = errors.New("waiting")
 
+// compositionName names the Composition an XR uses: the XRD's enforced ref,
+// the XR's compositionRef, the first (by name) of the Compositions of this
+// kind matching its compositionSelector (for a claim's XR, only those the
+// XRD's claimCompositionSelector allows), the XRD's default ref, or the only
+// Composition of this kind.
 func (r *compositeReconciler) compositionName(ctx context.Context, s *scope) (string, error) {
 	if ref := s.xrd.Spec.EnforcedCompositionRef; ref != nil {
 		return ref.Name, nil
@@ -254,21 +271,11 @@ func (r *compositeReconciler) compositionName(ctx context.Context, s *scope) (st
 		return n, nil
 	}
 	if sel, ok, _ := unstructured.NestedStringMap(s.xr.Object, "spec", "compositionSelector", "matchLabels"); ok {
-		l := &v1alpha1.CompositionList{}
-		if err := r.client.List(ctx, l, client.MatchingLabels(sel)); err != nil {
-			return "", fmt.Errorf("cannot list compositions: %w", err)
+		var allowed *metav1.LabelSelector
+		if claim, _, _ := unstructured.NestedString(s.xr.Object, "spec", "claimRef", "name"); claim != "" {
+			allowed = s.xrd.Spec.ClaimCompositionSelector
 		}
-		var names []string
-		for _, c := range l.Items {
-			if c.Spec.CompositeTypeRef.Kind == r.gvk.Kind {
-				names = append(names, c.Name)
-			}
-		}
-		if len(names) == 0 {
-			return "", userError(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition for %s matches labels %v", r.gvk.Kind, labels.Set(sel)))
-		}
-		sort.Strings(names)
-		return names[0], nil
+		return selectComposition(ctx, r.client, r.gvk, sel, allowed)
 	}
 	if ref := s.xrd.Spec.DefaultCompositionRef; ref != nil {
 		return ref.Name, nil
@@ -279,8 +286,7 @@ func (r *compositeReconciler) compositionName(ctx context.Context, s *scope) (st
 	}
 	var names []string
 	for _, c := range l.Items {
-		gv, _ := schema.ParseGroupVersion(c.Spec.CompositeTypeRef.APIVersion)
-		if gv.Group == r.gvk.Group && c.Spec.CompositeTypeRef.Kind == r.gvk.Kind {
+		if composes(c.Spec.CompositeTypeRef, r.gvk) {
 			names = append(names, c.Name)
 		}
 	}

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/builder"
@@ -34,7 +37,20 @@ type CompositionReconciler struct {
 	Recorder events.EventRecorder
 	// Schemas, when set, type-checks templates against the composed kinds.
 	Schemas render.SchemaSource
+	// Kinds, when set, says whether the API server serves a composed kind;
+	// a Composition composing a kind it does not serve is not valid.
+	Kinds ServedKinds
 }
+
+// ServedKinds says whether the API server serves a kind.
+type ServedKinds interface {
+	Served(gvk schema.GroupVersionKind) (bool, error)
+}
+
+// unservedKindRequeue is how soon a Composition composing a kind the API
+// server does not serve is checked again (the kind's CRD may be installed
+// next).
+const unservedKindRequeue = 30 * time.Second
 
 // SetupWithManager registers the Composition controller; it also runs when
 // XRDs change, since their schema types the expressions.
@@ -44,6 +60,7 @@ func (r *CompositionReconciler) SetupWithManager(mgr manager.Manager, workers in
 		For(&v1alpha1.Composition{}).
 		Owns(&v1alpha1.CompositionRevision{}).
 		Watches(&v1alpha1.CompositeResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.forXRD)).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.forCRD)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -59,6 +76,22 @@ func (r *CompositionReconciler) forXRD(ctx context.Context, o client.Object) []r
 		gv, _ := schema.ParseGroupVersion(c.Spec.CompositeTypeRef.APIVersion)
 		if gv.Group == x.Spec.Group && c.Spec.CompositeTypeRef.Kind == x.Spec.Names.Kind {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+		}
+	}
+	return out
+}
+
+// forCRD checks the Compositions that are not valid again when a CRD
+// changes: one may compose the kind it serves.
+func (r *CompositionReconciler) forCRD(ctx context.Context, _ client.Object) []reconcile.Request {
+	l := &v1alpha1.CompositionList{}
+	if err := r.Client.List(ctx, l); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range l.Items {
+		if !conditions.IsTrue(&l.Items[i], v1alpha1.Valid) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])})
 		}
 	}
 	return out
@@ -108,6 +141,17 @@ func (r *CompositionReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		conditions.MarkStalled(c, v1alpha1.ReasonCompositionInvalid, msg)
 		return reconcile.Result{}, nil
 	}
+	if msg, err := r.checkKinds(&c.Spec); err != nil {
+		conditions.MarkFailed(c, conditions.ReasonReconcileError, err.Error())
+		return reconcile.Result{}, err
+	} else if msg != "" {
+		if cur := conditions.Get(c, v1alpha1.Valid); cur == nil || cur.Message != msg {
+			r.Recorder.Eventf(c, nil, "Warning", v1alpha1.ReasonCompositionInvalid, "Validate", "%s", msg)
+		}
+		conditions.Set(c, v1alpha1.Valid, metav1.ConditionFalse, v1alpha1.ReasonCompositionInvalid, msg)
+		conditions.MarkStalled(c, v1alpha1.ReasonCompositionInvalid, msg)
+		return reconcile.Result{RequeueAfter: unservedKindRequeue}, nil
+	}
 	rev, err := r.publish(ctx, c)
 	if err != nil {
 		conditions.MarkFailed(c, conditions.ReasonReconcileError, err.Error())
@@ -154,6 +198,85 @@ func FindXRD(ctx context.Context, c client.Client, ref v1alpha1.TypeReference) (
 		}
 	}
 	return nil, nil
+}
+
+// checkKinds returns a message naming the first resource whose kind the API
+// server does not serve, or "" when all are served (or Kinds is not set).
+func (r *CompositionReconciler) checkKinds(spec *v1alpha1.CompositionSpec) (string, error) {
+	if r.Kinds == nil {
+		return "", nil
+	}
+	for _, t := range spec.Resources {
+		var tm metav1.TypeMeta
+		if err := json.Unmarshal(t.Template.Raw, &tm); err != nil {
+			return fmt.Sprintf("resource %q: cannot read apiVersion and kind: %v", t.Name, err), nil
+		}
+		gvk := tm.GroupVersionKind()
+		ok, err := r.Kinds.Served(gvk)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return fmt.Sprintf("resource %q: kind %s of apiVersion %s is not served by the API server (is its CRD installed?)", t.Name, tm.Kind, tm.APIVersion), nil
+		}
+	}
+	return "", nil
+}
+
+// composes reports whether a Composition's compositeTypeRef names the
+// composite kind gvk (group and kind; the version may be any the XRD serves).
+func composes(ref v1alpha1.TypeReference, gvk schema.GroupVersionKind) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == gvk.Group && ref.Kind == gvk.Kind
+}
+
+// selectComposition names the first, by name, of the Compositions of the
+// composite kind gvk whose labels match sel. When allowed is not nil (the
+// XRD's claimCompositionSelector, for a claim's choice), only Compositions it
+// matches may be chosen.
+func selectComposition(ctx context.Context, c client.Reader, gvk schema.GroupVersionKind, sel map[string]string, allowed *metav1.LabelSelector) (string, error) {
+	l := &v1alpha1.CompositionList{}
+	if err := c.List(ctx, l, client.MatchingLabels(sel)); err != nil {
+		return "", fmt.Errorf("cannot list compositions: %w", err)
+	}
+	var names, refused []string
+	for i := range l.Items {
+		comp := &l.Items[i]
+		if !composes(comp.Spec.CompositeTypeRef, gvk) {
+			continue
+		}
+		if err := claimMayUse(allowed, comp); err != nil {
+			refused = append(refused, comp.Name)
+			continue
+		}
+		names = append(names, comp.Name)
+	}
+	if len(names) == 0 && len(refused) > 0 {
+		sort.Strings(refused)
+		return "", userError(v1alpha1.ReasonCompositionNotAllowed, fmt.Errorf("compositions %s match labels %v but the XRD's claimCompositionSelector does not allow claims to use them",
+			strings.Join(refused, ", "), labels.Set(sel)))
+	}
+	if len(names) == 0 {
+		return "", userError(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition for %s matches labels %v", gvk.Kind, labels.Set(sel)))
+	}
+	sort.Strings(names)
+	return names[0], nil
+}
+
+// claimMayUse says whether the XRD's claimCompositionSelector (allowed; nil
+// allows everything) lets a claim choose comp.
+func claimMayUse(allowed *metav1.LabelSelector, comp *v1alpha1.Composition) error {
+	if allowed == nil {
+		return nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(allowed)
+	if err != nil {
+		return fmt.Errorf("invalid claimCompositionSelector: %w", err)
+	}
+	if !sel.Matches(labels.Set(comp.Labels)) {
+		return fmt.Errorf("composition %s is not one claims may choose (the XRD's claimCompositionSelector is %s)", comp.Name, sel)
+	}
+	return nil
 }
 
 func specHash(spec *v1alpha1.CompositionSpec) (string, error) {

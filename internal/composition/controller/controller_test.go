@@ -25,8 +25,9 @@ import (
 )
 
 var (
-	env *testenv.Env
-	k   client.Client
+	env    *testenv.Env
+	k      client.Client
+	engine *controller.Engine
 )
 
 func TestMain(m *testing.M) {
@@ -47,7 +48,7 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	if err := controller.Setup(mgr, time.Minute, 4, kubeclient.Limit{}); err != nil {
+	if engine, err = controller.SetupEngine(mgr, time.Minute, 4, kubeclient.Limit{}); err != nil {
 		e.Stop()
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
@@ -29,7 +32,8 @@ import (
 )
 
 // Engine starts a composite and a claim controller for each established
-// XRD and caches compiled Composition revisions.
+// XRD, stops them when the XRD goes or references another version, and
+// caches compiled Composition revisions.
 type Engine struct {
 	mgr           ctrl.Manager
 	client        client.Client
@@ -42,9 +46,22 @@ type Engine struct {
 	pollInterval  time.Duration
 	workers       int
 
-	mu      sync.Mutex
-	started map[string]bool
-	plans   map[types.UID]*render.Plan
+	// ctx is the manager's; controllers run under contexts derived from it.
+	ctx      context.Context
+	ctxReady chan struct{}
+	// runMu serialises Start and Stop; reconcilers never take it.
+	runMu   sync.Mutex
+	running map[string]*xrdControllers
+
+	mu    sync.Mutex
+	plans map[types.UID]*render.Plan
+}
+
+// xrdControllers are the controllers running for one XRD.
+type xrdControllers struct {
+	xr, claim schema.GroupVersionKind // claim is zero without claimNames
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // Setup registers the XRD and Composition controllers; they start the
@@ -52,8 +69,15 @@ type Engine struct {
 // limit rate-limits the engine's API client; its zero fields take
 // DefaultClientLimit.
 func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) error {
+	_, err := SetupEngine(mgr, pollInterval, workers, limit)
+	return err
+}
+
+// SetupEngine is Setup that also returns the engine, to inspect which
+// controllers run.
+func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) (*Engine, error) {
 	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
-		return fmt.Errorf("cannot register apiextensions types: %w", err)
+		return nil, fmt.Errorf("cannot register apiextensions types: %w", err)
 	}
 	if pollInterval <= 0 {
 		pollInterval = time.Minute
@@ -70,11 +94,11 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kube
 		DefaultTransform: cache.TransformStripManagedFields(),
 	})
 	if err != nil {
-		return fmt.Errorf("cannot create composition cache: %w", err)
+		return nil, fmt.Errorf("cannot create composition cache: %w", err)
 	}
 	composed, err := labels.NewRequirement(render.LabelComposite, selection.Exists, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	composedCache, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
@@ -82,38 +106,48 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kube
 		DefaultLabelSelector: labels.NewSelector().Add(*composed),
 	})
 	if err != nil {
-		return fmt.Errorf("cannot create composition cache: %w", err)
+		return nil, fmt.Errorf("cannot create composition cache: %w", err)
 	}
 	for _, ca := range []cache.Cache{xrCache, composedCache} {
 		if err := mgr.Add(ca); err != nil {
-			return fmt.Errorf("cannot add composition cache: %w", err)
+			return nil, fmt.Errorf("cannot add composition cache: %w", err)
 		}
 	}
 	e := &Engine{
 		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
-		started: map[string]bool{}, plans: map[types.UID]*render.Plan{},
+		ctxReady: make(chan struct{}), running: map[string]*xrdControllers{}, plans: map[types.UID]*render.Plan{},
+	}
+	// The per-XRD controllers are not the manager's (it cannot stop one):
+	// they run under the manager's context, taken here.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		e.ctx = ctx
+		close(e.ctxReady)
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return nil, fmt.Errorf("cannot add composition engine: %w", err)
 	}
 	// Typed and unstructured objects are read from the engine's own caches.
 	c, _, err := kubeclient.New(mgr, limit.Or(DefaultClientLimit),
 		&client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true})
 	if err != nil {
-		return fmt.Errorf("cannot build composition client: %w", err)
+		return nil, fmt.Errorf("cannot build composition client: %w", err)
 	}
 	e.client = c
 	xr := &xrd.Reconciler{Client: c, Recorder: e.recorder, Starter: e}
 	if err := xr.SetupWithManager(mgr, 2); err != nil {
-		return fmt.Errorf("cannot set up XRD controller: %w", err)
+		return nil, fmt.Errorf("cannot set up XRD controller: %w", err)
 	}
 	schemas, err := newAPISchemas(mgr.GetConfig())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cr := &CompositionReconciler{Client: c, Recorder: e.recorder, Schemas: schemas}
+	cr := &CompositionReconciler{Client: c, Recorder: e.recorder, Schemas: schemas, Kinds: schemas}
 	if err := cr.SetupWithManager(mgr, 2); err != nil {
-		return fmt.Errorf("cannot set up Composition controller: %w", err)
+		return nil, fmt.Errorf("cannot set up Composition controller: %w", err)
 	}
-	return nil
+	return e, nil
 }
 
 // DefaultClientLimit rate-limits the engine's writes to the API server
@@ -122,77 +156,178 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kube
 // claims take minutes.
 var DefaultClientLimit = kubeclient.Limit{QPS: 100, Burst: 200}
 
-// Start starts the composite and claim controllers of an XRD (once).
-func (e *Engine) Start(_ context.Context, x *v1alpha1.CompositeResourceDefinition) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// Start starts the composite and claim controllers of an XRD's referenceable
+// version (once). When the XRD references another version, or gains or loses
+// its claim kind, the controllers of the old kinds are stopped first.
+func (e *Engine) Start(ctx context.Context, x *v1alpha1.CompositeResourceDefinition) error {
+	select {
+	case <-e.ctxReady:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
 	v := x.ReferenceableVersion()
 	xrGVK := schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: x.Spec.Names.Kind}
+	var claimGVK schema.GroupVersionKind
+	if x.Spec.ClaimNames != nil {
+		claimGVK = xrGVK.GroupVersion().WithKind(x.Spec.ClaimNames.Kind)
+	}
+	if cur := e.running[x.Name]; cur != nil {
+		if cur.xr == xrGVK && cur.claim == claimGVK {
+			return nil
+		}
+		if err := e.stopLocked(ctx, x.Name); err != nil {
+			return err
+		}
+	}
 	e.kindsMu.Lock()
 	e.ownKinds[xrGVK] = true
-	if x.Spec.ClaimNames != nil {
-		e.ownKinds[xrGVK.GroupVersion().WithKind(x.Spec.ClaimNames.Kind)] = true
+	if !claimGVK.Empty() {
+		e.ownKinds[claimGVK] = true
 	}
 	e.kindsMu.Unlock()
-	key := "xr/" + xrGVK.String()
-	if !e.started[key] {
-		if err := e.startComposite(x.Name, xrGVK); err != nil {
+	ctrls := []controller.Controller{}
+	c, err := e.newComposite(x.Name, xrGVK)
+	if err != nil {
+		return err
+	}
+	ctrls = append(ctrls, c)
+	if !claimGVK.Empty() {
+		c, err := e.newClaim(x.Name, claimGVK, xrGVK)
+		if err != nil {
 			return err
 		}
-		e.started[key] = true
+		ctrls = append(ctrls, c)
 	}
-	if x.Spec.ClaimNames == nil {
+	runCtx, cancel := context.WithCancel(e.ctx)
+	run := &xrdControllers{xr: xrGVK, claim: claimGVK, cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, c := range ctrls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Start(runCtx); err != nil {
+				ctrl.LoggerFrom(runCtx).Error(err, "composition controller stopped", "xrd", x.Name)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(run.done) }()
+	e.running[x.Name] = run
+	return nil
+}
+
+// Stop stops the controllers of the XRD named xrdName and removes the
+// informers of its kinds, so nothing watches or reconciles them any more.
+func (e *Engine) Stop(ctx context.Context, xrdName string) error {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	return e.stopLocked(ctx, xrdName)
+}
+
+func (e *Engine) stopLocked(ctx context.Context, xrdName string) error {
+	run := e.running[xrdName]
+	if run == nil {
 		return nil
 	}
-	claimGVK := schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: x.Spec.ClaimNames.Kind}
-	key = "claim/" + claimGVK.String()
-	if !e.started[key] {
-		if err := e.startClaim(x.Name, claimGVK, xrGVK); err != nil {
-			return err
+	run.cancel()
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the controllers of %s to stop: %w", xrdName, ctx.Err())
+	}
+	delete(e.running, xrdName)
+	for _, gvk := range []schema.GroupVersionKind{run.xr, run.claim} {
+		if gvk.Empty() {
+			continue
 		}
-		e.started[key] = true
+		e.kindsMu.Lock()
+		delete(e.ownKinds, gvk)
+		delete(e.indexed, gvk)
+		e.kindsMu.Unlock()
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		if err := e.cache.RemoveInformer(ctx, u); err != nil {
+			return fmt.Errorf("cannot stop watching %s: %w", gvk, err)
+		}
 	}
 	return nil
 }
 
-func (e *Engine) startComposite(xrdName string, gvk schema.GroupVersionKind) error {
+// Running lists the kinds the engine runs a controller for, sorted: the
+// composite and claim kinds of every established XRD.
+func (e *Engine) Running() []schema.GroupVersionKind {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	var out []schema.GroupVersionKind
+	for _, r := range e.running {
+		out = append(out, r.xr)
+		if !r.claim.Empty() {
+			out = append(out, r.claim)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// newController builds a controller the engine starts and stops itself.
+func (e *Engine) newController(name string, r reconcile.Reconciler) (controller.Controller, error) {
+	skip := true
+	opts := controller.Options{Reconciler: r, MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}
+	opts.DefaultFromConfig(e.mgr.GetControllerOptions())
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = e.mgr.GetLogger()
+	}
+	return controller.NewUnmanaged(name, opts)
+}
+
+func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (controller.Controller, error) {
 	r := &compositeReconciler{
 		client: e.client, recorder: e.recorder, gvk: gvk, xrdName: xrdName, engine: e,
 		watched: map[schema.GroupVersionKind]bool{},
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
-	skip := true
-	c, err := ctrl.NewControllerManagedBy(e.mgr).
-		Named("composite-"+gvk.Kind+"."+gvk.Group).
-		WatchesRawSource(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{})).
-		Watches(&v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(r.mapCompositionToXRs)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
-		Build(r)
+	c, err := e.newController("composite-"+gvk.Kind+"."+gvk.Group, r)
+	if err == nil {
+		err = c.Watch(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{}))
+	}
+	if err == nil {
+		// The handler stays on the manager's shared Composition informer
+		// after the controller stops; its context ends then, and so does
+		// its work.
+		err = c.Watch(source.Kind[client.Object](e.mgr.GetCache(), &v1alpha1.Composition{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return r.mapCompositionToXRs(ctx, o)
+			})))
+	}
 	if err != nil {
-		return fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
+		return nil, fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
 	}
 	r.ctrl = c
-	return nil
+	return c, nil
 }
 
-func (e *Engine) startClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) error {
+func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (controller.Controller, error) {
 	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	xr := &unstructured.Unstructured{}
 	xr.SetGroupVersionKind(xrGVK)
-	skip := true
-	_, err := ctrl.NewControllerManagedBy(e.mgr).
-		Named("claim-" + gvk.Kind + "." + gvk.Group).
-		WatchesRawSource(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(source.Kind[client.Object](e.cache, xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}).
-		Build(r)
-	if err != nil {
-		return fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
+	c, err := e.newController("claim-"+gvk.Kind+"."+gvk.Group, r)
+	if err == nil {
+		err = c.Watch(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{}))
 	}
-	return nil
+	if err == nil {
+		err = c.Watch(source.Kind[client.Object](e.cache, xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
+	}
+	return c, nil
 }
 
 // plan compiles a revision once; revisions are immutable.

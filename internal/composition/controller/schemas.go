@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/openapi3"
@@ -17,6 +18,7 @@ import (
 // apiSchemas serves the OpenAPI v3 schemas of the API server, cached per
 // group version for a short while so new CRDs are seen.
 type apiSchemas struct {
+	dc   discovery.DiscoveryInterface
 	root openapi3.Root
 	mu   sync.Mutex
 	docs map[schema.GroupVersion]cachedDoc
@@ -34,7 +36,7 @@ func newAPISchemas(cfg *rest.Config) (*apiSchemas, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot build discovery client: %w", err)
 	}
-	return &apiSchemas{root: openapi3.NewRoot(dc.OpenAPIV3()), docs: map[schema.GroupVersion]cachedDoc{}}, nil
+	return &apiSchemas{dc: dc, root: openapi3.NewRoot(dc.OpenAPIV3()), docs: map[schema.GroupVersion]cachedDoc{}}, nil
 }
 
 // Schema returns the schema of a kind, or nil when the API server does not
@@ -85,4 +87,22 @@ func findKind(doc *spec3.OpenAPI, gvk schema.GroupVersionKind) (*spec.Schema, fu
 		}
 	}
 	return nil, nil
+}
+
+// Served reports whether the API server serves kind gvk, asking discovery
+// each time so a CRD installed a moment ago is seen.
+func (a *apiSchemas) Served(gvk schema.GroupVersionKind) (bool, error) {
+	l, err := a.dc.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("cannot discover the kinds of %s: %w", gvk.GroupVersion(), err)
+	}
+	for _, r := range l.APIResources {
+		if r.Kind == gvk.Kind && !strings.Contains(r.Name, "/") {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -9,28 +9,43 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // Finalizer keeps an XRD until its instances and CRDs are gone.
 const Finalizer = "apiextensions.strata.dev/xrd"
 
-// Starter starts reconciling the kinds of an established XRD. It must be
-// idempotent.
+// Starter starts reconciling the kinds of an established XRD and stops
+// reconciling them when the XRD goes. Both must be idempotent.
 type Starter interface {
+	// Start runs the composite and claim controllers of x's referenceable
+	// version, replacing those of a version x no longer references.
 	Start(ctx context.Context, x *v1alpha1.CompositeResourceDefinition) error
+	// Stop stops the controllers and informers of the XRD named xrdName.
+	Stop(ctx context.Context, xrdName string) error
+}
+
+// crdOwner is how an XRD marks the CRDs it creates: a controller owner
+// reference to it.
+func crdOwner(x *v1alpha1.CompositeResourceDefinition) ownership.Owner {
+	return ownership.Owner{APIVersion: v1alpha1.GroupVersion.String(), Kind: "CompositeResourceDefinition", Name: x.Name, UID: x.UID, Mark: ownership.ControllerRef}
 }
 
 // Reconciler keeps the CRDs of XRDs applied.
@@ -45,7 +60,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("xrd").
 		For(&v1alpha1.CompositeResourceDefinition{}).
-		Owns(&apiextensionsv1.CustomResourceDefinition{}).
+		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.mapCRDToXRD)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -55,7 +70,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	log := ctrl.LoggerFrom(ctx)
 	x := &v1alpha1.CompositeResourceDefinition{}
 	if err := r.Client.Get(ctx, req.NamespacedName, x); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			// Gone without our finalizer (or after it): nothing may run for it.
+			return ctrl.Result{}, r.Starter.Stop(ctx, req.Name)
+		}
+		return ctrl.Result{}, err
 	}
 	orig := x.DeepCopy()
 	defer func() {
@@ -90,7 +109,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err == nil {
 		_, err = XRType(x)
 	}
+	if err == nil && !x.ReferenceableVersion().Served {
+		err = fmt.Errorf("version %s is referenceable but not served", x.ReferenceableVersion().Name)
+	}
 	if err != nil {
+		// Nothing may keep reconciling kinds the XRD no longer defines well.
+		if stopErr := r.Starter.Stop(ctx, x.Name); stopErr != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot stop controllers of %s: %w", x.Name, stopErr)
+		}
 		msg := "invalid schema: " + err.Error()
 		conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 		conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
@@ -100,6 +126,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	crds := []*apiextensionsv1.CustomResourceDefinition{xrCRD}
 	if claimCRD != nil {
 		crds = append(crds, claimCRD)
+	}
+	// An XRD never takes over a CRD it did not create (a provider's, or
+	// another XRD's): applying would replace its schema and make it the
+	// XRD's to delete.
+	for _, c := range crds {
+		if err := r.checkCRDOwner(ctx, x, c.Name); err != nil {
+			if !ownership.IsConflict(err) {
+				conditions.MarkFailed(x, conditions.ReasonReconcileError, err.Error())
+				return ctrl.Result{}, err
+			}
+			msg := err.Error()
+			if c := conditions.Get(x, v1alpha1.Established); c == nil || c.Reason != v1alpha1.ReasonCRDConflict {
+				r.Recorder.Eventf(x, nil, "Warning", v1alpha1.ReasonCRDConflict, "ApplyCRD", "%s", msg)
+			}
+			conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonCRDConflict, msg)
+			conditions.MarkStalled(x, v1alpha1.ReasonCRDConflict, msg)
+			return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonCRDConflict, err)
+		}
 	}
 	established := map[string]bool{}
 	for _, c := range crds {
@@ -153,7 +197,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	return ctrl.Result{}, nil
 }
 
-// reconcileDelete refuses to remove the CRDs while instances remain.
+// reconcileDelete refuses to remove the CRDs while instances remain, then
+// stops the XRD's controllers and deletes the CRDs it created. A CRD of the
+// same name that it did not create is neither counted nor deleted.
 func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeResourceDefinition) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(x, Finalizer) {
 		return ctrl.Result{}, nil
@@ -163,12 +209,24 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 	if x.Spec.ClaimNames != nil {
 		kinds = append(kinds, *x.Spec.ClaimNames)
 	}
-	v := x.ReferenceableVersion()
+	var own []string
 	for _, k := range kinds {
+		name := k.Plural + "." + x.Spec.Group
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return ctrl.Result{}, fmt.Errorf("cannot get CRD %s: %w", name, err)
+		}
+		if !crdOwner(x).Controls(crd) {
+			continue
+		}
+		own = append(own, name)
 		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(schema.GroupVersionKind{Group: x.Spec.Group, Version: v.Name, Kind: k.Kind + "List"})
+		l.SetGroupVersionKind(schema.GroupVersionKind{Group: x.Spec.Group, Version: x.ReferenceableVersion().Name, Kind: k.Kind + "List"})
 		if err := r.Client.List(ctx, l); err != nil {
-			if apierrors.IsNotFound(err) || strings.Contains(err.Error(), "no matches for kind") {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 				continue
 			}
 			return ctrl.Result{}, fmt.Errorf("cannot list %s: %w", k.Kind, err)
@@ -188,10 +246,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 		conditions.Set(x, conditions.Stalled, "True", v1alpha1.ReasonTerminating, msg)
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
-	for _, name := range []string{x.Spec.Names.Plural + "." + x.Spec.Group, claimPlural(x)} {
-		if name == "" {
-			continue
-		}
+	if err := r.Starter.Stop(ctx, x.Name); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot stop controllers of %s: %w", x.Name, err)
+	}
+	for _, name := range own {
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		crd.Name = name
 		if err := r.Client.Delete(ctx, crd); err != nil && !apierrors.IsNotFound(err) {
@@ -204,6 +262,38 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 		return ctrl.Result{}, fmt.Errorf("cannot remove finalizer: %w", err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// checkCRDOwner returns a *ownership.ConflictError when the CRD name exists
+// and x neither created it nor was handed it with the adopt annotation.
+func (r *Reconciler) checkCRDOwner(ctx context.Context, x *v1alpha1.CompositeResourceDefinition, name string) error {
+	cur := &apiextensionsv1.CustomResourceDefinition{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, cur); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("cannot get CRD %s: %w", name, err)
+	}
+	cur.Kind = "CustomResourceDefinition"
+	_, err := ownership.Decide(cur, crdOwner(x))
+	return err
+}
+
+// mapCRDToXRD enqueues the XRDs whose kinds a CRD would serve, so an XRD
+// in conflict with a CRD it does not own tries again when that CRD goes.
+func (r *Reconciler) mapCRDToXRD(ctx context.Context, o client.Object) []reconcile.Request {
+	l := &v1alpha1.CompositeResourceDefinitionList{}
+	if err := r.Client.List(ctx, l); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range l.Items {
+		x := &l.Items[i]
+		if x.Spec.Names.Plural+"."+x.Spec.Group == o.GetName() || claimPlural(x) == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: x.Name}})
+		}
+	}
+	return out
 }
 
 func claimPlural(x *v1alpha1.CompositeResourceDefinition) string {

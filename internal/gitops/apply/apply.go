@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/gitops/health"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 )
 
 // Entry identifies an applied object.
@@ -79,10 +82,14 @@ const PruneAnnotation = "strata.dev/prune"
 
 // Applier applies and prunes with one client.
 type Applier struct {
-	// Client to write with (perhaps impersonating a service account).
+	// Client to read and write with (perhaps impersonating a service
+	// account).
 	Client client.Client
-	// Labels are added to every applied object (ownership marks).
-	Labels map[string]string
+	// Owner is the writer the objects are applied for (a Sync): its mark
+	// (labels) goes on every applied object, it applies with its own field
+	// manager, and an existing object it neither controls nor was handed
+	// with the adopt annotation is refused with an *ownership.ConflictError.
+	Owner ownership.Owner
 	// Workers applies that many objects of a stage at once.
 	Workers int
 	// EstablishTimeout bounds the wait for CRDs and XRDs.
@@ -209,18 +216,14 @@ func (a *Applier) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, mu *sync.Mutex) (Change, error) {
 	o := in.DeepCopy()
 	e := EntryOf(o)
-	labels := o.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
+	if err := a.checkOwnership(ctx, o); err != nil {
+		return Change{}, err
 	}
-	for k, v := range a.Labels {
-		labels[k] = v
-	}
-	o.SetLabels(labels)
+	a.Owner.SetMark(o)
 	o.SetManagedFields(nil)
 	o.SetResourceVersion("")
 	delete(o.Object, "status")
-	opts := []client.PatchOption{client.ForceOwnership, client.FieldOwner(install.FieldManager)}
+	opts := []client.PatchOption{client.ForceOwnership, client.FieldOwner(a.FieldManager())}
 	if a.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}
@@ -228,7 +231,7 @@ func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, m
 		return Change{}, &ObjectError{Entry: e, Err: cleanErr(err)}
 	}
 	rv := o.GetResourceVersion()
-	stamp := writeStamp(o)
+	stamp := a.writeStamp(o)
 	act := Configured
 	mu.Lock()
 	defer mu.Unlock()
@@ -243,13 +246,89 @@ func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, m
 	return Change{Entry: e, Action: act, ResourceVersion: rv}, nil
 }
 
+// Labels are the ownership labels put on every applied object.
+func (a *Applier) Labels() map[string]string {
+	u := &unstructured.Unstructured{}
+	a.Owner.SetMark(u)
+	return u.GetLabels()
+}
+
+// FieldManager is the server-side apply field manager the applier writes
+// with: the owner's own.
+func (a *Applier) FieldManager() string { return a.Owner.FieldManager() }
+
+// checkOwnership reads the live object and refuses to write one that the
+// owner neither controls nor was handed (ownership.Decide). An object that
+// an older Strata applied for this owner with the shared field manager is
+// moved over to the owner's field manager first, so fields it no longer
+// sets are removed as usual.
+func (a *Applier) checkOwnership(ctx context.Context, o *unstructured.Unstructured) error {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(o.GroupVersionKind())
+	err := a.Client.Get(ctx, client.ObjectKeyFromObject(o), live)
+	switch {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return nil
+	case err != nil:
+		return &ObjectError{Entry: EntryOf(o), Err: cleanErr(err)}
+	}
+	d, err := ownership.Decide(live, a.Owner)
+	if err != nil {
+		return err
+	}
+	if d == ownership.Update && !a.DryRun {
+		if err := a.migrateFieldManager(ctx, live); err != nil {
+			return &ObjectError{Entry: EntryOf(o), Err: fmt.Errorf("cannot move fields from field manager %q to %q: %w", install.FieldManager, a.FieldManager(), cleanErr(err))}
+		}
+	}
+	return nil
+}
+
+// migrateFieldManager renames the shared field manager's apply entry of
+// live to the owner's (Flux does the same when its manager name changes).
+func (a *Applier) migrateFieldManager(ctx context.Context, live *unstructured.Unstructured) error {
+	mine := a.FieldManager()
+	if mine == install.FieldManager {
+		return nil
+	}
+	fields := live.GetManagedFields()
+	legacy, has := -1, false
+	for i, f := range fields {
+		if f.Operation != "Apply" || f.Subresource != "" {
+			continue
+		}
+		switch f.Manager {
+		case install.FieldManager:
+			legacy = i
+		case mine:
+			has = true
+		}
+	}
+	if legacy < 0 {
+		return nil
+	}
+	if has {
+		fields = append(fields[:legacy:legacy], fields[legacy+1:]...)
+	} else {
+		fields[legacy].Manager = mine
+	}
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/resourceVersion", "value": live.GetResourceVersion()},
+		{"op": "replace", "path": "/metadata/managedFields", "value": fields},
+	})
+	if err != nil {
+		return err
+	}
+	return a.Client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, patch))
+}
+
 // writeStamp identifies the last write Strata made to an object: its
 // generation and the time and size of Strata's managed-fields entry, which
 // an apply that changes nothing leaves alone (unlike resourceVersion, which
 // status updates by other controllers move).
-func writeStamp(o *unstructured.Unstructured) string {
+func (a *Applier) writeStamp(o *unstructured.Unstructured) string {
 	for _, mf := range o.GetManagedFields() {
-		if mf.Manager == install.FieldManager && mf.Operation == "Apply" && mf.Subresource == "" {
+		if mf.Manager == a.FieldManager() && mf.Operation == "Apply" && mf.Subresource == "" {
 			n := 0
 			if mf.FieldsV1 != nil {
 				n = len(mf.FieldsV1.Raw)
@@ -353,50 +432,56 @@ type Pruned struct {
 	Reason  string
 }
 
-// Prune deletes stale entries that still carry the applier's labels and are
-// not annotated strata.dev/prune: disabled.
+// Prune deletes stale entries that the owner still controls (labels
+// pointing at another Sync, or none, keep the object) and that are not
+// annotated strata.dev/prune: disabled. The delete is conditional on the
+// object read, so an object handed to another owner in between is kept.
 func (a *Applier) Prune(ctx context.Context, stale []Entry) ([]Pruned, error) {
 	var out []Pruned
 	for _, e := range stale {
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion(e.APIVersion)
-		u.SetKind(e.Kind)
-		err := a.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, u)
-		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			out = append(out, Pruned{Entry: e, Reason: "already gone"})
-			continue
-		}
+		p, err := a.pruneOne(ctx, e)
 		if err != nil {
 			return out, &ObjectError{Entry: e, Err: cleanErr(err)}
 		}
-		if u.GetAnnotations()[PruneAnnotation] == "disabled" {
-			out = append(out, Pruned{Entry: e, Reason: PruneAnnotation + ": disabled"})
-			continue
-		}
-		if !a.owns(u) {
-			out = append(out, Pruned{Entry: e, Reason: "no longer labelled as applied by this Sync"})
-			continue
-		}
-		if a.DryRun {
-			out = append(out, Pruned{Entry: e, Deleted: true})
-			continue
-		}
-		if err := a.Client.Delete(ctx, u, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
-			return out, &ObjectError{Entry: e, Err: cleanErr(err)}
-		}
-		out = append(out, Pruned{Entry: e, Deleted: true})
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-func (a *Applier) owns(u *unstructured.Unstructured) bool {
-	l := u.GetLabels()
-	for k, v := range a.Labels {
-		if l[k] != v {
-			return false
+// pruneAttempts bounds the re-reads of an object that changed between the
+// read and the conditional delete (a controller writing its status).
+const pruneAttempts = 3
+
+func (a *Applier) pruneOne(ctx context.Context, e Entry) (Pruned, error) {
+	var err error
+	for range pruneAttempts {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(e.APIVersion)
+		u.SetKind(e.Kind)
+		err = a.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.Name}, u)
+		switch {
+		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+			return Pruned{Entry: e, Reason: "already gone"}, nil
+		case err != nil:
+			return Pruned{}, err
+		case u.GetAnnotations()[PruneAnnotation] == "disabled":
+			return Pruned{Entry: e, Reason: PruneAnnotation + ": disabled"}, nil
+		case !a.Owner.Controls(u):
+			return Pruned{Entry: e, Reason: "owned by " + ownership.CurrentOwner(u) + ", not " + a.Owner.String()}, nil
+		case a.DryRun:
+			return Pruned{Entry: e, Deleted: true}, nil
+		}
+		uid, rv := u.GetUID(), u.GetResourceVersion()
+		pre := client.Preconditions{UID: &uid, ResourceVersion: &rv}
+		err = a.Client.Delete(ctx, u, client.PropagationPolicy("Background"), pre)
+		switch {
+		case err == nil || apierrors.IsNotFound(err):
+			return Pruned{Entry: e, Deleted: true}, nil
+		case !apierrors.IsConflict(err):
+			return Pruned{}, err
 		}
 	}
-	return true
+	return Pruned{}, err
 }
 
 // Health reads each entry and returns its kstatus; a missing object is

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +22,7 @@ import (
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
 )
 
@@ -189,28 +188,7 @@ func (r *GitRepositoryReconciler) fail(repo *gitopsv1.GitRepository, reason stri
 
 // auth reads the credentials Secret; its values never reach logs or status.
 func (r *GitRepositoryReconciler) auth(ctx context.Context, repo *gitopsv1.GitRepository) (source.Auth, error) {
-	if repo.Spec.SecretRef == nil {
-		return source.Auth{}, nil
-	}
-	s := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Spec.SecretRef.Name}
-	if err := r.reader.Get(ctx, key, s); err != nil {
-		return source.Auth{}, fmt.Errorf("cannot read secret %s: %w", key.Name, err)
-	}
-	a := source.Auth{
-		Username:    string(s.Data["username"]),
-		Password:    string(s.Data["password"]),
-		BearerToken: string(s.Data["bearerToken"]),
-		Identity:    s.Data["identity"],
-		KnownHosts:  s.Data["known_hosts"],
-		Passphrase:  string(s.Data["password"]),
-	}
-	if strings.HasPrefix(repo.Spec.URL, "http") {
-		a.Passphrase = ""
-	} else {
-		a.Username, a.Password = "", ""
-	}
-	return a, nil
+	return inputs.GitAuth(ctx, r.reader, repo)
 }
 
 func (r *GitRepositoryReconciler) finalize(ctx context.Context, repo *gitopsv1.GitRepository) error {

@@ -71,6 +71,9 @@ func TestGitRepositoryTransports(t *testing.T) {
 		"http-good": {"username": []byte("alice"), "password": []byte("s3cret")},
 		"http-bad":  {"username": []byte("alice"), "password": []byte("wrong")},
 		"ssh":       {"identity": sshSrv.ClientKey, "known_hosts": sshSrv.KnownHosts},
+		// password is the passphrase of a protected SSH key (strata diff
+		// reads it the same way).
+		"ssh-locked": {"identity": gittest.WithPassphrase(t, sshSrv.ClientKey, "open sesame"), "known_hosts": sshSrv.KnownHosts, "password": []byte("open sesame")},
 	}
 	for name, data := range secrets {
 		if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}); err != nil {
@@ -80,8 +83,9 @@ func TestGitRepositoryTransports(t *testing.T) {
 	createRepo(t, ns, "file", repo.URL(), nil, "")
 	createRepo(t, ns, "http", base+"/app", &gitopsv1.GitRepositoryRef{Branch: "main"}, "http-good")
 	createRepo(t, ns, "ssh", sshSrv.URL("app"), nil, "ssh")
+	createRepo(t, ns, "ssh-locked", sshSrv.URL("app"), nil, "ssh-locked")
 	want := "main@sha1:" + head
-	for _, name := range []string{"file", "http", "ssh"} {
+	for _, name := range []string{"file", "http", "ssh", "ssh-locked"} {
 		g := waitRepo(t, ns, name, metav1.ConditionTrue, want)
 		if g.Status.Artifact == nil || g.Status.Artifact.Revision != want || !strings.HasPrefix(g.Status.Artifact.Digest, "sha256:") {
 			t.Errorf("%s: artifact = %+v, want revision %s", name, g.Status.Artifact, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,9 +12,15 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
@@ -25,9 +32,19 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, &env, startWithManager))
 }
 
+// Namespaces served by a second manager that runs with the multi-tenant
+// lockdown (--default-service-account, --no-cross-namespace-refs); the main
+// manager leaves them alone.
+const (
+	lockedNamespace = "locked-tenant"
+	lockedOther     = "locked-other"
+	lockedAccount   = "strata-tenant"
+)
+
 // startWithManager starts the API server and a manager running only the
-// delivery controllers, with a short health poll so tests stay fast. The
-// manager runs until the test binary exits.
+// delivery controllers, with a short health poll so tests stay fast, and a
+// locked-down manager for lockedNamespace and lockedOther. The managers run
+// until the test binary exits.
 func startWithManager() (*testenv.Env, error) {
 	ctrl.SetLogger(logr.Discard())
 	e, err := testenv.Start()
@@ -39,25 +56,44 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
+	notLocked := fields.AndSelectors(
+		fields.OneTermNotEqualSelector("metadata.namespace", lockedNamespace),
+		fields.OneTermNotEqualSelector("metadata.namespace", lockedOther))
+	mine := cache.Options{ByObject: map[client.Object]cache.ByObject{&gitopsv1.Sync{}: {Field: notLocked}, &gitopsv1.GitRepository{}: {Field: notLocked}}}
+	if err := startManager(e, ctrl.Options{Cache: mine},
+		Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond}); err != nil {
 		e.Stop()
 		return nil, err
 	}
-	if err := Setup(mgr, Options{StateDir: dir, Workers: 4, HealthPollInterval: 300 * time.Millisecond}); err != nil {
+	locked := ctrl.Options{
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{lockedNamespace: {}, lockedOther: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	}
+	if err := startManager(e, locked, Options{StateDir: filepath.Join(dir, "locked"), Workers: 2, HealthPollInterval: 300 * time.Millisecond,
+		DefaultServiceAccount: lockedAccount, NoCrossNamespaceRefs: true}); err != nil {
 		e.Stop()
 		return nil, err
+	}
+	return e, nil
+}
+
+func startManager(e *testenv.Env, mo ctrl.Options, o Options) error {
+	mo.Scheme = scheme.New()
+	mo.Metrics = metricsserver.Options{BindAddress: "0"}
+	mo.HealthProbeBindAddress = "0"
+	mgr, err := ctrl.NewManager(e.Config, mo)
+	if err != nil {
+		return err
+	}
+	if err := Setup(mgr, o); err != nil {
+		return err
 	}
 	go func() {
 		if err := mgr.Start(context.Background()); err != nil {
 			fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)
 		}
 	}()
-	return e, nil
+	return nil
 }
 
 // eventually polls cond every 100ms until it returns true or timeout passes.

@@ -35,6 +35,13 @@ type Options struct {
 	// ReceiverAddr is where the webhook receiver listens; empty disables it.
 	// The address it listens on is written to <store>/receiver-addr.
 	ReceiverAddr string
+	// DefaultServiceAccount is impersonated, in the Sync's own namespace, by
+	// every Sync without serviceAccountName; empty applies such Syncs with
+	// the manager's rights (--default-service-account).
+	DefaultServiceAccount string
+	// NoCrossNamespaceRefs refuses Syncs whose sourceRef or dependsOn name
+	// another namespace (--no-cross-namespace-refs).
+	NoCrossNamespaceRefs bool
 }
 
 // Setup registers the GitRepository and Sync controllers with mgr.

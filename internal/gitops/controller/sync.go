@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,14 +34,18 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/health"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // Labels Strata puts on every object a Sync applies; prune deletes only
 // objects that still carry them.
 const (
-	LabelSyncName      = "gitops.strata.dev/sync-name"
-	LabelSyncNamespace = "gitops.strata.dev/sync-namespace"
+	LabelSyncName      = ownership.LabelSyncName
+	LabelSyncNamespace = ownership.LabelSyncNamespace
 )
 
 const (
@@ -112,13 +117,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		Complete(r)
 }
 
-func sourceKey(s *gitopsv1.Sync) string {
-	ns := s.Spec.SourceRef.Namespace
-	if ns == "" {
-		ns = s.Namespace
-	}
-	return ns + "/" + s.Spec.SourceRef.Name
-}
+func sourceKey(s *gitopsv1.Sync) string { return inputs.SourceRef(s).String() }
 
 func isSyncDependency(d gitopsv1.Dependency) bool {
 	return d.Kind == "" || (d.Kind == "Sync" && (d.APIVersion == "" || strings.HasPrefix(d.APIVersion, gitopsv1.GroupVersion.Group+"/")))
@@ -186,9 +185,20 @@ type syncScope struct {
 	repo     *gitopsv1.GitRepository
 	revision string // the source's current revision
 	applier  *apply.Applier
-	reader   client.Reader
+	// reader reads on the Sync's behalf (dependencies, substitutions,
+	// health): as its service account when it has one.
+	reader client.Reader
+	// impersonating is set when reader and applier act as a service account.
+	impersonating bool
 	// triggered is set when the manual trigger annotation changed.
 	triggered bool
+	// status writes the Sync's status from the object as last read or
+	// written (see recordInventory and writeStatus).
+	status *patch.Helper
+	// stale is set when a write found the Sync changed since it was read:
+	// nothing more is written and the reconcile starts again from a fresh
+	// read.
+	stale error
 }
 
 // Reconcile runs one Sync through its phases.
@@ -212,11 +222,15 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		sc.log.V(1).Info("suspended")
 		return ctrl.Result{}, nil
 	}
-	before := s.DeepCopy()
+	sc.status = patch.NewHelper(r.client, s)
 	conditions.EnsureInitialized(s)
 	defer func() {
-		if err := r.client.Status().Patch(ctx, s, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("cannot patch status: %w", err))
+		if sc.stale != nil {
+			result, retErr = ctrl.Result{}, sc.stale
+			return
+		}
+		if err := r.writeStatus(ctx, sc); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 	if v, ok := s.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok {
@@ -225,9 +239,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	}
 
 	phases := []func(context.Context, *syncScope) (ctrl.Result, bool){
+		r.reconcileReferences,
+		r.reconcileClient,
 		r.reconcileDependencies,
 		r.reconcileSource,
-		r.reconcileClient,
 		r.reconcileApply,
 	}
 	for _, phase := range phases {
@@ -250,7 +265,11 @@ func (r *SyncReconciler) retry(s *gitopsv1.Sync) ctrl.Result {
 func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScope) (ctrl.Result, bool) {
 	s := sc.sync
 	for _, d := range s.Spec.DependsOn {
-		ok, msg := r.dependencyReady(ctx, s, d)
+		ok, msg, err := r.dependencyReady(ctx, sc, d)
+		if err != nil {
+			r.refused(sc, gitopsv1.ReasonDependencyFailed, err, false)
+			return r.retry(s), true
+		}
 		if !ok {
 			conditions.MarkProgressing(s, gitopsv1.ReasonDependencyNotReady, msg)
 			if isSyncDependency(d) {
@@ -262,25 +281,37 @@ func (r *SyncReconciler) reconcileDependencies(ctx context.Context, sc *syncScop
 	return ctrl.Result{}, false
 }
 
-func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, d gitopsv1.Dependency) (bool, string) {
+// dependencyReady reads a dependsOn target as the Sync (its service
+// account) and says whether it is ready. A read the account may not make, or
+// a readyWhen that cannot be evaluated, is an error naming the object, never
+// "not ready".
+func (r *SyncReconciler) dependencyReady(ctx context.Context, sc *syncScope, d gitopsv1.Dependency) (bool, string, error) {
+	s := sc.sync
 	ns := depNamespace(s, d)
 	var u *unstructured.Unstructured
 	what := ""
 	if isSyncDependency(d) {
 		what = "Sync " + ns + "/" + d.Name
 		dep := &gitopsv1.Sync{}
-		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
-			return false, "dependency " + what + " not found"
+		reader := client.Reader(r.client) // the manager's cache of Syncs
+		if sc.impersonating {
+			reader = sc.reader
+		}
+		if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, dep); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, "dependency " + what + " not found", nil
+			}
+			return false, "", fmt.Errorf("cannot read dependency %s: %w", what, err)
 		}
 		if d.ReadyWhen == "" {
 			if !conditions.IsTrue(dep, conditions.Ready) || dep.Status.ObservedGeneration != dep.Generation {
-				return false, "dependency " + what + " is not ready"
+				return false, "dependency " + what + " is not ready", nil
 			}
-			return true, ""
+			return true, "", nil
 		}
 		m, err := runtimeToUnstructured(dep)
 		if err != nil {
-			return false, err.Error()
+			return false, "", err
 		}
 		u = m
 	} else {
@@ -288,27 +319,73 @@ func (r *SyncReconciler) dependencyReady(ctx context.Context, s *gitopsv1.Sync, 
 		u = &unstructured.Unstructured{}
 		u.SetAPIVersion(d.APIVersion)
 		u.SetKind(d.Kind)
-		if err := r.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
+		if err := sc.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Name}, u); err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-				return false, "dependency " + what + " not found"
+				return false, "dependency " + what + " not found", nil
 			}
-			return false, "cannot read dependency " + what + ": " + err.Error()
+			return false, "", fmt.Errorf("cannot read dependency %s: %w", what, err)
 		}
 	}
 	if d.ReadyWhen != "" {
 		ok, err := r.cel.eval(d.ReadyWhen, u.Object)
 		if err != nil {
-			return false, fmt.Sprintf("dependency %s: readyWhen: %v", what, err)
+			return false, "", fmt.Errorf("dependency %s: readyWhen %q: %w", what, d.ReadyWhen, err)
 		}
 		if !ok {
-			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen)
+			return false, fmt.Sprintf("dependency %s: readyWhen %q is false", what, d.ReadyWhen), nil
 		}
-		return true, ""
+		return true, "", nil
 	}
 	if h := health.Compute(u); h.Status != health.Current {
-		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message)
+		return false, fmt.Sprintf("dependency %s is not ready: %s", what, h.Message), nil
 	}
-	return true, ""
+	return true, "", nil
+}
+
+// reconcileReferences refuses, under --no-cross-namespace-refs, a Sync
+// whose sourceRef or dependsOn names another namespace. Only a spec change
+// fixes it, so the Sync is stalled.
+func (r *SyncReconciler) reconcileReferences(_ context.Context, sc *syncScope) (ctrl.Result, bool) {
+	if !r.opts.NoCrossNamespaceRefs {
+		return ctrl.Result{}, false
+	}
+	s := sc.sync
+	var refs []string
+	if ns := s.Spec.SourceRef.Namespace; ns != "" && ns != s.Namespace {
+		refs = append(refs, "sourceRef GitRepository "+ns+"/"+s.Spec.SourceRef.Name)
+	}
+	for _, d := range s.Spec.DependsOn {
+		if d.Namespace != "" && d.Namespace != s.Namespace {
+			kind := d.Kind
+			if kind == "" {
+				kind = "Sync"
+			}
+			refs = append(refs, "dependsOn "+kind+" "+d.Namespace+"/"+d.Name)
+		}
+	}
+	if len(refs) == 0 {
+		return ctrl.Result{}, false
+	}
+	err := fmt.Errorf("cross-namespace references are not allowed on this cluster (--no-cross-namespace-refs): %s", strings.Join(refs, ", "))
+	r.refused(sc, gitopsv1.ReasonCrossNamespaceRefNotAllowed, err, true)
+	return ctrl.Result{}, true
+}
+
+// refused reports a Sync that cannot get to building a revision. stalled
+// marks what only a spec change can fix.
+func (r *SyncReconciler) refused(sc *syncScope, reason string, err error, stalled bool) {
+	s := sc.sync
+	msg := err.Error()
+	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", eventmsg.Truncate(msg))
+		sc.log.Info("reconcile refused", "reason", reason, "error", msg)
+	}
+	if stalled {
+		conditions.MarkStalled(s, reason, msg)
+		s.Status.ObservedGeneration = s.Generation
+		return
+	}
+	conditions.MarkFailed(s, reason, msg)
 }
 
 // reconcileSource finds the GitRepository's artifact.
@@ -352,29 +429,32 @@ func (r *SyncReconciler) reconcileClient(_ context.Context, sc *syncScope) (ctrl
 	r.mu.Unlock()
 	sc.applier = &apply.Applier{
 		Client:  c,
-		Labels:  map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace},
+		Owner:   inputs.Owner(s),
 		Workers: 16,
 		Known:   known,
 	}
-	sc.reader = c
+	// Without a service account, reads go to the API server, not the
+	// manager's cache (which would otherwise start caching every Secret).
+	sc.reader, sc.impersonating = r.reader, c != r.client
+	if sc.impersonating {
+		sc.reader = c
+	}
 	return ctrl.Result{}, false
 }
 
 func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
-	if s.Spec.ServiceAccountName == "" {
+	user := inputs.ServiceAccountUser(s, r.opts.DefaultServiceAccount)
+	if user == "" {
 		return r.client, nil
 	}
-	user := "system:serviceaccount:" + s.Namespace + ":" + s.Spec.ServiceAccountName
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.clients[user]; ok {
 		return c, nil
 	}
-	cfg := rest.CopyConfig(r.cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
+	c, err := client.New(inputs.Impersonating(r.cfg, user), client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
 	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for service account %s: %w", s.Spec.ServiceAccountName, err)
+		return nil, fmt.Errorf("cannot build a client for %s: %w", user, err)
 	}
 	r.clients[user] = c
 	return c, nil
@@ -413,7 +493,7 @@ func (r *SyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) (ctr
 	// looks at health: nothing changed that needs another apply.
 	if h := conditions.Get(s, gitopsv1.Healthy); !holding && !sc.triggered && h != nil && h.Status == metav1.ConditionUnknown &&
 		h.ObservedGeneration == s.Generation && s.Status.LastAppliedRevision == revision && s.Status.HealthCheckStartedAt != nil {
-		return r.reconcileHealth(ctx, sc, revision, inventoryEntries(s.Status.Inventory))
+		return r.reconcileHealth(ctx, sc, revision, inputs.Inventory(s.Status.Inventory))
 	}
 	entries, err := r.applyRevision(ctx, sc, revision, digest)
 	if err != nil {
@@ -439,7 +519,7 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, err.Error())
 		return nil, err
 	}
-	opts, err := r.buildOptions(ctx, s)
+	opts, err := r.buildOptions(ctx, sc)
 	if err != nil {
 		r.failed(sc, revision, gitopsv1.ReasonBuildFailed, err, true)
 		return nil, err
@@ -459,25 +539,32 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	old := inventoryEntries(s.Status.Inventory)
-	changes, err := sc.applier.Apply(actx, objs)
-	applied := make([]apply.Entry, 0, len(changes))
-	for _, c := range changes {
-		applied = append(applied, c.Entry)
-	}
-	if err != nil {
-		// Keep what was applied in the inventory so a later revision can
-		// prune it; nothing is pruned now.
-		s.Status.Inventory = toInventory(union(old, applied))
-		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, fmt.Errorf("apply of %s failed: %w", revision, err), false)
-		return nil, err
-	}
-	r.recordChanges(sc, revision, changes, old)
-
+	old := inputs.Inventory(s.Status.Inventory)
 	current := make([]apply.Entry, 0, len(objs))
 	for _, o := range objs {
 		current = append(current, apply.EntryOf(o))
 	}
+	if len(apply.Diff(current, old)) > 0 {
+		if err := r.recordInventory(ctx, sc, revision, union(old, current)); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := sc.applier.Apply(actx, objs)
+	if err != nil {
+		// The inventory keeps every object of the revision (one whose
+		// apply failed may still have been written) so a later revision
+		// can prune them; nothing is pruned now. Prune deletes only what
+		// the Sync owns, so an object refused as a conflict stays safe.
+		s.Status.Inventory = toInventory(union(old, current))
+		reason := gitopsv1.ReasonApplyFailed
+		if ownership.IsConflict(err) {
+			reason = gitopsv1.ReasonResourceConflict
+		}
+		r.failed(sc, revision, reason, fmt.Errorf("apply of %s failed: %w", revision, err), false)
+		return nil, err
+	}
+	r.recordChanges(sc, revision, changes, old)
+
 	if s.Spec.Prune != gitopsv1.PruneDisabled {
 		stale := apply.Diff(old, current)
 		if len(current) == 0 && len(stale) > 0 && s.Spec.Prune != gitopsv1.PruneAllowEmpty {
@@ -496,7 +583,7 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 				}
 			}
 			if len(deleted) > 0 {
-				r.recorder.Eventf(s, nil, corev1.EventTypeNormal, gitopsv1.EventPruned, "Prune", "pruned %s", strings.Join(deleted, ", "))
+				r.recorder.Eventf(s, nil, corev1.EventTypeNormal, gitopsv1.EventPruned, "Prune", "%s", eventmsg.List("pruned ", deleted))
 			}
 			if err != nil {
 				s.Status.Inventory = toInventory(union(current, stale))
@@ -511,6 +598,43 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 	s.Status.LastAppliedRevision = revision
 	conditions.Remove(s, conditions.Stalled)
 	return current, nil
+}
+
+// recordInventory writes entries (the inventory as read and every object
+// about to be applied) as the Sync's inventory before anything is applied,
+// so a crash at any later point leaves every object this Sync may have
+// written findable, and prunable, by the next reconcile. The write carries
+// the resourceVersion of the Sync as read: a reconcile that read a stale
+// inventory stops here, before it applies or prunes anything, and starts
+// again from a fresh read.
+func (r *SyncReconciler) recordInventory(ctx context.Context, sc *syncScope, revision string, entries []apply.Entry) error {
+	s := sc.sync
+	prev := s.Status.Inventory
+	s.Status.Inventory = toInventory(entries)
+	if err := sc.status.Status(ctx, s, patch.WithOptimisticLock()); err != nil {
+		s.Status.Inventory = prev
+		if apierrors.IsConflict(err) {
+			sc.log.V(1).Info("Sync changed since it was read; starting again from a fresh read")
+			sc.stale = err
+			return err
+		}
+		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, fmt.Errorf("cannot record the inventory of %s before applying it: %w", revision, err), false)
+		return err
+	}
+	return nil
+}
+
+// writeStatus writes the status once at the end of a reconcile. A write
+// that changes the inventory carries the resourceVersion of the Sync as read
+// (or as recordInventory last wrote it), so a reconcile that started from a
+// stale read can never replace a newer inventory: it fails with a Conflict
+// and the reconcile starts again from a fresh read.
+func (r *SyncReconciler) writeStatus(ctx context.Context, sc *syncScope) error {
+	var opts []patch.Option
+	if base := sc.status.Base().(*gitopsv1.Sync); !equality.Semantic.DeepEqual(base.Status.Inventory, sc.sync.Status.Inventory) {
+		opts = append(opts, patch.WithOptimisticLock())
+	}
+	return sc.status.Status(ctx, sc.sync, opts...)
 }
 
 // reconcileHealth checks the applied objects (wait) or the health checks
@@ -618,7 +742,7 @@ func (r *SyncReconciler) failed(sc *syncScope, revision, reason string, err erro
 	s := sc.sync
 	msg := err.Error()
 	if prev := conditions.Get(s, conditions.Ready); prev == nil || prev.Message != msg {
-		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+		r.recorder.Eventf(s, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", eventmsg.Truncate(msg))
 		sc.log.Info("reconcile failed", "reason", reason, "error", msg)
 	}
 	if stalled {
@@ -669,7 +793,7 @@ func (r *SyncReconciler) recordChanges(sc *syncScope, revision string, changes [
 	if len(configured) > 0 {
 		parts = append(parts, "configured "+summary(configured))
 	}
-	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "revision %s: %s", revision, strings.Join(parts, "; "))
+	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "%s", eventmsg.Truncate("revision "+revision+": "+strings.Join(parts, "; ")))
 }
 
 func summary(names []string) string {
@@ -679,85 +803,10 @@ func summary(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-func (r *SyncReconciler) buildOptions(ctx context.Context, s *gitopsv1.Sync) (build.Options, error) {
-	return BuildOptions(ctx, r.reader, s)
-}
-
-// BuildOptions returns the build options of a Sync: postBuild variables
-// from substitute and substituteFrom (read with reader). The CLI's diff
-// uses it to build exactly as the controller does.
-func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
-	opts, err := decryptionKeys(ctx, reader, s)
-	if err != nil {
-		return opts, err
-	}
-	pb := s.Spec.PostBuild
-	if pb == nil {
-		return opts, nil
-	}
-	vars := map[string]string{}
-	for _, ref := range pb.SubstituteFrom {
-		key := types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}
-		var data map[string]string
-		switch ref.Kind {
-		case "ConfigMap":
-			cm := &corev1.ConfigMap{}
-			if err := reader.Get(ctx, key, cm); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return opts, fmt.Errorf("substituteFrom ConfigMap %s: %w", ref.Name, err)
-			}
-			data = cm.Data
-		case "Secret":
-			sec := &corev1.Secret{}
-			if err := reader.Get(ctx, key, sec); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return opts, fmt.Errorf("substituteFrom Secret %s: %w", ref.Name, err)
-			}
-			data = map[string]string{}
-			for k, v := range sec.Data {
-				data[k] = string(v)
-			}
-		}
-		for k, v := range data {
-			vars[k] = v
-		}
-	}
-	for k, v := range pb.Substitute {
-		vars[k] = v
-	}
-	opts.Substitute, opts.Vars = true, vars
-	return opts, nil
-}
-
-// decryptionKeys reads the age identities of spec.decryption: every
-// `*.agekey` entry of the Secret. They stay in memory.
-func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
-	d := s.Spec.Decryption
-	if d == nil {
-		return build.Options{}, nil
-	}
-	sec := &corev1.Secret{}
-	if err := reader.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: d.SecretRef.Name}, sec); err != nil {
-		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
-	}
-	var keys [][]byte
-	for k, v := range sec.Data {
-		if strings.HasSuffix(k, ".agekey") {
-			keys = append(keys, v)
-		}
-	}
-	if len(keys) == 0 {
-		return build.Options{}, fmt.Errorf("decryption secret %s has no *.agekey entry", d.SecretRef.Name)
-	}
-	ids, err := build.ParseAgeIdentities(keys...)
-	if err != nil {
-		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
-	}
-	return build.Options{Identities: ids}, nil
+// buildOptions reads the Sync's substitutions and decryption keys as the
+// Sync (its service account when it has one).
+func (r *SyncReconciler) buildOptions(ctx context.Context, sc *syncScope) (build.Options, error) {
+	return inputs.BuildOptions(ctx, sc.reader, sc.sync)
 }
 
 // finalize prunes the inventory (unless prune is disabled) and lets the
@@ -769,8 +818,8 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 		if err != nil {
 			return err
 		}
-		a := &apply.Applier{Client: c, Labels: map[string]string{LabelSyncName: s.Name, LabelSyncNamespace: s.Namespace}}
-		if _, err := a.Prune(ctx, apply.Diff(inventoryEntries(s.Status.Inventory), nil)); err != nil {
+		a := &apply.Applier{Client: c, Owner: inputs.Owner(s)}
+		if _, err := a.Prune(ctx, apply.Diff(inputs.Inventory(s.Status.Inventory), nil)); err != nil {
 			return fmt.Errorf("cannot prune on delete: %w", err)
 		}
 	}
@@ -778,21 +827,16 @@ func (r *SyncReconciler) finalize(ctx context.Context, sc *syncScope) error {
 	delete(r.known, types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
 	r.mu.Unlock()
 	if controllerutil.ContainsFinalizer(s, Finalizer) {
-		patch := client.MergeFrom(s.DeepCopy())
+		// The Sync goes only if the inventory just pruned was its latest:
+		// when the read was stale the removal conflicts and the next
+		// attempt prunes from a fresh read.
+		p := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.RemoveFinalizer(s, Finalizer)
-		if err := r.client.Patch(ctx, s, patch); err != nil {
+		if err := r.client.Patch(ctx, s, p); err != nil {
 			return fmt.Errorf("cannot remove finalizer: %w", err)
 		}
 	}
 	return nil
-}
-
-func inventoryEntries(inv []gitopsv1.InventoryEntry) []apply.Entry {
-	out := make([]apply.Entry, 0, len(inv))
-	for _, e := range inv {
-		out = append(out, apply.Entry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
-	}
-	return out
 }
 
 func toInventory(entries []apply.Entry) []gitopsv1.InventoryEntry {

@@ -52,6 +52,21 @@ func NewKey(t testing.TB) ([]byte, ssh.PublicKey) {
 	return pem.EncodeToMemory(block), sp
 }
 
+// WithPassphrase returns the OpenSSH PEM private key key encrypted with
+// passphrase (the server still accepts it: the key is the same).
+func WithPassphrase(t testing.TB, key []byte, passphrase string) []byte {
+	t.Helper()
+	raw, err := ssh.ParseRawPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(raw, "", []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(block)
+}
+
 // ServeSSH starts a loopback SSH server for the repositories under root. It
 // stops when the test ends.
 func ServeSSH(t testing.TB, root string) *SSHServer {

@@ -35,6 +35,29 @@ type Auth struct {
 	Passphrase string
 }
 
+// AuthFromSecret reads the credentials of a GitRepository's secretRef from
+// the Secret's data, for a repository at url: over HTTP(S) `username` and
+// `password` (basic auth) or `bearerToken`; over SSH `identity` (a private
+// key), `known_hosts` and `password` as the identity's passphrase. Keys that
+// do not apply to url's protocol are dropped. The controller and the CLI both
+// call it, so they authenticate alike.
+func AuthFromSecret(url string, data map[string][]byte) Auth {
+	a := Auth{
+		Username:    string(data["username"]),
+		Password:    string(data["password"]),
+		BearerToken: string(data["bearerToken"]),
+		Identity:    data["identity"],
+		KnownHosts:  data["known_hosts"],
+		Passphrase:  string(data["password"]),
+	}
+	if strings.HasPrefix(url, "http") {
+		a.Passphrase = ""
+	} else {
+		a.Username, a.Password = "", ""
+	}
+	return a
+}
+
 // ErrRefNotFound is returned when the branch, tag, semver range or commit
 // does not exist in the repository.
 var ErrRefNotFound = errors.New("reference not found")

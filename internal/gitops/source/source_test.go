@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/strata-dev/strata/internal/gitops/gittest"
 )
 
@@ -123,6 +125,17 @@ func TestSSH(t *testing.T) {
 	if hash != c || read(t, filepath.Join(dir, "a.yaml")) != "v: 1\n" {
 		t.Fatalf("fetched %s, want %s", hash, c)
 	}
+	// The key protected by a passphrase, given as the controller and the
+	// CLI read it from a GitRepository's Secret.
+	locked := gittest.WithPassphrase(t, srv.ClientKey, "open sesame")
+	data := map[string][]byte{"identity": locked, "known_hosts": srv.KnownHosts, "password": []byte("open sesame")}
+	if _, hash, _ := fetch(t, srv.URL("app"), Ref{Branch: "main"}, AuthFromSecret(srv.URL("app"), data)); hash != c {
+		t.Fatalf("fetched %s with the passphrase-protected key, want %s", hash, c)
+	}
+	data["password"] = []byte("wrong")
+	if _, err := Resolve(context.Background(), srv.URL("app"), Ref{}, AuthFromSecret(srv.URL("app"), data)); err == nil || !strings.Contains(err.Error(), "identity") {
+		t.Fatalf("wrong passphrase: err = %v, want an identity error", err)
+	}
 	other, _ := gittest.NewKey(t)
 	if _, err := Resolve(context.Background(), srv.URL("app"), Ref{}, Auth{Identity: other, KnownHosts: srv.KnownHosts}); err == nil {
 		t.Fatal("a key the server does not accept was let in")
@@ -130,6 +143,36 @@ func TestSSH(t *testing.T) {
 	wrongHost := gittest.ServeSSH(t, t.TempDir())
 	if _, err := Resolve(context.Background(), srv.URL("app"), Ref{}, Auth{Identity: srv.ClientKey, KnownHosts: wrongHost.KnownHosts}); err == nil {
 		t.Fatal("an unknown host key was accepted")
+	}
+}
+
+func TestAuthFromSecret(t *testing.T) {
+	data := map[string][]byte{
+		"username": []byte("alice"), "password": []byte("pw"), "bearerToken": []byte("tok"),
+		"identity": []byte("KEY"), "known_hosts": []byte("HOSTS"),
+	}
+	cases := map[string]struct {
+		url  string
+		want Auth
+	}{
+		"https keeps basic auth and token, no passphrase": {"https://example.invalid/r.git",
+			Auth{Username: "alice", Password: "pw", BearerToken: "tok", Identity: []byte("KEY"), KnownHosts: []byte("HOSTS")}},
+		"http likewise": {"http://127.0.0.1/r.git",
+			Auth{Username: "alice", Password: "pw", BearerToken: "tok", Identity: []byte("KEY"), KnownHosts: []byte("HOSTS")}},
+		"ssh takes password as the identity's passphrase": {"ssh://git@127.0.0.1/r.git",
+			Auth{BearerToken: "tok", Identity: []byte("KEY"), KnownHosts: []byte("HOSTS"), Passphrase: "pw"}},
+		"scp-like ssh likewise": {"git@example.invalid:org/r.git",
+			Auth{BearerToken: "tok", Identity: []byte("KEY"), KnownHosts: []byte("HOSTS"), Passphrase: "pw"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, AuthFromSecret(tc.url, data)); d != "" {
+				t.Errorf("AuthFromSecret (-want +got):\n%s", d)
+			}
+		})
+	}
+	if d := cmp.Diff(Auth{}, AuthFromSecret("https://example.invalid/r.git", nil)); d != "" {
+		t.Errorf("no secret data (-want +got):\n%s", d)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -176,8 +177,12 @@ func IsConflict(err error) bool {
 // Describe names an object for messages: "ConfigMap kube-system/victim".
 func Describe(obj metav1.Object) string {
 	kind := ""
-	if k, ok := obj.(interface{ GetKind() string }); ok {
+	switch k := obj.(type) {
+	case interface{ GetKind() string }:
 		kind = k.GetKind()
+	case interface{ GetObjectKind() schema.ObjectKind }:
+		// Typed objects: their TypeMeta, when the caller set it.
+		kind = k.GetObjectKind().GroupVersionKind().Kind
 	}
 	name := obj.GetName()
 	if obj.GetNamespace() != "" {

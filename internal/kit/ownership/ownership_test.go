@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -82,5 +83,16 @@ func TestFieldManager(t *testing.T) {
 	a, b := long.FieldManager(), long2.FieldManager()
 	if len(a) > 128 || len(b) > 128 || a == b {
 		t.Errorf("long names: %q (%d) and %q (%d) must be distinct and at most 128", a, len(a), b, len(b))
+	}
+}
+
+func TestDescribeTyped(t *testing.T) {
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{Kind: "ConfigMap"}, ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "victim"}}
+	if got := Describe(cm); got != "ConfigMap kube-system/victim" {
+		t.Errorf("Describe(typed) = %q", got)
+	}
+	cm.Kind = ""
+	if got := Describe(cm); got != "kube-system/victim" {
+		t.Errorf("Describe(typed without kind) = %q", got)
 	}
 }

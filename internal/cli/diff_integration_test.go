@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	"github.com/strata-dev/strata/internal/gitops/apply"
+	"github.com/strata-dev/strata/internal/gitops/build"
+	"github.com/strata-dev/strata/internal/gitops/gittest"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
+)
+
+// strata runs the strata command as a user would and returns its exit
+// status, stdout and stderr.
+func strata(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := Run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func newNamespace(t *testing.T, name string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// newSync creates a GitRepository at url (with secret as its secretRef when
+// set) and a Sync of path in ns.
+func newSync(t *testing.T, ns, url, secret, path string) *gitopsv1.Sync {
+	t.Helper()
+	ctx := context.Background()
+	repo := &gitopsv1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+		Spec: gitopsv1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: time.Minute}}}
+	if secret != "" {
+		repo.Spec.SecretRef = &corev1.LocalObjectReference{Name: secret}
+	}
+	if err := env.Client.Create(ctx, repo); err != nil {
+		t.Fatal(err)
+	}
+	s := &gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+		Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "app"}, Path: path, Interval: metav1.Duration{Duration: time.Minute}}}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// applyAsController builds the Sync's path from dir and applies it with
+// its labels, recording the inventory, as the Sync controller would.
+func applyAsController(t *testing.T, s *gitopsv1.Sync, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := build.Build(dir, s.Spec.Path, build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apply.Normalize(env.Client.RESTMapper(), objs, s.Namespace, ""); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := (&apply.Applier{Client: env.Client, Owner: inputs.Owner(s)}).Apply(ctx, objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Status.Inventory = nil
+	for _, c := range changes {
+		e := c.Entry
+		s.Status.Inventory = append(s.Status.Inventory, gitopsv1.InventoryEntry{APIVersion: e.APIVersion, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
+	}
+	if err := env.Client.Status().Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const secretYAML = `apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  password: %s
+  stays: unchanging-value-1234
+`
+
+func TestDiffMasksSecretsAndExitsLikeKubectl(t *testing.T) {
+	ns := newNamespace(t, "diff-secret")
+	root := t.TempDir()
+	repo := gittest.NewRepo(t, root, "app")
+	repo.Commit("one", map[string]string{
+		"app/secret.yaml": strings.Replace(secretYAML, "%s", "old-pw-4711", 1),
+		"app/cm.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  GREETING: hello\n",
+		"app/gone.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gone\n",
+	})
+	s := newSync(t, ns, repo.URL(), "", "app")
+	applyAsController(t, s, repo.Dir)
+
+	// The tree the cluster runs: nothing to do, exit 0.
+	code, out, errOut := strata(t, "diff", "sync/app", "-n", ns)
+	if code != 0 || !strings.Contains(out, "0 to create, 0 to change, 0 to prune, 3 unchanged") {
+		t.Fatalf("diff of the applied tree: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+
+	// A commit that changes a Secret: the change shows, its values do not,
+	// exit 1.
+	repo.Commit("two", map[string]string{
+		"app/secret.yaml": strings.Replace(secretYAML, "%s", "new-pw-0815", 1) + "  token: tok-new-9999\n",
+		"app/gone.yaml":   "",
+	})
+	code, out, errOut = strata(t, "diff", "sync/app", "-n", ns)
+	if code != 1 {
+		t.Fatalf("diff of a change: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"~ Secret/" + ns + "/creds",
+		`data.password: "*** (before)" -> "*** (after)"`,
+		`data.token: (none) -> "***"`,
+		"- ConfigMap/" + ns + "/gone",
+		"0 to create, 1 to change, 1 to prune, 1 unchanged",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"old-pw-4711", "new-pw-0815", "tok-new-9999", "unchanging-value-1234"} {
+		b64 := base64.StdEncoding.EncodeToString([]byte(secret))
+		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, b64) {
+			t.Errorf("diff output shows the value %q (or its base64 %s):\n%s%s", secret, b64, out, errOut)
+		}
+	}
+	if strings.Contains(out, "data.stays") {
+		t.Errorf("an unchanged Secret key shows as a change:\n%s", out)
+	}
+
+	// Errors exit above 1.
+	if code, out, errOut := strata(t, "diff", "sync/app", "-n", ns, "--path", root+"/no-such-folder"); code <= 1 {
+		t.Errorf("diff of a missing working tree: exit %d, want >1\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := strata(t, "diff", "sync/app", "-n", ns, "--path", repo.Dir+"/app"); code <= 1 || !strings.Contains(errOut, "build failed") {
+		t.Errorf("diff of a path the Sync's path is not in: exit %d, want >1 with a build error\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := strata(t, "diff", "sync/missing", "-n", ns); code <= 1 || !strings.Contains(errOut, "cannot read Sync") {
+		t.Errorf("diff of a missing Sync: exit %d, want >1\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := strata(t, "diff", "deployment/app"); code <= 1 {
+		t.Errorf("diff of a non-Sync: exit %d, want >1\n%s", code, errOut)
+	}
+	if code, _, errOut := strata(t, "diff", "sync/app", "--no-such-flag"); code <= 1 {
+		t.Errorf("diff with an unknown flag: exit %d, want >1\n%s", code, errOut)
+	}
+
+	// An object that exists and is someone else's: the Sync would be
+	// refused (ownership rules of the kit), so diff says so and fails.
+	foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign"}, Data: map[string]string{"owner": "someone"}}
+	if err := env.Client.Create(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit("three", map[string]string{"app/foreign.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: foreign\ndata:\n  owner: app\n"})
+	code, out, errOut = strata(t, "diff", "sync/app", "-n", ns)
+	if code <= 1 || !strings.Contains(out, "! ConfigMap/"+ns+"/foreign") || !strings.Contains(errOut, "would be refused") {
+		t.Errorf("diff of an object another writer owns: exit %d, want >1 and the refusal\n%s%s", code, out, errOut)
+	}
+}
+
+func TestDiffOverSSHWithPassphraseProtectedKey(t *testing.T) {
+	ns := newNamespace(t, "diff-ssh")
+	root := t.TempDir()
+	repo := gittest.NewRepo(t, root, "app")
+	repo.Commit("one", map[string]string{"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n"})
+	srv := gittest.ServeSSH(t, root)
+	const passphrase = "correct horse battery"
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git-ssh"}, Data: map[string][]byte{
+		"identity":    gittest.WithPassphrase(t, srv.ClientKey, passphrase),
+		"known_hosts": srv.KnownHosts,
+		"password":    []byte(passphrase),
+	}}
+	if err := env.Client.Create(context.Background(), sec); err != nil {
+		t.Fatal(err)
+	}
+	newSync(t, ns, srv.URL("app"), "git-ssh", "app")
+
+	code, out, errOut := strata(t, "diff", "sync/app", "-n", ns)
+	if code != 1 || !strings.Contains(out, "+ ConfigMap/"+ns+"/hello") {
+		t.Fatalf("diff over SSH with a passphrase-protected key: exit %d, want 1 and the ConfigMap to create\n%s%s", code, out, errOut)
+	}
+
+	// Without the passphrase the key cannot be used, as in the controller.
+	sec.Data["password"] = nil
+	if err := env.Client.Update(context.Background(), sec); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = strata(t, "diff", "sync/app", "-n", ns)
+	if code <= 1 || !strings.Contains(errOut, "SSH identity") || strings.Contains(errOut, passphrase) {
+		t.Errorf("diff without the passphrase: exit %d, want >1 naming the SSH identity\n%s%s", code, out, errOut)
+	}
+}

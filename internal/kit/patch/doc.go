@@ -1,0 +1,8 @@
+// Package patch writes what a reconcile decided back to the API server as one
+// merge patch from the object as the reconcile last read or wrote it. A write
+// may carry that object's resourceVersion (optimistic locking), so a reconcile
+// that started from a stale cache cannot overwrite a newer write: the API
+// server answers Conflict and the caller retries from a fresh read. Status that
+// records what exists in the cluster (a Sync's inventory) is written this way.
+// The package knows nothing about which fields a controller keeps in status.
+package patch
