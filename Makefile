@@ -26,14 +26,14 @@ run: tools build ## Build everything and start a local cluster with Strata (stra
 
 .PHONY: generate
 generate: tools ## Regenerate deepcopy code and CRD manifests from the API types.
-	$(BIN)/controller-gen object paths=./apis/... paths=./providers/...
+	$(BIN)/controller-gen object paths=./apis/... paths=./providers/... paths=./internal/managed/apis/...
 	$(BIN)/controller-gen crd paths=./apis/... paths=./providers/... output:crd:artifacts:config=apis/crds
 
 .PHONY: verify
 verify: generate ## Fail when generated files are stale.
-	@if [ -n "$$(git status --porcelain -- apis providers)" ]; then \
+	@if [ -n "$$(git status --porcelain -- apis providers internal/managed/apis)" ]; then \
 		echo "generated files are stale; run 'make generate' and commit:"; \
-		git status --porcelain -- apis providers; exit 1; fi
+		git status --porcelain -- apis providers internal/managed/apis; exit 1; fi
 
 .PHONY: lint
 lint: ## go vet and gofmt.

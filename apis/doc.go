@@ -1,4 +1,6 @@
-// Package apis collects Strata's API groups into one scheme. Each versioned
-// group lives in apis/<group>/<version> and adds itself to AddToSchemes; the
-// generated CRD manifests are in apis/crds.
+// Package apis holds Strata's own API groups, one versioned package each
+// (apis/<group>/<version>), and the CRD manifests controller-gen generates
+// from them and from the providers' types (apis/crds). It is a leaf: it
+// imports no other Strata package. The scheme that puts every group together
+// is internal/scheme.
 package apis

@@ -20,13 +20,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 func init() { extraCommands = append(extraCommands, newDiffCommand) }
@@ -87,7 +87,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return false, fmt.Errorf("cannot build client: %w", err)
 	}
@@ -119,7 +119,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	}
 	writer := c
 	if user := inputs.ServiceAccountUser(s, ""); user != "" {
-		if writer, err = client.New(inputs.Impersonating(cfg, user), client.Options{Scheme: apis.NewScheme(), Mapper: c.RESTMapper()}); err != nil {
+		if writer, err = client.New(inputs.Impersonating(cfg, user), client.Options{Scheme: scheme.New(), Mapper: c.RESTMapper()}); err != nil {
 			return false, fmt.Errorf("cannot build a client for service account %s: %w", s.Spec.ServiceAccountName, err)
 		}
 	}

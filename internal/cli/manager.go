@@ -65,6 +65,8 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "how often external resources are re-observed for drift")
 	f.IntVar(&o.MaxConcurrentReconciles, "max-reconciles", o.MaxConcurrentReconciles, "concurrent reconciles per controller")
 	f.Float64Var(&o.MaxReconcileRate, "max-reconcile-rate", o.MaxReconcileRate, "managed-resource reconciles per second across all providers (0: no limit)")
+	f.Float32Var(&o.KubeAPI.QPS, "kube-api-qps", o.KubeAPI.QPS, "API requests per second each subsystem's client may make (0: the subsystem's default, 100 to 500)")
+	f.IntVar(&o.KubeAPI.Burst, "kube-api-burst", o.KubeAPI.Burst, "burst of API requests each subsystem's client may make (0: the subsystem's default, 200 to 1000)")
 	f.StringVar(&o.WebhookAddr, "webhook-bind-address", o.WebhookAddr, "address of the Git webhook receiver (default: a free loopback port under strata up, :9292 otherwise)")
 	f.StringSliceVar(&o.Subsystems, "subsystems", nil, "subsystems to run (default: all)")
 	f.StringVar(&o.DefaultServiceAccount, "default-service-account", o.DefaultServiceAccount, "service account, in the Sync's own namespace, that Syncs without serviceAccountName act as (default: the manager's rights)")

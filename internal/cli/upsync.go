@@ -13,9 +13,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 // upSyncName names the GitRepository and Sync that `strata up --sync`
@@ -69,7 +69,7 @@ func applyUpSync(ctx context.Context, cfg *rest.Config, value string) (string, e
 	if err != nil {
 		return "", err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return "", fmt.Errorf("cannot build client: %w", err)
 	}

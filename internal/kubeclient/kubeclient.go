@@ -8,10 +8,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Limit is a client-side rate limit: requests per second and burst.
+// Limit is a client-side rate limit: requests per second and burst. A zero
+// field means "the subsystem's default" (see Or).
 type Limit struct {
 	QPS   float32
 	Burst int
+}
+
+// Or returns l with each zero (or negative) field taken from def, so a flag
+// left at 0 keeps the subsystem's own default.
+func (l Limit) Or(def Limit) Limit {
+	if l.QPS <= 0 {
+		l.QPS = def.QPS
+	}
+	if l.Burst <= 0 {
+		l.Burst = def.Burst
+	}
+	return l
 }
 
 // New returns a client for mgr's cluster limited to l, and the config it was

@@ -2,7 +2,6 @@ package managed
 
 import (
 	"context"
-	"errors"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -95,27 +94,6 @@ type Creation struct {
 type Update struct {
 	// ConnectionDetails are published to the connection Secret.
 	ConnectionDetails ConnectionDetails
-}
-
-// terminalError marks an error only the user can fix.
-type terminalError struct{ err error }
-
-func (e terminalError) Error() string { return e.err.Error() }
-func (e terminalError) Unwrap() error { return e.err }
-
-// Terminal marks err as one that retrying cannot fix (an invalid spec): the
-// resource becomes Stalled until its spec changes.
-func Terminal(err error) error {
-	if err == nil {
-		return nil
-	}
-	return terminalError{err: err}
-}
-
-// IsTerminal reports whether err was marked with Terminal.
-func IsTerminal(err error) bool {
-	var t terminalError
-	return errors.As(err, &t)
 }
 
 // ReferenceError says a referenced object does not exist or is not ready.

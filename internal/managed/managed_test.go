@@ -19,10 +19,10 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 	"github.com/strata-dev/strata/providers/nop"
 	nopv1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
@@ -37,7 +37,7 @@ func startManager(t *testing.T, setup func(ctrl.Manager) error) {
 	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     apis.NewScheme(),
+		Scheme:     scheme.New(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
 	})

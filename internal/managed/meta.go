@@ -1,7 +1,6 @@
 package managed
 
 import (
-	"math/rand/v2"
 	"time"
 
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
@@ -38,6 +37,19 @@ const (
 	ReasonReferenceNotReady = "ReferenceNotReady"
 	// ReasonInUse (ProviderConfig Ready=False): deletion waits for its users.
 	ReasonInUse = "InUse"
+	// ReasonInvalidSpec (Stalled=True): the spec asks for something the
+	// provider refuses before calling the external system (a name over the
+	// server's limit, a privilege that does not apply). Only a spec change
+	// helps.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonRejected (Stalled=True): the external system refused the
+	// request with an error it will always give for this spec (an unknown
+	// encoding); retrying cannot help, only a spec change.
+	ReasonRejected = "Rejected"
+	// ReasonConnectionFailed (ProviderConfig Ready=False): the provider
+	// cannot connect to, or log in to, the server the ProviderConfig names
+	// with its credentials. The message names the server, never a secret.
+	ReasonConnectionFailed = "ConnectionFailed"
 )
 
 // Event reasons, one per action or failure.
@@ -98,16 +110,4 @@ func pollInterval(mg Managed, def time.Duration) time.Duration {
 		}
 	}
 	return def
-}
-
-// jitter spreads d by ±10% so many resources do not poll in lockstep.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	spread := int64(d) / 5
-	if spread <= 0 {
-		return d
-	}
-	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread+1))
 }

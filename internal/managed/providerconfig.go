@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
 
@@ -58,7 +61,21 @@ type User struct {
 type ProviderConfigKind struct {
 	New   func() ProviderConfig
 	Users []User
+	// Check, when set, connects and logs in to the external system with the
+	// ProviderConfig's credentials. Its error names the server and the
+	// cause, never a secret: it becomes the Ready=False message (reason
+	// ConnectionFailed). Without Check a ProviderConfig is Ready as soon as
+	// it is seen.
+	Check func(ctx context.Context, pc ProviderConfig) error
 }
+
+// Intervals of the ProviderConfig connection check: a failed check is
+// retried soon, so fixed credentials show within seconds; a passed one is
+// repeated now and then, so credentials revoked on the server show too.
+const (
+	checkRetry   = 10 * time.Second
+	checkRecheck = 5 * time.Minute
+)
 
 type pcReconciler struct {
 	client   client.Client
@@ -114,13 +131,26 @@ func (r *pcReconciler) Reconcile(ctx context.Context, req reconcile.Request) (re
 		}
 		pc.SetResourceVersion(cp.GetResourceVersion())
 	}
-	if deleting && len(users) > 0 {
+	switch {
+	case deleting && len(users) > 0:
 		msg := fmt.Sprintf("cannot delete ProviderConfig %q: in use by %d resource(s): %s", pc.GetName(), len(users), summarize(users))
 		if c := conditions.Get(pc, conditions.Ready); c == nil || c.Message != msg {
 			r.recorder.Eventf(pc, nil, corev1.EventTypeWarning, ReasonInUse, "Delete", "%s", msg)
 		}
 		conditions.MarkProgressing(pc, ReasonInUse, msg)
-	} else {
+	case r.kind.Check != nil && !deleting:
+		res.RequeueAfter = kitreconcile.Jitter(checkRecheck)
+		if err := r.kind.Check(ctx, pc); err != nil {
+			msg := eventmsg.Truncate(err.Error())
+			if c := conditions.Get(pc, conditions.Ready); c == nil || c.Reason != ReasonConnectionFailed || c.Message != msg {
+				r.recorder.Eventf(pc, nil, corev1.EventTypeWarning, ReasonConnectionFailed, "Connect", "%s", msg)
+			}
+			conditions.MarkFailed(pc, ReasonConnectionFailed, msg)
+			res.RequeueAfter = kitreconcile.Jitter(checkRetry)
+			break
+		}
+		conditions.MarkReady(pc, conditions.ReasonAvailable, fmt.Sprintf("ProviderConfig %q is available: connected and logged in", pc.GetName()))
+	default:
 		conditions.MarkReady(pc, conditions.ReasonAvailable, fmt.Sprintf("ProviderConfig %q is available", pc.GetName()))
 	}
 	pc.ProviderConfigStatus().ObservedGeneration = pc.GetGeneration()
@@ -128,7 +158,7 @@ func (r *pcReconciler) Reconcile(ctx context.Context, req reconcile.Request) (re
 	if err := r.client.Status().Patch(ctx, pc, client.MergeFrom(orig)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("cannot patch status of %q: %w", pc.GetName(), err))
 	}
-	return ctrl.Result{}, nil
+	return res, nil
 }
 
 // users returns "Kind/name" of every managed resource using the named

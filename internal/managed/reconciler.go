@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kubeclient"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
@@ -34,7 +35,7 @@ import (
 // Options tune every managed-resource controller.
 type Options struct {
 	// PollInterval is how often an existing external resource is observed
-	// again for drift (jittered by ±10%); the strata.dev/poll-interval
+	// again for drift (jittered by up to 10%); the strata.dev/poll-interval
 	// annotation overrides it per resource. Default 1m.
 	PollInterval time.Duration
 	// Workers is the number of concurrent reconciles per kind. Default 10.
@@ -42,6 +43,9 @@ type Options struct {
 	// MaxReconcileRate caps reconciles per second across every managed
 	// kind in the process; 0 means no cap.
 	MaxReconcileRate float64
+	// ClientLimit rate-limits the API client every managed kind shares;
+	// zero fields take DefaultClientLimit.
+	ClientLimit kubeclient.Limit
 }
 
 func (o Options) withDefaults() Options {
@@ -51,6 +55,7 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = 10
 	}
+	o.ClientLimit = o.ClientLimit.Or(DefaultClientLimit)
 	return o
 }
 
@@ -79,24 +84,23 @@ func globalLimiter(perSecond float64) *rate.Limiter {
 	return l
 }
 
-// ClientQPS and ClientBurst rate-limit the managed-resource controllers'
-// writes to the API server (one client shared by every managed kind). A
-// resource costs about four requests to create, so client-go's default (5
-// QPS) would make a thousand resources take many minutes.
-const (
-	ClientQPS   = 200
-	ClientBurst = 400
-)
+// DefaultClientLimit rate-limits the managed-resource controllers' requests
+// to the API server (one client shared by every managed kind) unless
+// --kube-api-qps/--kube-api-burst say otherwise. A resource costs about four
+// requests to create, so client-go's default (5 QPS) would make a thousand
+// resources take many minutes.
+var DefaultClientLimit = kubeclient.Limit{QPS: 200, Burst: 400}
 
 var clients sync.Map // ctrl.Manager -> client.Client
 
 // managerClient returns the client every managed controller of mgr shares:
-// reads from the manager's cache, writes with ClientQPS.
-func managerClient(mgr ctrl.Manager) (client.Client, error) {
+// reads from the manager's cache, writes limited to l (the first kind set up
+// decides; every kind gets the same Options from the manager).
+func managerClient(mgr ctrl.Manager, l kubeclient.Limit) (client.Client, error) {
 	if c, ok := clients.Load(mgr); ok {
 		return c.(client.Client), nil
 	}
-	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst}, nil)
+	c, _, err := kubeclient.New(mgr, l, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build the managed-resource client: %w", err)
 	}
@@ -136,7 +140,7 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 		return fmt.Errorf("cannot find the kind of %T: %w", obj, err)
 	}
 	name := gvk.Kind + "." + gvk.Group
-	c, err := managerClient(mgr)
+	c, err := managerClient(mgr, o.ClientLimit)
 	if err != nil {
 		return err
 	}
@@ -193,9 +197,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	defer func() {
 		if retErr != nil {
 			metricErrors.WithLabelValues(r.name).Inc()
-			if IsTerminal(retErr) {
-				retErr = reconcile.TerminalError(retErr)
-			}
 		}
 		if err := r.patchStatus(ctx, s); err != nil {
 			retErr = errors.Join(retErr, err)
@@ -240,7 +241,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 		if errors.As(err, &refErr) {
 			r.syncFailed(s, ReasonReferenceNotReady, EventCannotResolve, err)
 			conditions.MarkProgressing(mg, conditions.ReasonDependencyNotReady, err.Error())
-			return ctrl.Result{RequeueAfter: jitter(2 * time.Second)}, nil
+			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(2 * time.Second)}, nil
 		}
 		if err != nil {
 			return r.fail(s, EventCannotResolve, fmt.Errorf("cannot resolve references: %w", err))
@@ -296,7 +297,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			err := fmt.Errorf("external resource %q does not exist and managementPolicies do not allow Create", ExternalName(mg))
 			r.syncFailed(s, conditions.ReasonReconcileError, EventCannotObserve, err)
 			conditions.MarkFailed(mg, conditions.ReasonUnavailable, err.Error())
-			return ctrl.Result{RequeueAfter: jitter(pollInterval(mg, r.opts.PollInterval))}, nil
+			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(pollInterval(mg, r.opts.PollInterval))}, nil
 		}
 		if obs, err = r.create(ctx, s, ext); err != nil {
 			return r.fail(s, EventCannotCreate, err)
@@ -355,7 +356,7 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	if obs.NotReady != "" && after > notReadyPoll {
 		after = notReadyPoll
 	}
-	return ctrl.Result{RequeueAfter: jitter(after)}, nil
+	return ctrl.Result{RequeueAfter: kitreconcile.Jitter(after)}, nil
 }
 
 // notReadyPoll is how often a resource that exists but is not yet Ready is
@@ -429,7 +430,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	defer r.disconnect(ctx, s, ext)
 	obs, err := ext.Observe(ctx, mg)
 	countCall(r.name, "observe", err)
-	if IsTerminal(err) {
+	if kitreconcile.IsTerminal(err) {
 		// The spec (say, an invalid external name) never allowed a create:
 		// there is nothing to delete.
 		return r.finish(ctx, s)
@@ -517,15 +518,20 @@ func (r *Reconciler) syncFailed(s *scope, reason, eventReason string, err error)
 }
 
 // fail records an error: Synced=False, Ready=False (Unavailable, or Stalled
-// for terminal errors, or Deleting while deleting), and returns it for
-// backoff.
+// with the error's reason for a user error made with kit/reconcile.Terminal,
+// or Deleting while deleting), and returns it: controller-runtime backs off
+// on a transient error and does not retry a terminal one.
 func (r *Reconciler) fail(s *scope, eventReason string, err error) (ctrl.Result, error) {
 	mg := s.mg
 	s.log.V(1).Info("reconcile failed", "error", err.Error())
 	r.syncFailed(s, conditions.ReasonReconcileError, eventReason, err)
 	switch {
-	case IsTerminal(err):
-		conditions.MarkStalled(mg, conditions.ReasonReconcileError, err.Error())
+	case kitreconcile.IsTerminal(err):
+		reason := kitreconcile.ReasonOf(err)
+		if reason == "" {
+			reason = conditions.ReasonReconcileError
+		}
+		conditions.MarkStalled(mg, reason, err.Error())
 	case !mg.GetDeletionTimestamp().IsZero():
 		conditions.MarkProgressing(mg, conditions.ReasonDeleting, err.Error())
 	default:

@@ -22,6 +22,7 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 	return gitopscontroller.Setup(mgr, gitopscontroller.Options{
 		StateDir:              o.StateDir,
 		Workers:               o.MaxConcurrentReconciles,
+		ClientLimit:           o.KubeAPI,
 		ReceiverAddr:          addr,
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		NoCrossNamespaceRefs:  o.NoCrossNamespaceRefs,

@@ -14,6 +14,7 @@ func provider(setup func(ctrl.Manager, managed.Options) error) func(ctrl.Manager
 			PollInterval:     o.PollInterval,
 			Workers:          o.MaxConcurrentReconciles,
 			MaxReconcileRate: o.MaxReconcileRate,
+			ClientLimit:      o.KubeAPI,
 		})
 	}
 }

@@ -11,7 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
+	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 // Options are the settings shared by the manager and every subsystem.
@@ -31,6 +32,11 @@ type Options struct {
 	// MaxReconcileRate caps managed-resource reconciles per second across
 	// every provider; 0 means no cap.
 	MaxReconcileRate float64
+	// KubeAPI is the client-side rate limit of each subsystem's API client
+	// (--kube-api-qps, --kube-api-burst); a zero field keeps the
+	// subsystem's default (composition 100/200, managed resources 200/400,
+	// delivery 500/1000 requests per second/burst).
+	KubeAPI kubeclient.Limit
 	// Subsystems names the subsystems to run; empty runs all of them.
 	Subsystems []string
 	// StateDir is where subsystems may keep local files (e.g. Git artifacts).
@@ -79,7 +85,7 @@ func Subsystems() []Subsystem { return subsystems }
 // registered.
 func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  apis.NewScheme(),
+		Scheme:                  scheme.New(),
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,

@@ -17,6 +17,6 @@ var subsystems = []Subsystem{
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
 	{Name: "provider-s3", Setup: provider(s3.Setup)},
 	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
-		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles)
+		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles, o.KubeAPI)
 	}},
 }

@@ -12,9 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/cluster"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 // RepoRoot is the repository's top folder.
@@ -91,7 +91,7 @@ func (e *Env) finish() error {
 	if _, err := install.CRDs(ctx, e.Config); err != nil {
 		return err
 	}
-	c, err := client.New(e.Config, client.Options{Scheme: apis.NewScheme()})
+	c, err := client.New(e.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("cannot build client: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	s3v1 "github.com/strata-dev/strata/providers/s3/apis/s3/v1alpha1"
 )
@@ -109,7 +110,7 @@ func (e *bucket) Observe(ctx context.Context, mg managed.Managed) (managed.Obser
 	cr := mg.(*s3v1.Bucket)
 	name := managed.ExternalName(cr)
 	if !bucketName.MatchString(name) || strings.Contains(name, "..") {
-		return managed.Observation{}, managed.Terminal(fmt.Errorf("bucket name %q is invalid: use 3-63 lower-case letters, digits, dots and hyphens", name))
+		return managed.Observation{}, kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("bucket name %q is invalid: use 3-63 lower-case letters, digits, dots and hyphens", name))
 	}
 	if _, err := e.s3.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &name}); err != nil {
 		var nf *types.NotFound
@@ -289,7 +290,7 @@ func (e *bucket) Update(ctx context.Context, mg managed.Managed) (managed.Update
 	} else if fp.Policy != "" {
 		if _, err := e.s3.PutBucketPolicy(ctx, &awss3.PutBucketPolicyInput{Bucket: &name, Policy: aws.String(fp.Policy)}); err != nil {
 			if apiCode(err) == "MalformedPolicy" {
-				return managed.Update{}, managed.Terminal(e.fail("set the policy of", name, err))
+				return managed.Update{}, kitreconcile.Terminal(managed.ReasonRejected, e.fail("set the policy of", name, err))
 			}
 			return managed.Update{}, e.fail("set the policy of", name, err)
 		}
@@ -313,7 +314,7 @@ func (e *bucket) Update(ctx context.Context, mg managed.Managed) (managed.Update
 			if _, err := e.s3.PutBucketLifecycleConfiguration(ctx, &awss3.PutBucketLifecycleConfigurationInput{Bucket: &name,
 				LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: rules}}); err != nil {
 				if apiCode(err) == "NotImplemented" {
-					return managed.Update{}, managed.Terminal(fmt.Errorf("%s does not support lifecycle rules (NotImplemented); remove spec.forProvider.lifecycleRules", e.where))
+					return managed.Update{}, kitreconcile.Terminal(managed.ReasonRejected, fmt.Errorf("%s does not support lifecycle rules (NotImplemented); remove spec.forProvider.lifecycleRules", e.where))
 				}
 				return managed.Update{}, e.fail("set the lifecycle of", name, err)
 			}

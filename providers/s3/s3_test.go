@@ -21,8 +21,8 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
 	"github.com/strata-dev/strata/internal/testenv"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 	"github.com/strata-dev/strata/providers/s3"
 	s3v1 "github.com/strata-dev/strata/providers/s3/apis/s3/v1alpha1"
 )

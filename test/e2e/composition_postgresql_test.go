@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
 	"github.com/strata-dev/strata/internal/testenv"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 )
 
 // TestPostgreSQLDatabaseClaim is the acceptance test of the

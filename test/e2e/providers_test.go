@@ -19,7 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 )
 
 // apply writes manifest to a file and `kubectl apply`s it.

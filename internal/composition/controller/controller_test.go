@@ -17,9 +17,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/controller"
+	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func startWithManager() (*testenv.Env, error) {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:                 apis.NewScheme(),
+		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
@@ -47,7 +48,7 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	if engine, err = controller.SetupEngine(mgr, time.Minute, 4); err != nil {
+	if engine, err = controller.SetupEngine(mgr, time.Minute, 4, kubeclient.Limit{}); err != nil {
 		e.Stop()
 		return nil, err
 	}

@@ -66,14 +66,16 @@ type xrdControllers struct {
 
 // Setup registers the XRD and Composition controllers; they start the
 // composite and claim controllers of each XRD as it becomes established.
-func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int) error {
-	_, err := SetupEngine(mgr, pollInterval, workers)
+// limit rate-limits the engine's API client; its zero fields take
+// DefaultClientLimit.
+func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) error {
+	_, err := SetupEngine(mgr, pollInterval, workers, limit)
 	return err
 }
 
 // SetupEngine is Setup that also returns the engine, to inspect which
 // controllers run.
-func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int) (*Engine, error) {
+func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) (*Engine, error) {
 	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
 		return nil, fmt.Errorf("cannot register apiextensions types: %w", err)
 	}
@@ -127,7 +129,7 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int) (*En
 		return nil, fmt.Errorf("cannot add composition engine: %w", err)
 	}
 	// Typed and unstructured objects are read from the engine's own caches.
-	c, _, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst},
+	c, _, err := kubeclient.New(mgr, limit.Or(DefaultClientLimit),
 		&client.CacheOptions{Reader: splitReader{e: e, typed: mgr.GetCache()}, Unstructured: true})
 	if err != nil {
 		return nil, fmt.Errorf("cannot build composition client: %w", err)
@@ -148,13 +150,11 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int) (*En
 	return e, nil
 }
 
-// ClientQPS and ClientBurst rate-limit the engine's writes to the API
-// server. A claim costs about ten requests, so the client-go default (5 QPS)
-// would make a burst of claims take minutes.
-const (
-	ClientQPS   = 100
-	ClientBurst = 200
-)
+// DefaultClientLimit rate-limits the engine's writes to the API server
+// unless --kube-api-qps/--kube-api-burst say otherwise. A claim costs about
+// ten requests, so the client-go default (5 QPS) would make a burst of
+// claims take minutes.
+var DefaultClientLimit = kubeclient.Limit{QPS: 100, Burst: 200}
 
 // Start starts the composite and claim controllers of an XRD's referenceable
 // version (once). When the XRD references another version, or gains or loses

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/install"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // Finalizer keeps an XRD until its instances and CRDs are gone.
@@ -120,7 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 		conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
 		r.Recorder.Eventf(x, nil, "Warning", v1alpha1.ReasonInvalidSchema, "ApplyCRD", msg)
-		return ctrl.Result{}, reconcile.TerminalError(err)
+		return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonInvalidSchema, err)
 	}
 	crds := []*apiextensionsv1.CustomResourceDefinition{xrCRD}
 	if claimCRD != nil {
@@ -141,7 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			}
 			conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonCRDConflict, msg)
 			conditions.MarkStalled(x, v1alpha1.ReasonCRDConflict, msg)
-			return ctrl.Result{}, reconcile.TerminalError(err)
+			return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonCRDConflict, err)
 		}
 	}
 	established := map[string]bool{}
@@ -151,7 +152,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 			if apierrors.IsInvalid(err) {
 				conditions.MarkStalled(x, v1alpha1.ReasonInvalidSchema, msg)
-				return ctrl.Result{}, reconcile.TerminalError(err)
+				return ctrl.Result{}, kitreconcile.Terminal(v1alpha1.ReasonInvalidSchema, err)
 			}
 			conditions.MarkFailed(x, conditions.ReasonReconcileError, msg)
 			return ctrl.Result{}, fmt.Errorf("cannot apply CRD %s: %w", c.Name, err)

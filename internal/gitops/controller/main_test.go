@@ -20,9 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
@@ -93,7 +93,7 @@ func startWithManager() (*testenv.Env, error) {
 }
 
 func startManager(e *testenv.Env, mo ctrl.Options, o Options) error {
-	mo.Scheme = apis.NewScheme()
+	mo.Scheme = scheme.New()
 	mo.Metrics = metricsserver.Options{BindAddress: "0"}
 	mo.HealthProbeBindAddress = "0"
 	mgr, err := ctrl.NewManager(e.Config, mo)

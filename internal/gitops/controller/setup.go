@@ -29,6 +29,9 @@ type Options struct {
 	KeepRevisions int
 	// HealthPollInterval is how often a running health check looks again.
 	HealthPollInterval time.Duration
+	// ClientLimit rate-limits the delivery controllers' API client; zero
+	// fields take DefaultClientLimit.
+	ClientLimit kubeclient.Limit
 	// ReceiverAddr is where the webhook receiver listens; empty disables it.
 	// The address it listens on is written to <store>/receiver-addr.
 	ReceiverAddr string
@@ -68,7 +71,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.HealthPollInterval == 0 {
 		o.HealthPollInterval = 2 * time.Second
 	}
-	c, cfg, err := kubeclient.New(mgr, kubeclient.Limit{QPS: ClientQPS, Burst: ClientBurst}, nil)
+	c, cfg, err := kubeclient.New(mgr, o.ClientLimit.Or(DefaultClientLimit), nil)
 	if err != nil {
 		return err
 	}
@@ -99,10 +102,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}))
 }
 
-// ClientQPS and ClientBurst rate-limit the delivery controllers' requests.
-// One Sync of an app costs a request per object and two for its status, so
-// client-go's default (5 QPS) would make a thousand Syncs take many minutes.
-const (
-	ClientQPS   = 500
-	ClientBurst = 1000
-)
+// DefaultClientLimit rate-limits the delivery controllers' requests unless
+// --kube-api-qps/--kube-api-burst say otherwise. One Sync of an app costs a
+// request per object and two for its status, so client-go's default (5 QPS)
+// would make a thousand Syncs take many minutes.
+var DefaultClientLimit = kubeclient.Limit{QPS: 500, Burst: 1000}

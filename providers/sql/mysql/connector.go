@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	myv1 "github.com/strata-dev/strata/providers/sql/apis/mysql/v1alpha1"
 )
@@ -61,14 +62,24 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.External, error) {
-	name := managed.ProviderConfigName(mg)
+	s, err := login(ctx, c.client, c.dbs, managed.ProviderConfigName(mg))
+	if err != nil {
+		return nil, err
+	}
+	return c.external(s, c.client), nil
+}
+
+// login connects and logs in to the server a ProviderConfig names with its
+// credentials. It is the ProviderConfig's connection check, and the first
+// step of every Connect.
+func login(ctx context.Context, c client.Client, d *dbs, name string) (*server, error) {
 	pc := &myv1.ProviderConfig{}
-	if err := c.client.Get(ctx, client.ObjectKey{Name: name}, pc); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, pc); err != nil {
 		return nil, fmt.Errorf("cannot get mysql ProviderConfig %q: %w", name, err)
 	}
 	ref := pc.Spec.ConnectionSecretRef
 	sec := &corev1.Secret{}
-	if err := c.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, sec); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, sec); err != nil {
 		return nil, fmt.Errorf("cannot read the connection Secret %s/%s of ProviderConfig %q: %w", ref.Namespace, ref.Name, name, err)
 	}
 	get := func(k, def string) string {
@@ -89,7 +100,7 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 	cfg.InterpolateParams = true
 	cfg.TLSConfig = get("tls", "false")
 	cfg.Timeout = 5 * time.Second
-	db, err := c.dbs.get(cfg.FormatDSN())
+	db, err := d.get(cfg.FormatDSN())
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to mysql at %s: %w", s.addr(), err)
 	}
@@ -99,15 +110,15 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 		return nil, fmt.Errorf("cannot connect to mysql at %s: %w", s.addr(), err)
 	}
 	s.db = db
-	return c.external(s, c.client), nil
+	return s, nil
 }
 
 func checkName(kind, name string, max int) error {
 	if name == "" {
-		return managed.Terminal(fmt.Errorf("%s name is empty", kind))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name is empty", kind))
 	}
 	if len(name) > max {
-		return managed.Terminal(fmt.Errorf("%s name %q is longer than MySQL's %d-character limit", kind, name, max))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name %q is longer than MySQL's %d-character limit", kind, name, max))
 	}
 	return nil
 }

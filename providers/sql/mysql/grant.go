@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	myv1 "github.com/strata-dev/strata/providers/sql/apis/mysql/v1alpha1"
 )
@@ -60,7 +61,7 @@ func wanted(fp myv1.GrantParameters) ([]string, error) {
 			continue
 		}
 		if _, ok := valid[string(p)]; !ok {
-			return nil, managed.Terminal(fmt.Errorf("privilege %s does not apply to a table", p))
+			return nil, kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("privilege %s does not apply to a table", p))
 		}
 		out = append(out, string(p))
 	}
@@ -121,7 +122,7 @@ func (e *grant) Observe(ctx context.Context, mg managed.Managed) (managed.Observ
 	cr := mg.(*myv1.Grant)
 	fp := cr.Spec.ForProvider
 	if fp.User == "" || fp.Database == "" {
-		return managed.Observation{}, managed.Terminal(errors.New("grant needs a user (user, userRef or userSelector) and a database (database, databaseRef or databaseSelector)"))
+		return managed.Observation{}, kitreconcile.Terminal(managed.ReasonInvalidSpec, errors.New("grant needs a user (user, userRef or userSelector) and a database (database, databaseRef or databaseSelector)"))
 	}
 	want, err := wanted(fp)
 	if err != nil {

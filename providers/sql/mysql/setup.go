@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"context"
 	"database/sql"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,5 +44,9 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 	return managed.SetupProviderConfig(mgr, managed.ProviderConfigKind{
 		New:   func() managed.ProviderConfig { return &myv1.ProviderConfig{} },
 		Users: users,
+		Check: func(ctx context.Context, pc managed.ProviderConfig) error {
+			_, err := login(ctx, mgr.GetClient(), d, pc.GetName())
+			return err
+		},
 	})
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -75,7 +76,18 @@ type connector struct {
 }
 
 func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.External, error) {
-	s, err := connectServer(ctx, c.client, c.pools, managed.ProviderConfigName(mg))
+	s, err := login(ctx, c.client, c.pools, managed.ProviderConfigName(mg))
+	if err != nil {
+		return nil, err
+	}
+	return c.external(s, c.client), nil
+}
+
+// login connects to the server a ProviderConfig names and logs in to its
+// default database with the ProviderConfig's credentials. It is the
+// ProviderConfig's connection check, and the first step of every Connect.
+func login(ctx context.Context, c client.Client, ps *pools, pcName string) (*server, error) {
+	s, err := connectServer(ctx, c, ps, pcName)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +100,7 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 	if err := p.Ping(pctx); err != nil {
 		return nil, fmt.Errorf("cannot connect to postgres at %s: %w", s.addr(), err)
 	}
-	return c.external(s, c.client), nil
+	return s, nil
 }
 
 func connectServer(ctx context.Context, c client.Client, ps *pools, pcName string) (*server, error) {
@@ -147,10 +159,10 @@ func quoteLiteral(ctx context.Context, p *pgxpool.Pool, s string) (string, error
 // checkName rejects names PostgreSQL would truncate.
 func checkName(kind, name string) error {
 	if name == "" {
-		return managed.Terminal(fmt.Errorf("%s name is empty", kind))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name is empty", kind))
 	}
 	if len(name) > 63 {
-		return managed.Terminal(fmt.Errorf("%s name %q is longer than PostgreSQL's 63-byte limit", kind, name))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("%s name %q is longer than PostgreSQL's 63-byte limit", kind, name))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -86,6 +87,17 @@ func (e *database) Create(ctx context.Context, mg managed.Managed) (managed.Crea
 		sql += " TEMPLATE " + ident(t)
 	}
 	if enc := first(fp.Encoding, ip.Encoding); enc != "" {
+		// The server reports an unknown encoding as an undefined object
+		// (42704), like a role that may yet be created; ask it first, so
+		// an encoding it will never know stalls instead of retrying.
+		var id int32
+		if err := p.QueryRow(ctx, "SELECT pg_char_to_encoding($1)", enc).Scan(&id); err != nil {
+			return managed.Creation{}, fmt.Errorf("cannot check encoding %q on postgres at %s: %w", enc, e.s.addr(), err)
+		}
+		if id < 0 {
+			return managed.Creation{}, kitreconcile.Terminal(managed.ReasonRejected,
+				fmt.Errorf("cannot create database %q on postgres at %s: encoding %q is not known to the server", name, e.s.addr(), enc))
+		}
 		q, err := quoteLiteral(ctx, p, enc)
 		if err != nil {
 			return managed.Creation{}, err
@@ -98,7 +110,7 @@ func (e *database) Create(ctx context.Context, mg managed.Managed) (managed.Crea
 		sql += fmt.Sprintf(" CONNECTION LIMIT %d", *l)
 	}
 	if _, err := p.Exec(ctx, sql); err != nil {
-		return managed.Creation{}, fmt.Errorf("cannot create database %q on postgres at %s: %w", name, e.s.addr(), err)
+		return managed.Creation{}, permanent(fmt.Errorf("cannot create database %q on postgres at %s: %w", name, e.s.addr(), err))
 	}
 	return managed.Creation{ConnectionDetails: managed.ConnectionDetails{"database": []byte(name)}}, nil
 }
@@ -108,7 +120,7 @@ func (e *database) Update(ctx context.Context, mg managed.Managed) (managed.Upda
 	name := managed.ExternalName(cr)
 	obs, fp := cr.Status.AtProvider, cr.Spec.ForProvider
 	if fp.Encoding != "" && !strings.EqualFold(fp.Encoding, obs.Encoding) {
-		return managed.Update{}, managed.Terminal(fmt.Errorf("database %q has encoding %q; the encoding of an existing database cannot change to %q", name, obs.Encoding, fp.Encoding))
+		return managed.Update{}, kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("database %q has encoding %q; the encoding of an existing database cannot change to %q", name, obs.Encoding, fp.Encoding))
 	}
 	p, err := e.s.pool(ctx, e.s.defaultDB)
 	if err != nil {
@@ -121,7 +133,7 @@ func (e *database) Update(ctx context.Context, mg managed.Managed) (managed.Upda
 	}
 	if l := fp.ConnectionLimit; l != nil && (obs.ConnectionLimit == nil || *l != *obs.ConnectionLimit) {
 		if _, err := p.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s CONNECTION LIMIT %d", ident(name), *l)); err != nil {
-			return managed.Update{}, fmt.Errorf("cannot change connection limit of database %q: %w", name, err)
+			return managed.Update{}, permanent(fmt.Errorf("cannot change connection limit of database %q: %w", name, err))
 		}
 	}
 	return managed.Update{}, nil

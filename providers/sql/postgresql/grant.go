@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/managed"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
@@ -38,7 +39,7 @@ func wantPrivileges(fp pgv1.GrantParameters) ([]string, error) {
 			if onSchema {
 				what = "a schema"
 			}
-			return nil, managed.Terminal(fmt.Errorf("privilege %s does not apply to %s (valid: %s)", p, what, strings.Join(valid, ", ")))
+			return nil, kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("privilege %s does not apply to %s (valid: %s)", p, what, strings.Join(valid, ", ")))
 		}
 		out = append(out, string(p))
 	}
@@ -47,10 +48,10 @@ func wantPrivileges(fp pgv1.GrantParameters) ([]string, error) {
 
 func (e *grant) check(fp pgv1.GrantParameters) error {
 	if fp.Role == "" {
-		return managed.Terminal(fmt.Errorf("grant has no role: set role, roleRef or roleSelector"))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("grant has no role: set role, roleRef or roleSelector"))
 	}
 	if len(fp.Privileges) > 0 && fp.Database == "" {
-		return managed.Terminal(fmt.Errorf("grant of privileges has no database: set database, databaseRef or databaseSelector"))
+		return kitreconcile.Terminal(managed.ReasonInvalidSpec, fmt.Errorf("grant of privileges has no database: set database, databaseRef or databaseSelector"))
 	}
 	return nil
 }

@@ -18,10 +18,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
+	"github.com/strata-dev/strata/internal/scheme"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 	"github.com/strata-dev/strata/providers/sql/postgresql"
 )
@@ -38,7 +38,7 @@ func runChildManager() int {
 		return 1
 	}
 	cfg.QPS, cfg.Burst = 200, 400
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: apis.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err == nil {
 		err = postgresql.Setup(mgr, managed.Options{Workers: 10})
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
 	"github.com/strata-dev/strata/internal/testenv"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 	"github.com/strata-dev/strata/providers/sql/postgresql"
 )

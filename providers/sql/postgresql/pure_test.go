@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/strata-dev/strata/internal/managed"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 )
 
@@ -24,7 +24,7 @@ func TestWantPrivileges(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			got, err := wantPrivileges(tc.fp)
-			if managed.IsTerminal(err) != tc.terminal {
+			if kitreconcile.IsTerminal(err) != tc.terminal {
 				t.Fatalf("err = %v, terminal want %t", err, tc.terminal)
 			}
 			if d := cmp.Diff(tc.want, got); !tc.terminal && d != "" {

@@ -1,6 +1,8 @@
 package postgresql
 
 import (
+	"context"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,5 +53,9 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 	return managed.SetupProviderConfig(mgr, managed.ProviderConfigKind{
 		New:   func() managed.ProviderConfig { return &pgv1.ProviderConfig{} },
 		Users: users,
+		Check: func(ctx context.Context, pc managed.ProviderConfig) error {
+			_, err := login(ctx, mgr.GetClient(), ps, pc.GetName())
+			return err
+		},
 	})
 }

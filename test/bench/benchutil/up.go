@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/strata-dev/strata/apis"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
@@ -144,7 +144,7 @@ func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
 	// The benchmark process itself logs nothing through controller-runtime;
 	// say so, or it prints a warning with a stack trace.
 	ctrllog.SetLogger(logr.Discard())
-	c, err := client.New(cfg, client.Options{Scheme: apis.NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -72,7 +72,7 @@ type cluster struct {
 func startCluster(b *testing.B) *cluster {
 	up := benchutil.StartUp(b, "composition")
 	// The same client settings as the composition engine's.
-	return &cluster{Up: up, c: up.Client(b, controller.ClientQPS, controller.ClientBurst)}
+	return &cluster{Up: up, c: up.Client(b, controller.DefaultClientLimit.QPS, controller.DefaultClientLimit.Burst)}
 }
 
 func (cl *cluster) apply(b *testing.B, y string) {
@@ -241,7 +241,7 @@ func writeResults(results []result) error {
 	fmt.Fprintf(&s, "%s\n## Composition engine\n\n", markStart)
 	fmt.Fprintf(&s, "`make bench` (`BenchmarkComposition` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems composition`), one Composition of three ConfigMaps (two\n")
-	fmt.Fprintf(&s, "independent, one that waits for the first), N claims created in one burst by %d workers; client QPS %d, burst %d for\n", workers, controller.ClientQPS, controller.ClientBurst)
+	fmt.Fprintf(&s, "independent, one that waits for the first), N claims created in one burst by %d workers; client QPS %g, burst %d for\n", workers, controller.DefaultClientLimit.QPS, controller.DefaultClientLimit.Burst)
 	fmt.Fprintf(&s, "both the engine and the benchmark. The lower bound is the same API server creating (updating) the 3N\n")
 	fmt.Fprintf(&s, "ConfigMaps directly with the same client settings. Peak RSS is the `strata up` process, manager included.\n\n")
 	fmt.Fprintf(&s, "| N | lower bound create (s) | all claims Ready (s) | ratio | lower bound update (s) | update applied (s) | delete (s) | peak RSS (MiB) |\n")

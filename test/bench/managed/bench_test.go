@@ -20,9 +20,9 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
-	mt "github.com/strata-dev/strata/internal/managed/managedtest"
 	"github.com/strata-dev/strata/internal/manager"
 	"github.com/strata-dev/strata/internal/testenv"
+	mt "github.com/strata-dev/strata/internal/testenv/managedtest"
 	nopv1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
 	pgv1 "github.com/strata-dev/strata/providers/sql/apis/postgresql/v1alpha1"
 	"github.com/strata-dev/strata/test/bench/benchutil"
@@ -39,7 +39,7 @@ type cluster struct {
 func startCluster(b *testing.B) *cluster {
 	up := benchutil.StartUp(b, "provider-nop", "provider-sql")
 	// The same client settings as the managed-resource controllers'.
-	return &cluster{Up: up, c: up.Client(b, managed.ClientQPS, managed.ClientBurst)}
+	return &cluster{Up: up, c: up.Client(b, managed.DefaultClientLimit.QPS, managed.DefaultClientLimit.Burst)}
 }
 
 type result struct {
@@ -254,8 +254,8 @@ func writeResults(results []result) error {
 	fmt.Fprintf(&s, "%s\n## Managed resources\n\n", markStart)
 	fmt.Fprintf(&s, "`make bench` (`BenchmarkManaged` in `test/bench/managed`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems provider-nop,provider-sql`) with the default flags (%d workers per kind,\n", o.MaxConcurrentReconciles)
-	fmt.Fprintf(&s, "`--max-reconcile-rate %g`), N resources created in one burst by %d workers, until every one is `Ready`; client QPS %d,\n", o.MaxReconcileRate, workers, managed.ClientQPS)
-	fmt.Fprintf(&s, "burst %d for both the controllers and the benchmark. Lower bound: the same API server creating N ConfigMaps with\n", managed.ClientBurst)
+	fmt.Fprintf(&s, "`--max-reconcile-rate %g`), N resources created in one burst by %d workers, until every one is `Ready`; client QPS %g,\n", o.MaxReconcileRate, workers, managed.DefaultClientLimit.QPS)
+	fmt.Fprintf(&s, "burst %d for both the controllers and the benchmark. Lower bound: the same API server creating N ConfigMaps with\n", managed.DefaultClientLimit.Burst)
 	fmt.Fprintf(&s, "the same client settings (NopResource), or PostgreSQL running the N `CREATE DATABASE` statements directly over the\n")
 	fmt.Fprintf(&s, "provider's 4 connections (Database; its lower bound delete is the same databases dropped directly, `DROP DATABASE`\n")
 	fmt.Fprintf(&s, "forces a checkpoint each time). Delete is until every resource (and its database) is gone. Peak RSS is the\n")

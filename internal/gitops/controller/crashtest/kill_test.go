@@ -16,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/gittest"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 const (
@@ -80,7 +80,7 @@ func TestKillDuringRevisionChangeLeavesNoOrphan(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
 	c := env.Client
-	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: apis.NewScheme()})
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ type ResourceStatus struct {
 
 	// Conditions: Ready (Available, Creating, Deleting, Unavailable), Synced
 	// (ReconcileSuccess, ReconcileError, DriftDetected, ReferenceNotReady),
-	// Reconciling and Stalled.
+	// Reconciling and Stalled (InvalidSpec, Rejected: only a spec change helps).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -139,7 +139,8 @@ type ProviderConfigStatus struct {
 	// Users is how many managed resources use this ProviderConfig.
 	// +optional
 	Users int64 `json:"users,omitempty"`
-	// Conditions: Ready (Available, InUse).
+	// Conditions: Ready (Available, InUse, ConnectionFailed: the provider
+	// cannot log in to the server with these credentials).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

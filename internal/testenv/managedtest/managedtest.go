@@ -21,8 +21,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/apis"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 // StartManager runs a manager with setup until the test ends.
@@ -31,7 +31,7 @@ func StartManager(t testing.TB, cfg *rest.Config, setup func(ctrl.Manager) error
 	ctrllog.SetLogger(logr.Discard())
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     apis.NewScheme(),
+		Scheme:     scheme.New(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
 	})

@@ -1,4 +1,4 @@
-package apis
+package scheme
 
 import (
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,7 +14,7 @@ import (
 )
 
 // AddToSchemes lists the AddToScheme functions of every Strata API group.
-// A new group appends its own here.
+// A new group (in apis/ or a provider) appends its own here.
 var AddToSchemes = runtime.SchemeBuilder{
 	clientgoscheme.AddToScheme,
 	nopv1alpha1.AddToScheme,
@@ -25,9 +25,9 @@ var AddToSchemes = runtime.SchemeBuilder{
 	gitopsv1alpha1.AddToScheme,
 }
 
-// NewScheme returns a scheme holding the built-in Kubernetes kinds and every
+// New returns a scheme holding the built-in Kubernetes kinds and every
 // Strata kind.
-func NewScheme() *runtime.Scheme {
+func New() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(AddToSchemes.AddToScheme(s))
 	return s

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/internal/manager"
+)
+
+// TestKubeAPIFlags checks that `strata manager` and `strata up` take
+// --kube-api-qps/--kube-api-burst, that 0 (each subsystem's default) is the
+// default, and that the values reach the manager options.
+func TestKubeAPIFlags(t *testing.T) {
+	for name, cmd := range map[string]*cobra.Command{"manager": newManagerCommand(), "up": newUpCommand()} {
+		for _, f := range []string{"kube-api-qps", "kube-api-burst"} {
+			fl := cmd.Flags().Lookup(f)
+			if fl == nil {
+				t.Errorf("strata %s has no --%s flag", name, f)
+				continue
+			}
+			if fl.DefValue != "0" {
+				t.Errorf("strata %s --%s defaults to %s, want 0 (the subsystem's default)", name, f, fl.DefValue)
+			}
+		}
+	}
+	cases := map[string]struct {
+		args []string
+		want kubeclient.Limit
+	}{
+		"unset":      {args: nil, want: kubeclient.Limit{}},
+		"both":       {args: []string{"--kube-api-qps=42.5", "--kube-api-burst=85"}, want: kubeclient.Limit{QPS: 42.5, Burst: 85}},
+		"only qps":   {args: []string{"--kube-api-qps", "1000"}, want: kubeclient.Limit{QPS: 1000}},
+		"only burst": {args: []string{"--kube-api-burst=7"}, want: kubeclient.Limit{Burst: 7}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := manager.DefaultOptions()
+			cmd := &cobra.Command{Use: "x"}
+			addSharedManagerFlags(cmd, &o)
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, o.KubeAPI); diff != "" {
+				t.Errorf("KubeAPI (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,66 @@
+package reconcile
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Spread is how far Jitter stretches an interval: up to a tenth of it.
+const Spread = 10
+
+// Jitter returns d stretched by a random amount of up to d/Spread, so many
+// objects requeued with the same interval do not all wake at once. It never
+// returns less than d; d <= 0 is returned unchanged.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/Spread+1))
+}
+
+// terminalMarker is what makes errors.Is(err, reconcile.TerminalError(nil))
+// true for a Terminal error, so controller-runtime does not requeue it.
+var terminalMarker = ctrlreconcile.TerminalError(errors.New("user error"))
+
+// terminal is a user error: retrying cannot fix it, only a change by the
+// user can. Its message is the wrapped error's, without the "terminal
+// error: " prefix controller-runtime's own type adds, so conditions read
+// as the cause.
+type terminal struct {
+	reason string
+	err    error
+}
+
+func (t *terminal) Error() string   { return t.err.Error() }
+func (t *terminal) Unwrap() []error { return []error{t.err, terminalMarker} }
+
+// Terminal marks err as a user error with the condition reason to report
+// (e.g. "CompositionInvalid"). controller-runtime does not retry it (it is a
+// reconcile.TerminalError to errors.Is); the object is expected to be marked
+// Stalled with ReasonOf(err) until its spec changes. Terminal(reason, nil)
+// is nil. Wrapping the result with %w keeps both properties.
+func Terminal(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &terminal{reason: reason, err: err}
+}
+
+// IsTerminal reports whether err, or an error it wraps, is a user error:
+// one made by Terminal or by controller-runtime's reconcile.TerminalError.
+func IsTerminal(err error) bool {
+	return err != nil && errors.Is(err, ctrlreconcile.TerminalError(nil))
+}
+
+// ReasonOf returns the reason given to Terminal for err (the outermost one
+// when several are wrapped), or "" when err carries none.
+func ReasonOf(err error) string {
+	var t *terminal
+	if errors.As(err, &t) {
+		return t.reason
+	}
+	return ""
+}

@@ -1,0 +1,99 @@
+package reconcile_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/strata-dev/strata/internal/kit/reconcile"
+)
+
+func TestJitter(t *testing.T) {
+	cases := map[string]struct {
+		d        time.Duration
+		min, max time.Duration
+	}{
+		"zero stays zero":         {d: 0, min: 0, max: 0},
+		"negative is unchanged":   {d: -time.Second, min: -time.Second, max: -time.Second},
+		"a nanosecond":            {d: 1, min: 1, max: 1},
+		"a minute up to 10% more": {d: time.Minute, min: time.Minute, max: time.Minute + 6*time.Second},
+		"two seconds":             {d: 2 * time.Second, min: 2 * time.Second, max: 2200 * time.Millisecond},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			seen := map[time.Duration]bool{}
+			for range 1000 {
+				got := reconcile.Jitter(tc.d)
+				if got < tc.min || got > tc.max {
+					t.Fatalf("Jitter(%s) = %s, want within [%s, %s]", tc.d, got, tc.min, tc.max)
+				}
+				seen[got] = true
+			}
+			if tc.max > tc.min && len(seen) < 2 {
+				t.Errorf("Jitter(%s) gave the same value 1000 times: no spread", tc.d)
+			}
+		})
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	cause := errors.New("composition \"x\" not found")
+	cases := map[string]struct {
+		err        error
+		terminal   bool
+		reason     string
+		message    string
+		wrapsCause bool
+	}{
+		"nil": {err: reconcile.Terminal("CompositionInvalid", nil)},
+		"plain error is transient": {
+			err: cause, reason: "", message: cause.Error(), wrapsCause: true,
+		},
+		"terminal keeps the message and the reason": {
+			err: reconcile.Terminal("CompositionInvalid", cause), terminal: true,
+			reason: "CompositionInvalid", message: cause.Error(), wrapsCause: true,
+		},
+		"wrapped terminal stays terminal": {
+			err:      fmt.Errorf("cannot select: %w", reconcile.Terminal("CompositionInvalid", cause)),
+			terminal: true, reason: "CompositionInvalid",
+			message: "cannot select: " + cause.Error(), wrapsCause: true,
+		},
+		"outermost reason wins": {
+			err:      reconcile.Terminal("Outer", fmt.Errorf("x: %w", reconcile.Terminal("Inner", cause))),
+			terminal: true, reason: "Outer", message: "x: " + cause.Error(), wrapsCause: true,
+		},
+		"controller-runtime's terminal error has no reason": {
+			err: ctrlreconcile.TerminalError(cause), terminal: true, reason: "",
+			message: "terminal error: " + cause.Error(), wrapsCause: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := reconcile.IsTerminal(tc.err); got != tc.terminal {
+				t.Errorf("IsTerminal = %v, want %v", got, tc.terminal)
+			}
+			// controller-runtime decides "do not requeue" with exactly this test.
+			if tc.err != nil {
+				if got := errors.Is(tc.err, ctrlreconcile.TerminalError(nil)); got != tc.terminal {
+					t.Errorf("errors.Is(err, reconcile.TerminalError(nil)) = %v, want %v", got, tc.terminal)
+				}
+			}
+			if diff := cmp.Diff(tc.reason, reconcile.ReasonOf(tc.err)); diff != "" {
+				t.Errorf("ReasonOf (-want +got):\n%s", diff)
+			}
+			if tc.err == nil {
+				return
+			}
+			if diff := cmp.Diff(tc.message, tc.err.Error()); diff != "" {
+				t.Errorf("Error() (-want +got):\n%s", diff)
+			}
+			if got := errors.Is(tc.err, cause); got != tc.wrapsCause {
+				t.Errorf("errors.Is(err, cause) = %v, want %v", got, tc.wrapsCause)
+			}
+		})
+	}
+}
