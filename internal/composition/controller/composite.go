@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -458,6 +459,10 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	keep := map[string]bool{}
+	controlled := map[types.UID]bool{}
+	for _, o := range s.observed {
+		controlled[o.GetUID()] = true
+	}
 	for _, res := range s.out.Resources {
 		switch res.State {
 		case render.Blocked:
@@ -506,7 +511,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 				case err != nil:
 					return fmt.Errorf("cannot get %s: %w", what, err)
 				default:
-					if decision, err = ownership.Decide(live, owner); err != nil {
+					if decision, err = decide(live, owner, controlled); err != nil {
 						mu.Lock()
 						problems = append(problems, problem{reason: ownership.ReasonResourceConflict, message: fmt.Sprintf("resource %q: %v", id, err)})
 						mu.Unlock()
@@ -567,6 +572,24 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 	s.actions.adopted = append(s.actions.adopted, adopted...)
 	s.actions.deleted = append(s.actions.deleted, deleted...)
 	return err
+}
+
+// decide is ownership.Decide, and one more case: an object without a
+// controller whose owner references include a composed resource of the XR
+// belongs to the XR too (a provider's connection Secret of a composed
+// managed resource, which the Composition reads by composing it). Only the
+// object's writer can add such a reference, so a claim cannot make one.
+func decide(live *unstructured.Unstructured, owner ownership.Owner, controlled map[types.UID]bool) (ownership.Decision, error) {
+	d, err := ownership.Decide(live, owner)
+	if err == nil || metav1.GetControllerOfNoCopy(live) != nil {
+		return d, err
+	}
+	for _, ref := range live.GetOwnerReferences() {
+		if ref.UID != "" && controlled[ref.UID] {
+			return ownership.Adopt, nil
+		}
+	}
+	return d, err
 }
 
 // actions are what one reconcile did to composed resources, reported in

@@ -528,3 +528,79 @@ func TestTeamNamespaceCannotTakeExistingNamespace(t *testing.T) {
 		t.Fatalf("RoleBinding of the new team: %v", err)
 	}
 }
+
+// TestDependentOfComposedResource: a Secret that a composed resource's
+// writer created with a (non-controller) owner reference to that resource,
+// as a provider does with a managed resource's connection Secret, belongs to
+// the XR and is taken over when the Composition composes it. The same Secret
+// owned by anything else is a conflict.
+func TestDependentOfComposedResource(t *testing.T) {
+	ctx := context.Background()
+	setupTenants(t, "ten-i")
+	apply(t, `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: tenant-dependent}
+spec:
+  compositeTypeRef: {apiVersion: test.strata.dev/v1alpha1, kind: XTenant}
+  resources:
+  - name: parent
+    readyWhen: ['${parent.data.?ready.orValue("") == "yes"}']
+    template: {apiVersion: v1, kind: ConfigMap, data: {x: "1"}}
+  - name: child
+    template:
+      apiVersion: v1
+      kind: Secret
+      metadata: {name: "${parent.metadata.name}-conn"}
+      stringData: {composed: "yes"}
+`)
+	waitValid(t, "composition valid", "tenant-dependent", "True")
+	for _, tc := range []struct {
+		claim     string
+		ownParent bool
+	}{{"dep", true}, {"notdep", false}} {
+		xrName := controllerXRName("ten-i", tc.claim)
+		apply(t, tenantClaim("ten-i", tc.claim, "tenant-dependent", "value: x"))
+		var parent *unstructured.Unstructured
+		eventually(t, 30*time.Second, "parent composed", func() error {
+			var err error
+			parent, err = get(cmGVK, "ten-i", xrName+"-parent")
+			return err
+		})
+		// The "provider" writes the Secret first.
+		uid := parent.GetUID()
+		if !tc.ownParent {
+			other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated-" + tc.claim, Namespace: "ten-i"}}
+			if err := env.Client.Create(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			uid = other.UID
+		}
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: xrName + "-parent-conn", Namespace: "ten-i",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: uid}}},
+			Data: map[string][]byte{"password": []byte("s3cret")}}
+		if err := env.Client.Create(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		apply(t, fmt.Sprintf("{apiVersion: v1, kind: ConfigMap, metadata: {name: %s-parent, namespace: ten-i}, data: {ready: 'yes'}}", xrName))
+		if !tc.ownParent {
+			waitXR(t, "foreign dependent conflicts", "ten-i", tc.claim, "Synced", "False", "ResourceConflict", "Secret ten-i/"+xrName+"-parent-conn")
+			got := &corev1.Secret{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sec), got); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := got.Data["composed"]; ok || metav1.GetControllerOf(got) != nil {
+				t.Errorf("foreign Secret written: %v %v", got.Data, got.OwnerReferences)
+			}
+			continue
+		}
+		waitXR(t, "dependent taken over", "ten-i", tc.claim, "Ready", "True", "Available")
+		got := &corev1.Secret{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sec), got); err != nil {
+			t.Fatal(err)
+		}
+		if ref := metav1.GetControllerOf(got); ref == nil || ref.Name != xrName || string(got.Data["password"]) != "s3cret" || string(got.Data["composed"]) != "yes" {
+			t.Errorf("Secret not taken over: %v %v", got.OwnerReferences, got.Data)
+		}
+	}
+}
