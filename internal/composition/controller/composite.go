@@ -472,9 +472,11 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 			// Nothing is applied, and an object composed before stays.
 			keep[res.ID] = true
 			d := res.Desired
+			mu.Lock()
 			problems = append(problems, problem{reason: render.ReasonNamespaceNotAllowed, message: fmt.Sprintf(
 				"resource %q: %s %s/%s is not composed: namespace %q is neither the claim's namespace %q nor in the resource's allowedNamespaces",
 				res.ID, d.GetKind(), d.GetNamespace(), d.GetName(), d.GetNamespace(), s.xr.GetLabels()[render.LabelClaimNamespace])})
+			mu.Unlock()
 			continue
 		case render.Apply:
 		default:
