@@ -226,8 +226,27 @@ func TestClaimCannotTakeOverExistingObject(t *testing.T) {
 	}
 	assertVictim(t, "kube-system", "victim", "original")
 
+	// An object that wears the XR's labels but is not controlled by it is
+	// not the XR's to prune, neither as a resource that left the
+	// Composition nor when the XR is deleted.
+	apply(t, fmt.Sprintf("{apiVersion: v1, kind: ConfigMap, metadata: {name: decoy, namespace: ten-a, labels: {strata.dev/composite: %s, strata.dev/resource-name: gone}}, data: {value: decoy}}", xrName))
+	apply(t, tenantClaim("ten-a", "grab", "tenant-anywhere", "name: victim, namespace: kube-system, value: pwned-again"))
+	eventually(t, 30*time.Second, "XR reconciled the change", func() error {
+		xr, err := get(schema.GroupVersionKind{Group: "test.strata.dev", Version: "v1alpha1", Kind: "XTenant"}, "", xrName)
+		if err != nil {
+			return err
+		}
+		og, _, _ := unstructured.NestedInt64(xr.Object, "status", "observedGeneration")
+		if v, _, _ := unstructured.NestedString(xr.Object, "spec", "value"); v != "pwned-again" || og != xr.GetGeneration() {
+			return fmt.Errorf("spec.value %q observedGeneration %d generation %d", v, og, xr.GetGeneration())
+		}
+		return nil
+	})
+	assertVictim(t, "ten-a", "decoy", "decoy")
+
 	deleteClaimAndWait(t, tenantGVK, "ten-a", "grab")
 	assertVictim(t, "kube-system", "victim", "original")
+	assertVictim(t, "ten-a", "decoy", "decoy")
 	if _, err := get(cmGVK, "ten-a", xrName+"-own"); !apierrors.IsNotFound(err) {
 		t.Errorf("the XR's own resource is not deleted: %v", err)
 	}
