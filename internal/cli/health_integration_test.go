@@ -23,11 +23,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	compositionctrl "github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/internal/gitops/controller"
 	"github.com/strata-dev/strata/internal/gitops/gittest"
+	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
 )
 
@@ -37,13 +37,13 @@ import (
 func startControllers(e *testenv.Env) error {
 	ctrl.SetLogger(logr.Discard())
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
-		Scheme:                 apis.NewScheme(),
+		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{metav1.NamespaceDefault: {}}},
 	})
 	if err == nil {
-		err = compositionctrl.Setup(mgr, time.Minute, 2)
+		err = compositionctrl.Setup(mgr, time.Minute, 2, compositionctrl.DefaultClientLimit)
 	}
 	if err == nil {
 		err = controller.Setup(mgr, controller.Options{Workers: 2, HealthPollInterval: 300 * time.Millisecond, AllowFileURLs: []string{os.TempDir()}})

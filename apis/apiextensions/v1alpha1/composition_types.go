@@ -68,6 +68,21 @@ type ComposedTemplate struct {
 	// ForEach makes one resource per element of a list.
 	// +optional
 	ForEach *ForEach `json:"forEach,omitempty"`
+	// AllowedNamespaces are the namespaces, besides the claim's own, where
+	// this resource may be composed for a claim. Entries are names or
+	// patterns where `*` matches any run of characters and `?` one
+	// (`team-*`). Without it, a namespaced resource composed for a claim
+	// must be in the claim's namespace; one rendered elsewhere is not
+	// applied and the composite reports Synced=False, reason
+	// NamespaceNotAllowed. Only the platform team that writes the
+	// Composition sets it; claims cannot. It does not apply to cluster-scoped
+	// resources or to composites created without a claim.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[-a-z0-9*?]+$`
+	AllowedNamespaces []string `json:"allowedNamespaces,omitempty"`
 }
 
 // EnvironmentSource selects EnvironmentConfigs whose data is merged into the

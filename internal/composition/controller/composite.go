@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,7 +32,8 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
-	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 )
 
 // Annotations and finalizers on composites and claims.
@@ -81,6 +83,17 @@ type scope struct {
 	out      *render.Output
 	created  int
 	actions  actions
+	// problems are the composed resources the XR may not write, found by
+	// the last apply: reported as Synced=False.
+	problems []problem
+}
+
+// problem is a composed resource that was not applied because the XR may
+// not write it: its object belongs to someone else (ResourceConflict) or a
+// claim would put it outside its namespace (NamespaceNotAllowed).
+type problem struct {
+	reason  string
+	message string
 }
 
 func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
@@ -393,12 +406,27 @@ func (r *compositeReconciler) render(_ context.Context, s *scope) error {
 	out, err := render.Render(render.Input{
 		XR: s.xr, Composition: &s.rev.Spec.CompositionSpec, Observed: s.observed,
 		Environment: s.env, DefaultNamespace: ns, Plan: s.plan,
+		Namespaced: r.namespaced,
 	})
 	if err != nil {
 		return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("cannot render composition revision %s: %w", s.rev.Name, err))
 	}
 	s.out = out
 	return nil
+}
+
+// namespaced says whether a kind is namespaced; a kind the API server does
+// not serve counts as namespaced (its apply fails later with a clear error).
+func (r *compositeReconciler) namespaced(gvk schema.GroupVersionKind) bool {
+	m, err := r.engine.mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err != nil || m.Scope.Name() != meta.RESTScopeNameRoot
+}
+
+// xrOwner is the XR as a writer of composed resources: it marks them with
+// its controller reference and applies with its own field manager.
+func xrOwner(xr *unstructured.Unstructured) ownership.Owner {
+	return ownership.Owner{APIVersion: xr.GetAPIVersion(), Kind: xr.GetKind(), Namespace: xr.GetNamespace(),
+		Name: xr.GetName(), UID: xr.GetUID(), Mark: ownership.ControllerRef}
 }
 
 // compose renders and applies until nothing new is created: a resource that
@@ -423,35 +451,54 @@ func (r *compositeReconciler) compose(ctx context.Context, s *scope) error {
 
 // apply server-side applies every resource whose dependencies are ready,
 // and deletes resources that are excluded or no longer in the Composition.
+// An object the XR has not composed before is read live first: the XR
+// creates it when it does not exist, updates it when it controls it, adopts
+// it when its owner handed it over, and otherwise leaves it alone and
+// records a ResourceConflict. Only objects the XR controls are deleted.
 func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
-	mapper := r.engine.mgr.GetRESTMapper()
+	owner := xrOwner(s.xr)
+	reader := r.engine.mgr.GetAPIReader()
 	var mu sync.Mutex
-	var created, updated, deleted []string
+	var created, updated, adopted, deleted []string
+	var problems []problem
+	added := 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	keep := map[string]bool{}
+	controlled := map[types.UID]bool{}
+	for _, o := range s.observed {
+		controlled[o.GetUID()] = true
+	}
 	for _, res := range s.out.Resources {
-		if res.State == render.Blocked {
+		switch res.State {
+		case render.Blocked:
 			keep[res.ID] = true
-		}
-		if res.State != render.Apply {
+			continue
+		case render.Refused:
+			// Nothing is applied, and an object composed before stays.
+			keep[res.ID] = true
+			d := res.Desired
+			mu.Lock()
+			problems = append(problems, problem{reason: render.ReasonNamespaceNotAllowed, message: fmt.Sprintf(
+				"resource %q: %s %s/%s is not composed: namespace %q is neither the claim's namespace %q nor in the resource's allowedNamespaces",
+				res.ID, d.GetKind(), d.GetNamespace(), d.GetName(), d.GetNamespace(), s.xr.GetLabels()[render.LabelClaimNamespace])})
+			mu.Unlock()
+			continue
+		case render.Apply:
+		default:
 			continue
 		}
 		keep[res.ID] = true
 		desired := res.Desired
-		m, err := mapper.RESTMapping(desired.GroupVersionKind().GroupKind(), desired.GroupVersionKind().Version)
-		if err != nil {
-			return fmt.Errorf("resource %q: cannot map kind %s: %w", res.Name, desired.GroupVersionKind(), err)
-		}
-		if m.Scope.Name() == meta.RESTScopeNameRoot {
-			desired.SetNamespace("")
-		}
-		t := true
-		desired.SetOwnerReferences([]metav1.OwnerReference{{
-			APIVersion: s.xr.GetAPIVersion(), Kind: s.xr.GetKind(), Name: s.xr.GetName(), UID: s.xr.GetUID(),
-			Controller: &t, BlockOwnerDeletion: &t,
-		}})
+		// Composed resources carry exactly one owner reference: the XR's.
+		desired.SetOwnerReferences(nil)
+		owner.SetMark(desired)
 		obs := s.observed[res.ID]
+		if obs != nil && (obs.GetName() != desired.GetName() || obs.GetNamespace() != desired.GetNamespace()) {
+			// The rendered name changed: the new object is checked like
+			// any other the XR has not composed yet.
+			obs = nil
+		}
 		if obs != nil && subset(desired.Object, obs.Object) {
 			continue
 		}
@@ -460,27 +507,66 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		}
 		id := res.ID
 		g.Go(func() error {
-			if err := r.client.Patch(gctx, desired, client.Apply, client.FieldOwner(install.FieldManager), client.ForceOwnership); err != nil {
-				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-					return userError(conditions.ReasonReconcileError, fmt.Errorf("cannot apply resource %q (%s %s): %w", id, desired.GetKind(), desired.GetName(), err))
+			what := fmt.Sprintf("resource %q (%s)", id, ownership.Describe(desired))
+			decision := ownership.Update
+			if obs == nil {
+				live := &unstructured.Unstructured{}
+				live.SetGroupVersionKind(desired.GroupVersionKind())
+				err := reader.Get(gctx, client.ObjectKeyFromObject(desired), live)
+				switch {
+				case apierrors.IsNotFound(err):
+					decision = ownership.Create
+				case err != nil:
+					return fmt.Errorf("cannot get %s: %w", what, err)
+				default:
+					if decision, err = decide(live, owner, controlled); err != nil {
+						mu.Lock()
+						problems = append(problems, problem{reason: ownership.ReasonResourceConflict, message: fmt.Sprintf("resource %q: %v", id, err)})
+						mu.Unlock()
+						return nil
+					}
 				}
-				return fmt.Errorf("cannot apply resource %q (%s %s): %w", id, desired.GetKind(), desired.GetName(), err)
+			}
+			opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
+			if decision != ownership.Create {
+				// The XR controls the object (or was handed it): its
+				// fields are the XR's, whoever wrote them last.
+				opts = append(opts, client.ForceOwnership)
+			}
+			if err := r.client.Patch(gctx, desired, client.Apply, opts...); err != nil {
+				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+					return userError(conditions.ReasonReconcileError, fmt.Errorf("cannot apply %s: %w", what, err))
+				}
+				return fmt.Errorf("cannot apply %s: %w", what, err)
 			}
 			mu.Lock()
-			if obs == nil {
+			defer mu.Unlock()
+			switch decision {
+			case ownership.Create:
 				created = append(created, id)
-				s.observed[id] = desired
-			} else {
+			case ownership.Adopt:
+				adopted = append(adopted, id)
+			default:
 				updated = append(updated, id)
 			}
-			mu.Unlock()
+			if obs == nil {
+				added++
+				s.observed[id] = desired
+			}
 			return nil
 		})
 	}
 	err := g.Wait()
-	s.created = len(created)
+	s.created = added
+	sort.Slice(problems, func(i, j int) bool { return problems[i].message < problems[j].message })
+	s.problems = problems
 	for id, o := range s.observed {
 		if keep[id] {
+			continue
+		}
+		// Observed objects are those the XR controls; check again, as
+		// nothing else may ever be deleted.
+		if !ownedBy(o, s.xr) {
 			continue
 		}
 		if err := r.client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
@@ -491,27 +577,46 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 	}
 	s.actions.created = append(s.actions.created, created...)
 	s.actions.updated = append(s.actions.updated, updated...)
+	s.actions.adopted = append(s.actions.adopted, adopted...)
 	s.actions.deleted = append(s.actions.deleted, deleted...)
 	return err
 }
 
+// decide is ownership.Decide, and one more case: an object without a
+// controller whose owner references include a composed resource of the XR
+// belongs to the XR too (a provider's connection Secret of a composed
+// managed resource, which the Composition reads by composing it). Only the
+// object's writer can add such a reference, so a claim cannot make one.
+func decide(live *unstructured.Unstructured, owner ownership.Owner, controlled map[types.UID]bool) (ownership.Decision, error) {
+	d, err := ownership.Decide(live, owner)
+	if err == nil || metav1.GetControllerOfNoCopy(live) != nil {
+		return d, err
+	}
+	for _, ref := range live.GetOwnerReferences() {
+		if ref.UID != "" && controlled[ref.UID] {
+			return ownership.Adopt, nil
+		}
+	}
+	return d, err
+}
+
 // actions are what one reconcile did to composed resources, reported in
 // one ComposeResources event.
-type actions struct{ created, updated, deleted []string }
+type actions struct{ created, updated, adopted, deleted []string }
 
 func (r *compositeReconciler) reportActions(s *scope) {
 	var parts []string
 	for _, p := range []struct {
 		verb string
 		ids  []string
-	}{{"created", s.actions.created}, {"updated", s.actions.updated}, {"deleted", s.actions.deleted}} {
+	}{{"created", s.actions.created}, {"updated", s.actions.updated}, {"adopted", s.actions.adopted}, {"deleted", s.actions.deleted}} {
 		if len(p.ids) > 0 {
 			sort.Strings(p.ids)
 			parts = append(parts, p.verb+" "+strings.Join(p.ids, ", "))
 		}
 	}
 	if len(parts) > 0 {
-		r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonComposeResources, "Compose", "%s", strings.Join(parts, "; "))
+		r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonComposeResources, "Compose", "%s", eventmsg.Truncate(strings.Join(parts, "; ")))
 	}
 }
 
@@ -545,23 +650,31 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 	if err == nil && ownedBy(existing, s.xr) && secretEqual(existing.Data, data) {
 		return nil
 	}
-	if err != nil && !apierrors.IsNotFound(err) {
+	owner := xrOwner(s.xr)
+	decision := ownership.Create
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return fmt.Errorf("cannot get connection secret: %w", err)
+	default:
+		if decision, err = ownership.Decide(kinded{&existing.ObjectMeta, "Secret"}, owner); err != nil {
+			s.problems = append(s.problems, problem{reason: ownership.ReasonResourceConflict, message: "connection secret: " + err.Error()})
+			return nil
+		}
 	}
-	if err == nil && metav1.GetControllerOf(existing) != nil && !ownedBy(existing, s.xr) {
-		return userError(conditions.ReasonReconcileError, fmt.Errorf("secret %s/%s belongs to another owner", ns, ref["name"]))
-	}
-	t := true
 	sec := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Name: ref["name"], Namespace: ns,
-			Labels: map[string]string{render.LabelComposite: s.xr.GetName()},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: s.xr.GetAPIVersion(), Kind: s.xr.GetKind(),
-				Name: s.xr.GetName(), UID: s.xr.GetUID(), Controller: &t, BlockOwnerDeletion: &t}}},
+			Labels: map[string]string{render.LabelComposite: s.xr.GetName()}},
 		Type: "connection.strata.dev/v1alpha1",
 		Data: data,
 	}
-	if err := r.client.Patch(ctx, sec, client.Apply, client.FieldOwner(install.FieldManager), client.ForceOwnership); err != nil {
+	owner.SetMark(sec)
+	opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
+	if decision != ownership.Create {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if err := r.client.Patch(ctx, sec, client.Apply, opts...); err != nil {
 		return fmt.Errorf("cannot publish connection secret %s/%s: %w", ns, ref["name"], err)
 	}
 	keys := make([]string, 0, len(data))
@@ -572,6 +685,14 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 	r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonPublishConnectionSecret, "Publish", "published keys [%s] to secret %s/%s", strings.Join(keys, " "), ns, ref["name"])
 	return nil
 }
+
+// kinded gives typed object metadata the kind that ownership messages name.
+type kinded struct {
+	*metav1.ObjectMeta
+	kind string
+}
+
+func (k kinded) GetKind() string { return k.kind }
 
 func secretEqual(a, b map[string][]byte) bool {
 	if len(a) != len(b) {
@@ -615,6 +736,23 @@ func (r *compositeReconciler) setStatus(_ context.Context, s *scope) error {
 		}
 		_ = unstructured.SetNestedField(s.xr.Object, v, "status", k)
 	}
+	if len(s.problems) > 0 {
+		// The first reason in message order names the condition; the
+		// message lists every resource that was not applied.
+		msgs := make([]string, len(s.problems))
+		for i, p := range s.problems {
+			msgs[i] = p.message
+		}
+		reason, msg := s.problems[0].reason, strings.Join(msgs, "; ")
+		if c := conditions.Get(s.conds, conditions.Synced); c == nil || c.Reason != reason || c.Message != msg {
+			r.recorder.Eventf(s.xr, nil, corev1.EventTypeWarning, reason, "Compose", "%s", eventmsg.Truncate(msg))
+		}
+		conditions.Set(s.conds, conditions.Synced, metav1.ConditionFalse, reason, msg)
+		// Only a change by someone (the object's owner, the claimant or
+		// the platform team) lets the XR go on.
+		conditions.MarkStalled(s.conds, reason, msg)
+		return nil
+	}
 	conditions.Set(s.conds, conditions.Synced, metav1.ConditionTrue, conditions.ReasonReconcileSuccess, "composed resources are in sync with revision "+s.rev.Name)
 	if s.out.Ready {
 		conditions.MarkReady(s.conds, conditions.ReasonAvailable, fmt.Sprintf("all %d composed resources are ready", len(s.observed)))
@@ -653,8 +791,13 @@ func (r *compositeReconciler) reconcileDelete(ctx context.Context, s *scope) (re
 				layer = append(layer, o)
 			}
 		}
-		var names []string
+		var names, held []string
 		for _, o := range layer {
+			if o.GetDeletionTimestamp() != nil && len(o.GetFinalizers()) > 0 {
+				fins := append([]string(nil), o.GetFinalizers()...)
+				sort.Strings(fins)
+				held = append(held, fmt.Sprintf("%s (finalizers %s)", ownership.Describe(o), strings.Join(fins, ", ")))
+			}
 			if o.GetDeletionTimestamp() == nil {
 				if err := r.client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
 					return reconcile.Result{}, fmt.Errorf("cannot delete %s %s: %w", o.GetKind(), o.GetName(), err)
@@ -666,8 +809,15 @@ func (r *compositeReconciler) reconcileDelete(ctx context.Context, s *scope) (re
 			sort.Strings(names)
 			r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonDeleteResources, "Delete", "deleting %s", strings.Join(names, ", "))
 		}
-		// A stable message: no status write per deleted layer.
-		conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, "deleting composed resources")
+		// A stable message: no status write per deleted layer, but an
+		// object another controller's finalizer holds is named, as only
+		// that controller (or its user) can let the deletion finish.
+		msg := "deleting composed resources"
+		if len(held) > 0 {
+			sort.Strings(held)
+			msg = eventmsg.List("deleting composed resources; waiting for ", held)
+		}
+		conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, msg)
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	p := client.MergeFrom(s.xr.DeepCopy())

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
@@ -40,6 +41,13 @@ type Input struct {
 	DefaultNamespace string
 	// Plan, when set, is reused instead of compiling the Composition again.
 	Plan *Plan
+	// Namespaced says whether a kind is namespaced. When set, cluster-scoped
+	// objects lose the default namespace and, for an XR bound to a claim
+	// (label strata.dev/claim-namespace), namespaced objects outside the
+	// claim's namespace and the resource's allowedNamespaces are Refused.
+	// When nil (a render without a cluster), no kind is known to be either
+	// and neither happens.
+	Namespaced func(schema.GroupVersionKind) bool
 }
 
 // State says what to do with a composed resource.
@@ -54,7 +62,16 @@ const (
 	Blocked State = "Blocked"
 	// Excluded: includeWhen is false; an existing object is to be deleted.
 	Excluded State = "Excluded"
+	// Refused: the object was rendered into a namespace a claim may not
+	// compose into; nothing is applied and an existing object is left as it
+	// is. Reason says why, Desired holds the rendered object.
+	Refused State = "Refused"
 )
+
+// ReasonNamespaceNotAllowed is the Synced condition reason of a composite
+// whose claim would compose a namespaced object outside its namespace and
+// the resource's allowedNamespaces.
+const ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
 
 // Resource is one composed resource of the render.
 type Resource struct {
@@ -316,6 +333,15 @@ func renderOne(in Input, plan *Plan, t *v1alpha1.ComposedTemplate, id string, tm
 	if u.GetNamespace() == "" && in.DefaultNamespace != "" {
 		u.SetNamespace(in.DefaultNamespace)
 	}
+	claimNS := in.XR.GetLabels()[LabelClaimNamespace]
+	if in.Namespaced != nil {
+		if !in.Namespaced(u.GroupVersionKind()) {
+			u.SetNamespace("")
+		} else if claimNS != "" && !NamespaceAllowed(u.GetNamespace(), claimNS, t.AllowedNamespaces) {
+			return Resource{Name: t.Name, ID: id, State: Refused, Desired: u,
+				Reason: fmt.Sprintf("namespace %s not allowed", u.GetNamespace())}, nil
+		}
+	}
 	labels := u.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -337,6 +363,50 @@ func renderOne(in Input, plan *Plan, t *v1alpha1.ComposedTemplate, id string, tm
 	}
 	r.Ready, r.Reason, err = readiness(plan, t, id, observed, vars)
 	return r, err
+}
+
+// NamespaceAllowed reports whether an object composed for a claim in
+// claimNS may be in namespace ns: ns is the claim's namespace or matches one
+// of allowed, names or patterns where '*' matches any run of characters and
+// '?' one character.
+func NamespaceAllowed(ns, claimNS string, allowed []string) bool {
+	if ns == claimNS {
+		return true
+	}
+	for _, a := range allowed {
+		if globMatch(a, ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch matches name against a pattern of literal characters, '*' (any
+// run) and '?' (one character). Unlike path.Match it has no character
+// classes or escapes, so no pattern is malformed.
+func globMatch(pattern, name string) bool {
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // readiness evaluates readyWhen (with the resource itself bound to its

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/strata-dev/strata/apis"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 var token = []byte("hook-secret")
@@ -42,7 +42,7 @@ func newReceiver(t testing.TB) (*Receiver, *countingClient, *time.Time) {
 			Spec: gitopsv1.GitRepositorySpec{URL: "https://example.com/other.git", WebhookSecretRef: &corev1.LocalObjectReference{Name: "hook"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "hook"}, Data: map[string][]byte{"token": token}},
 	}
-	c := fake.NewClientBuilder().WithScheme(apis.NewScheme()).WithObjects(objs...).WithStatusSubresource(&gitopsv1.GitRepository{}).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).WithStatusSubresource(&gitopsv1.GitRepository{}).Build()
 	cc := &countingClient{Client: c}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rc := &Receiver{Reader: c, Writer: cc, Log: logr.Discard(), Now: func() time.Time { return now }}
