@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"strings"
 	"time"
 
@@ -147,15 +148,15 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 	}
 	ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
 	if ref["name"] != "" && (ref["name"] != claim.GetName() || ref["namespace"] != claim.GetNamespace()) {
-		return nil, userError(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))
+		return nil, kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))
 	}
 	// A composite that no claim created (an admin's) is bound only when its
 	// owner allows claims from this namespace. The claim retries with
 	// backoff (the composite's events do not reach a claim it refused), so
 	// it binds once allowed.
 	if ref["name"] == "" && !allowsClaimsFrom(xr, claim.GetNamespace()) {
-		return nil, &terminal{reason: v1alpha1.ReasonClaimNotAllowed, err: fmt.Errorf("composite resource %s is bound to no claim and does not allow claims from namespace %s (its owner may list the namespace in its %s annotation)",
-			name, claim.GetNamespace(), v1alpha1.AnnotationClaimNamespaces)}
+		return nil, kitreconcile.Reasoned(v1alpha1.ReasonClaimNotAllowed, fmt.Errorf("composite resource %s is bound to no claim and does not allow claims from namespace %s (its owner may list the namespace in its %s annotation)",
+			name, claim.GetNamespace(), v1alpha1.AnnotationClaimNamespaces))
 	}
 	return xr, nil
 }
@@ -188,7 +189,7 @@ func (r *claimReconciler) checkComposition(ctx context.Context, claim *unstructu
 		return fmt.Errorf("cannot get composition %q: %w", name, err)
 	}
 	if !composes(comp.Spec.CompositeTypeRef, r.xrGVK) {
-		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
+		return kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
 			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, r.xrGVK.GroupVersion(), r.xrGVK.Kind))
 	}
 	x := &v1alpha1.CompositeResourceDefinition{}
@@ -196,7 +197,7 @@ func (r *claimReconciler) checkComposition(ctx context.Context, claim *unstructu
 		return fmt.Errorf("cannot get XRD %s: %w", r.xrdName, err)
 	}
 	if err := claimMayUse(x.Spec.ClaimCompositionSelector, comp); err != nil {
-		return userError(v1alpha1.ReasonCompositionNotAllowed, err)
+		return kitreconcile.Terminal(v1alpha1.ReasonCompositionNotAllowed, err)
 	}
 	return nil
 }
@@ -237,7 +238,7 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 	}
 	if err := r.client.Patch(ctx, desired, client.Apply, client.FieldOwner(fieldOwnerClaim), client.ForceOwnership); err != nil {
 		if apierrors.IsInvalid(err) {
-			return userError(conditions.ReasonReconcileError, fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err))
+			return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err))
 		}
 		return fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err)
 	}
@@ -308,7 +309,12 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 						return reconcile.Result{}, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
 					}
 				}
-				conditions.MarkProgressing(conds, conditions.ReasonDeleting, "waiting for composite resource "+name+" to be deleted")
+				msg := "waiting for composite resource " + name + " to be deleted"
+				// The XR names what holds it up (a foreign finalizer).
+				if c := conditions.Get(readConds(xr), conditions.Ready); c != nil && c.Reason == conditions.ReasonDeleting && c.Message != "" {
+					msg += ": " + c.Message
+				}
+				conditions.MarkProgressing(conds, conditions.ReasonDeleting, msg)
 				return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
 			}
 		} else if !apierrors.IsNotFound(err) {

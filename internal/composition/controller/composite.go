@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+
 	"sort"
 	"strings"
 	"sync"
@@ -149,34 +150,18 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	}
 	if s.out != nil && !s.out.Ready {
 		// Watches on composed resources bring us back; this is a safety net.
-		return reconcile.Result{RequeueAfter: jitter(30 * time.Second)}, nil
+		return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, nil
 	}
-	return reconcile.Result{RequeueAfter: jitter(r.engine.pollInterval)}, nil
+	return reconcile.Result{RequeueAfter: kitreconcile.Jitter(r.engine.pollInterval)}, nil
 }
 
-// terminal marks a user error: Stalled, no retry until something changes.
-type terminal struct {
-	reason string
-	err    error
-}
-
-func (t *terminal) Error() string { return t.err.Error() }
-func (t *terminal) Unwrap() error { return t.err }
-
-func userError(reason string, err error) error {
-	return reconcile.TerminalError(&terminal{reason: reason, err: err})
-}
-
+// reasonOf is the Stalled/Synced reason of err: the reason given to
+// kitreconcile.Terminal, else ReconcileError.
 func reasonOf(err error) string {
-	var t *terminal
-	if errors.As(err, &t) {
-		return t.reason
+	if r := kitreconcile.ReasonOf(err); r != "" {
+		return r
 	}
 	return conditions.ReasonReconcileError
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
 // selectRevision picks the Composition (enforced, compositionRef, selector,
@@ -196,12 +181,12 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	comp := &v1alpha1.Composition{}
 	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, comp); err != nil {
 		if apierrors.IsNotFound(err) {
-			return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %q not found", name))
+			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %q not found", name))
 		}
 		return fmt.Errorf("cannot get composition %s: %w", name, err)
 	}
 	if !composes(comp.Spec.CompositeTypeRef, r.gvk) {
-		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
+		return kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
 			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, r.gvk.GroupVersion(), r.gvk.Kind))
 	}
 	policy, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionUpdatePolicy")
@@ -215,7 +200,7 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	}
 	if revName == "" {
 		if c := conditions.Get(comp, v1alpha1.Valid); c != nil && c.Status == metav1.ConditionFalse {
-			return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %s is invalid: %s", name, c.Message))
+			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %s is invalid: %s", name, c.Message))
 		}
 		conditions.MarkProgressing(s.conds, conditions.ReasonCreating, fmt.Sprintf("waiting for composition %s to be validated", name))
 		return errWait
@@ -223,14 +208,14 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	rev := &v1alpha1.CompositionRevision{}
 	if err := r.client.Get(ctx, client.ObjectKey{Name: revName}, rev); err != nil {
 		if apierrors.IsNotFound(err) {
-			return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %q not found", revName))
+			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %q not found", revName))
 		}
 		return fmt.Errorf("cannot get composition revision %s: %w", revName, err)
 	}
 	// A pinned revision (the claim passes compositionRevisionRef through)
 	// must be one of the selected Composition's own.
 	if owner := rev.Labels[v1alpha1.LabelCompositionName]; owner != name || !composes(rev.Spec.CompositeTypeRef, r.gvk) {
-		return userError(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition revision %s belongs to composition %q composing %s, not to composition %s of %s",
+		return kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition revision %s belongs to composition %q composing %s, not to composition %s of %s",
 			revName, owner, rev.Spec.CompositeTypeRef.Kind, name, r.gvk.Kind))
 	}
 	s.rev = rev
@@ -261,7 +246,7 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	}
 	plan, err := r.engine.plan(rev)
 	if err != nil {
-		return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %s is invalid: %w", rev.Name, err))
+		return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %s is invalid: %w", rev.Name, err))
 	}
 	s.plan = plan
 	return nil
@@ -306,7 +291,7 @@ func (r *compositeReconciler) compositionName(ctx context.Context, s *scope) (st
 	if len(names) == 1 {
 		return names[0], nil
 	}
-	return "", userError(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition selected: set spec.compositionRef or spec.compositionSelector (%d compositions exist for %s)", len(names), r.gvk.Kind))
+	return "", kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition selected: set spec.compositionRef or spec.compositionSelector (%d compositions exist for %s)", len(names), r.gvk.Kind))
 }
 
 // loadEnvironment merges the data of the selected EnvironmentConfigs.
@@ -318,7 +303,7 @@ func (r *compositeReconciler) loadEnvironment(ctx context.Context, s *scope) err
 	}
 	sel, err := metav1.LabelSelectorAsSelector(&src.Selector)
 	if err != nil {
-		return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("invalid environment selector: %w", err))
+		return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("invalid environment selector: %w", err))
 	}
 	l := &v1alpha1.EnvironmentConfigList{}
 	if err := r.client.List(ctx, l, client.MatchingLabelsSelector{Selector: sel}); err != nil {
@@ -329,7 +314,7 @@ func (r *compositeReconciler) loadEnvironment(ctx context.Context, s *scope) err
 		for k, v := range e.Data {
 			var val any
 			if err := utiljson.Unmarshal(v.Raw, &val); err != nil {
-				return userError(conditions.ReasonReconcileError, fmt.Errorf("environment config %s key %s: %w", e.Name, k, err))
+				return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("environment config %s key %s: %w", e.Name, k, err))
 			}
 			s.env[k] = val
 		}
@@ -348,7 +333,7 @@ func (r *compositeReconciler) observe(ctx context.Context, s *scope) error {
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := r.client.List(ctx, l, client.MatchingFields{indexComposite: s.xr.GetName()}); err != nil {
 			if meta.IsNoMatchError(err) {
-				return userError(conditions.ReasonReconcileError, fmt.Errorf("kind %s is not served by the API server", gvk))
+				return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("kind %s is not served by the API server", gvk))
 			}
 			return fmt.Errorf("cannot list %s: %w", gvk.Kind, err)
 		}
@@ -409,7 +394,7 @@ func (r *compositeReconciler) render(_ context.Context, s *scope) error {
 		Namespaced: r.namespaced,
 	})
 	if err != nil {
-		return userError(conditions.ReasonCompositionInvalid, fmt.Errorf("cannot render composition revision %s: %w", s.rev.Name, err))
+		return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("cannot render composition revision %s: %w", s.rev.Name, err))
 	}
 	s.out = out
 	return nil
@@ -535,7 +520,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 			}
 			if err := r.client.Patch(gctx, desired, client.Apply, opts...); err != nil {
 				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-					return userError(conditions.ReasonReconcileError, fmt.Errorf("cannot apply %s: %w", what, err))
+					return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply %s: %w", what, err))
 				}
 				return fmt.Errorf("cannot apply %s: %w", what, err)
 			}
@@ -632,7 +617,7 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 		ns = s.xr.GetNamespace()
 	}
 	if ns == "" {
-		return userError(conditions.ReasonReconcileError, errors.New("spec.writeConnectionSecretToRef.namespace is required for a cluster-scoped composite"))
+		return kitreconcile.Terminal(conditions.ReasonReconcileError, errors.New("spec.writeConnectionSecretToRef.namespace is required for a cluster-scoped composite"))
 	}
 	data := map[string][]byte{}
 	allowed := map[string]bool{}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"sort"
 	"strings"
 	"time"
@@ -253,11 +254,11 @@ func selectComposition(ctx context.Context, c client.Reader, gvk schema.GroupVer
 	}
 	if len(names) == 0 && len(refused) > 0 {
 		sort.Strings(refused)
-		return "", userError(v1alpha1.ReasonCompositionNotAllowed, fmt.Errorf("compositions %s match labels %v but the XRD's claimCompositionSelector does not allow claims to use them",
+		return "", kitreconcile.Terminal(v1alpha1.ReasonCompositionNotAllowed, fmt.Errorf("compositions %s match labels %v but the XRD's claimCompositionSelector does not allow claims to use them",
 			strings.Join(refused, ", "), labels.Set(sel)))
 	}
 	if len(names) == 0 {
-		return "", userError(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition for %s matches labels %v", gvk.Kind, labels.Set(sel)))
+		return "", kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition for %s matches labels %v", gvk.Kind, labels.Set(sel)))
 	}
 	sort.Strings(names)
 	return names[0], nil

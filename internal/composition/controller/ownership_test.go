@@ -455,6 +455,21 @@ func TestForeignFinalizerNamedInStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitXR(t, "finalizer named", "ten-h", "held", "Ready", "False", "Deleting", "ConfigMap ten-h/held-config", "example.com/hold")
+	// The claim, which its user reads, names it too.
+	eventually(t, 30*time.Second, "claim names the finalizer", func() error {
+		c, err := get(tenantGVK, "ten-h", "held")
+		if err != nil {
+			return err
+		}
+		conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
+		for _, x := range conds {
+			m, _ := x.(map[string]any)
+			if msg, _ := m["message"].(string); m["type"] == "Ready" && strings.Contains(msg, "example.com/hold") && strings.Contains(msg, "ConfigMap ten-h/held-config") {
+				return nil
+			}
+		}
+		return fmt.Errorf("claim conditions %v do not name the finalizer", conds)
+	})
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "ten-h", Name: "held-config"}, cm); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package controller
 
 import (
-	"math/rand/v2"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"time"
 )
 
@@ -11,7 +11,7 @@ func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		d = time.Minute
 	}
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+	return kitreconcile.Jitter(d)
 }
 
 // retryAfter is the wait after a failure: the interval, but at most 30s so

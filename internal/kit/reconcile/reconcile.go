@@ -55,12 +55,36 @@ func IsTerminal(err error) bool {
 	return err != nil && errors.Is(err, ctrlreconcile.TerminalError(nil))
 }
 
-// ReasonOf returns the reason given to Terminal for err (the outermost one
+// reasoned is an error the controller retries (with backoff) but reports
+// with a specific condition reason.
+type reasoned struct {
+	reason string
+	err    error
+}
+
+func (r *reasoned) Error() string { return r.err.Error() }
+func (r *reasoned) Unwrap() error { return r.err }
+
+// Reasoned attaches a condition reason to err without making it terminal:
+// controller-runtime retries it with backoff, and ReasonOf(err) names the
+// reason to report meanwhile. Reasoned(reason, nil) is nil.
+func Reasoned(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &reasoned{reason: reason, err: err}
+}
+
+// ReasonOf returns the reason given to Terminal or Reasoned for err (the outermost one
 // when several are wrapped), or "" when err carries none.
 func ReasonOf(err error) string {
 	var t *terminal
 	if errors.As(err, &t) {
 		return t.reason
+	}
+	var r *reasoned
+	if errors.As(err, &r) {
+		return r.reason
 	}
 	return ""
 }

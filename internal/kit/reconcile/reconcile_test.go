@@ -66,6 +66,12 @@ func TestTerminal(t *testing.T) {
 			err:      reconcile.Terminal("Outer", fmt.Errorf("x: %w", reconcile.Terminal("Inner", cause))),
 			terminal: true, reason: "Outer", message: "x: " + cause.Error(), wrapsCause: true,
 		},
+		"reasoned is retried but keeps its reason": {
+			err:      fmt.Errorf("cannot bind: %w", reconcile.Reasoned("ClaimNotAllowed", cause)),
+			terminal: false, reason: "ClaimNotAllowed",
+			message: "cannot bind: " + cause.Error(), wrapsCause: true,
+		},
+		"reasoned nil is nil": {err: reconcile.Reasoned("ClaimNotAllowed", nil)},
 		"controller-runtime's terminal error has no reason": {
 			err: ctrlreconcile.TerminalError(cause), terminal: true, reason: "",
 			message: "terminal error: " + cause.Error(), wrapsCause: true,
