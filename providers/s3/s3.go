@@ -37,13 +37,32 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 		New: func() managed.ProviderConfig { return &s3v1.ProviderConfig{} },
 		Users: []managed.User{{New: func() managed.Managed { return &s3v1.Bucket{} },
 			NewList: func() client.ObjectList { return &s3v1.BucketList{} }}},
+		Check: c.check,
 	})
+}
+
+// check signs one ListBuckets request with the ProviderConfig's credentials,
+// so wrong keys make it Ready=False before any Bucket uses them.
+func (c *connector) check(ctx context.Context, pc managed.ProviderConfig) error {
+	b, err := c.connect(ctx, pc.GetName(), "")
+	if err != nil {
+		return err
+	}
+	if _, err := b.s3.ListBuckets(ctx, &awss3.ListBucketsInput{MaxBuckets: aws.Int32(1)}); err != nil {
+		return fmt.Errorf("%s refused the credentials of ProviderConfig %q: %w", b.where, pc.GetName(), err)
+	}
+	return nil
 }
 
 type connector struct{ client client.Client }
 
 func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.External, error) {
-	name := managed.ProviderConfigName(mg)
+	return c.connect(ctx, managed.ProviderConfigName(mg), mg.(*s3v1.Bucket).Spec.ForProvider.Region)
+}
+
+// connect builds a client from ProviderConfig name for region (empty: the
+// ProviderConfig's, else us-east-1).
+func (c *connector) connect(ctx context.Context, name, region string) (*bucket, error) {
 	pc := &s3v1.ProviderConfig{}
 	if err := c.client.Get(ctx, client.ObjectKey{Name: name}, pc); err != nil {
 		return nil, fmt.Errorf("cannot get s3 ProviderConfig %q: %w", name, err)
@@ -61,7 +80,6 @@ func (c *connector) Connect(ctx context.Context, mg managed.Managed) (managed.Ex
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
 		return nil, fmt.Errorf("credentials Secret %s/%s of ProviderConfig %q needs access_key_id and secret_access_key", ref.Namespace, ref.Name, name)
 	}
-	region := mg.(*s3v1.Bucket).Spec.ForProvider.Region
 	if region == "" {
 		region = pc.Spec.Region
 	}

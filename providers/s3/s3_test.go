@@ -206,3 +206,39 @@ func TestBucketPolicyAndLifecycle(t *testing.T) {
 		t.Error("bucket still exists after delete")
 	}
 }
+
+// TestProviderConfigWrongCredentials: a ProviderConfig whose secret key the
+// server refuses is Ready=False (ConnectionFailed) naming the endpoint, with
+// no key in its message, and Ready once the Secret is fixed.
+func TestProviderConfigWrongCredentials(t *testing.T) {
+	gw, good := setup(t)
+	ctx := context.Background()
+	mt.WaitCondition(t, env.Client, good, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+
+	wrong := "wrong-secret-" + mt.Suffix()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s3-wrong-" + mt.Suffix()},
+		StringData: map[string]string{"access_key_id": gw.AccessKey, "secret_access_key": wrong}}
+	pc := &s3v1.ProviderConfig{ObjectMeta: metav1.ObjectMeta{Name: sec.Name}, Spec: s3v1.ProviderConfigSpec{
+		CredentialsSecretRef: managedv1.SecretReference{Namespace: "default", Name: sec.Name},
+		Endpoint:             gw.Endpoint, UsePathStyle: true}}
+	for _, o := range []client.Object{sec, pc} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, pc); _ = env.Client.Delete(ctx, sec) })
+	mt.WaitCondition(t, env.Client, pc, conditions.Ready, metav1.ConditionFalse, managed.ReasonConnectionFailed, wait)
+	msg := conditions.Get(pc, conditions.Ready).Message
+	if !strings.Contains(msg, gw.Endpoint) || strings.Contains(msg, wrong) || strings.Contains(msg, gw.SecretKey) {
+		t.Errorf("Ready message = %q, want it to name %s and no key", msg, gw.Endpoint)
+	}
+
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
+		t.Fatal(err)
+	}
+	sec.Data["secret_access_key"] = []byte(gw.SecretKey)
+	if err := env.Client.Update(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, pc, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+}
