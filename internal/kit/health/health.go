@@ -38,9 +38,10 @@ func (r Result) Ready() bool { return r.Status == Current }
 // Compute returns the health of u; nil means the object does not exist.
 //
 // The answer is kstatus's, except where kstatus is silent:
-//   - Composite resources and claims (objects with a Synced condition, or a
-//     spec.compositionRef, compositionSelector, compositionRevisionRef,
-//     resourceRefs or resourceRef) are Current only when their Ready
+//   - Composite resources, claims and managed resources (objects with a
+//     Synced condition, or a spec.compositionRef, compositionSelector,
+//     compositionRevisionRef, resourceRefs, resourceRef, forProvider or
+//     providerConfigRef) are Current only when their Ready
 //     condition is True; Stalled=True fails them; no Ready condition yet
 //     waits. kstatus would call such an object Current before its
 //     controller has written any condition.
@@ -113,8 +114,9 @@ func conditionsOf(u *unstructured.Unstructured) map[string]condition {
 }
 
 // compositeSpecFields are spec fields only composite resources and claims
-// carry (reserved by the XRD schema).
-var compositeSpecFields = []string{"compositionRef", "compositionSelector", "compositionRevisionRef", "resourceRefs", "resourceRef"}
+// (reserved by the XRD schema) and managed resources (forProvider,
+// providerConfigRef) carry: objects whose controller reports Ready.
+var compositeSpecFields = []string{"compositionRef", "compositionSelector", "compositionRevisionRef", "resourceRefs", "resourceRef", "forProvider", "providerConfigRef"}
 
 func isComposite(u *unstructured.Unstructured) bool {
 	if _, ok := conditionsOf(u)["Synced"]; ok {

@@ -149,6 +149,15 @@ func TestCompute(t *testing.T) {
 				status: {conditions: [{type: Synced, status: "False", reason: ReconciliationPaused}, {type: Ready, status: "True"}, {type: Reconciling, status: "True"}]}}`,
 			want: Result{Current, "Resource is Ready"},
 		},
+		"managed resource before its provider wrote conditions waits (Strata rule; kstatus says Current)": {
+			obj:  `{apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Database, metadata: {name: a, generation: 1}, spec: {forProvider: {encoding: UTF8}}}`,
+			want: Result{InProgress, "waiting for the Ready condition"},
+		},
+		"managed resource Ready=True": {
+			obj: `{apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Database, metadata: {name: a, generation: 1}, spec: {forProvider: {}},
+				status: {conditions: [{type: Synced, status: "True"}, {type: Ready, status: "True", reason: Available}]}}`,
+			want: Result{Current, "Resource is Ready"},
+		},
 		"claim with Ready=False": {
 			obj: `{apiVersion: example.org/v1, kind: Database, metadata: {name: a, namespace: n}, spec: {resourceRef: {name: x}},
 				status: {conditions: [{type: Ready, status: "False", reason: Creating}]}}`,
