@@ -155,9 +155,3 @@ func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync)
 	}
 	return build.Options{Identities: ids}, nil
 }
-
-// Labels are the ownership labels a Sync puts on every object it applies;
-// prune deletes only objects that still carry them.
-func Labels(s *gitopsv1.Sync) map[string]string {
-	return map[string]string{ownership.LabelSyncName: s.Name, ownership.LabelSyncNamespace: s.Namespace}
-}
