@@ -38,6 +38,9 @@ var subsystems = []struct{ prefix, name string }{
 	{"internal/gitops", "gitops"},
 	{"internal/managed", "managed"},
 	{"providers", "managed"},
+	{"internal/secrets", "secrets"},           // external secret stores (secrets.strata.dev)
+	{"internal/delivery", "delivery"},         // analysis, rollouts, promotion (delivery.strata.dev)
+	{"internal/notification", "notification"}, // providers and alerts (notification.strata.dev)
 }
 
 // rank orders the layers: a package may import packages of its own layer
@@ -152,6 +155,9 @@ func TestRules(t *testing.T) {
 		"production code imports testenv":            {"internal/cli", "internal/testenv", true},
 		"production code imports gittest":            {"internal/gitops/controller", "internal/gitops/gittest", true},
 		"a test helper imports the scheme":           {"internal/testenv/managedtest", "internal/scheme", false},
+		"delivery imports gitops":                    {"internal/delivery/analysis", "internal/gitops/controller", true},
+		"gitops imports delivery":                    {"internal/gitops/controller", "internal/delivery/analysis", true},
+		"secrets imports the kit":                    {"internal/secrets/controller", "internal/kit/patch", false},
 		"an unplaced package":                        {"internal/newthing", "internal/kit/reconcile", true},
 	}
 	for name, tc := range cases {

@@ -1,62 +1,96 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, kwok and its stages) and
-# the development tools (controller-gen, versitygw) from the pinned modules in
-# this folder. Builds are kept in a per-user cache keyed by a hash of those
-# pins, so a fresh clone or a CI run on the same machine reuses them; bin/
-# only holds links into the cache.
+# the servers and tools the tests need, each from a pinned module in this
+# folder. Every group is cached on its own in a per-user cache, keyed by a hash
+# of its pins, so adding or bumping one tool rebuilds only that tool, and a
+# fresh clone or a CI run on the same machine reuses the rest; bin/ only holds
+# links into the cache.
+#
+#   build.sh BIN            the groups `make test` needs
+#   build.sh BIN GROUP...   only those groups (for example `kro` for make bench)
+#
+# Adding a tool: put a module in a folder of its own here (go.mod, go.sum and a
+# tools.go that imports the command), then add a line to the table below.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${1:-$root/bin}
+shift || true
+cacheroot=${STRATA_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}
 
-key=$(cd "$here" && cat build.sh go.mod go.sum cmd/etcd/main.go \
-	controller-gen/go.mod controller-gen/go.sum versitygw/go.mod versitygw/go.sum |
-	sha256sum | cut -c1-16)
-cache=${STRATA_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}/$key
-outputs=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml controller-gen versitygw)
-
-complete() {
-	for o in "${outputs[@]}"; do [ -e "$cache/$o" ] || return 1; done
+# group | module folder | outputs (space-separated) | packages to build (space-separated) | extra go build flags
+# Groups marked "bench" are built only when asked for by name.
+table() {
+	cat <<'EOF'
+cluster|.|etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml|./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok|k8s
+controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen|
+versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|
+EOF
 }
 
-if ! complete; then
-	echo "tools: building the local cluster binaries into $cache (a cold build takes several minutes on two cores)"
-	start=$(date +%s)
-	tmp="$cache.tmp.$$"
-	rm -rf "$tmp" && mkdir -p "$tmp"
-	trap 'rm -rf "$tmp"' EXIT
-	flags=(-trimpath -ldflags=-s\ -w)
-	# Stamp the Kubernetes binaries with their release, as upstream's build
-	# does, so the API server reports v1.36.3 rather than v0.0.0-master.
-	k8s=$(cd "$here" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
-	minor=$(echo "$k8s" | cut -d. -f2)
-	v=k8s.io/component-base/version
-	kflags=(-trimpath "-ldflags=-s -w -X $v.gitVersion=$k8s -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean")
-	(cd "$here" && go build "${kflags[@]}" -o "$tmp/" ./cmd/etcd \
-		k8s.io/kubernetes/cmd/kube-apiserver \
-		k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kube-scheduler \
-		k8s.io/kubernetes/cmd/kubectl \
-		sigs.k8s.io/kwok/cmd/kwok)
-	(cd "$here/controller-gen" && go build "${flags[@]}" -o "$tmp/" sigs.k8s.io/controller-tools/cmd/controller-gen)
-	(cd "$here/versitygw" && go build "${flags[@]}" -o "$tmp/" github.com/versity/versitygw/cmd/versitygw)
-	# kwok needs its stages as configuration: the node and pod "fast" stages
-	# from the pinned kwok module (nodes become Ready, pods Running at once).
-	kwok=$(cd "$here" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-	for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
-		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-		echo "---"
-		cat "$kwok/kustomize/stage/$f"
-	done >"$tmp/kwok-stages.yaml"
-	rm -rf "$cache" && mv "$tmp" "$cache"
-	trap - EXIT
-	echo "tools: built in $(($(date +%s) - start))s"
-fi
+default_groups() { table | cut -d'|' -f1 | grep -v '^bench:' ; }
 
-mkdir -p "$bin"
-for o in "${outputs[@]}"; do
-	ln -sfn "$cache/$o" "$bin/$o"
+build_group() {
+	local name=$1 dir=$2 outs=$3 pkgs=$4 extra=$5
+	local mdir="$here/$dir"
+	# The key covers this script's table line and the module's pins.
+	local key
+	key=$( (echo "$name|$dir|$outs|$pkgs|$extra"; cd "$mdir" && cat go.mod go.sum;
+		[ "$name" = cluster ] && cat "$here/cmd/etcd/main.go" "$here/build.sh" | grep -v '^#' | sed -n '/^build_group/,/^}/p') |
+		sha256sum | cut -c1-16)
+	local cache="$cacheroot/$name-$key"
+	local complete=1 o
+	for o in $outs; do [ -e "$cache/$o" ] || complete=0; done
+	if [ $complete = 0 ]; then
+		echo "tools: building $name into $cache"
+		local start tmp
+		start=$(date +%s)
+		tmp="$cache.tmp.$$"
+		rm -rf "$tmp" && mkdir -p "$tmp"
+		trap 'rm -rf "$tmp"' EXIT
+		local flags=(-trimpath "-ldflags=-s -w")
+		if [ "$extra" = k8s ]; then
+			# Stamp the Kubernetes binaries with their release, as upstream's
+			# build does, so the API server reports v1.36.3, not v0.0.0-master.
+			local k8s minor v
+			k8s=$(cd "$mdir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+			minor=$(echo "$k8s" | cut -d. -f2)
+			v=k8s.io/component-base/version
+			flags=(-trimpath "-ldflags=-s -w -X $v.gitVersion=$k8s -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean")
+		elif [ -n "$extra" ]; then
+			# shellcheck disable=SC2206
+			flags+=($extra)
+		fi
+		# shellcheck disable=SC2086
+		(cd "$mdir" && go build "${flags[@]}" -o "$tmp/" $pkgs)
+		if [ "$name" = cluster ]; then
+			# kwok needs its stages as configuration: the node and pod "fast"
+			# stages from the pinned kwok module (nodes become Ready, pods
+			# Running at once).
+			local kwok f
+			kwok=$(cd "$mdir" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+			for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+				pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+				echo "---"
+				cat "$kwok/kustomize/stage/$f"
+			done >"$tmp/kwok-stages.yaml"
+		fi
+		rm -rf "$cache" && mv "$tmp" "$cache"
+		trap - EXIT
+		echo "tools: built $name in $(($(date +%s) - start))s"
+	fi
+	mkdir -p "$bin"
+	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
+}
+
+groups=("$@")
+if [ ${#groups[@]} = 0 ]; then mapfile -t groups < <(default_groups); fi
+for g in "${groups[@]}"; do
+	line=$(table | grep -E "^(bench:)?$g\|" || true)
+	if [ -z "$line" ]; then echo "tools: no group $g" >&2; exit 2; fi
+	IFS='|' read -r name dir outs pkgs extra <<<"$line"
+	build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra"
 done
-echo "tools: $bin ready ($key)"
+echo "tools: $bin ready (${groups[*]})"
