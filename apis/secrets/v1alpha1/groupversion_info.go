@@ -54,8 +54,3 @@ const (
 	// are seen without reading values in logs.
 	DataHashAnnotation = "secrets.strata.dev/data-hash"
 )
-
-// FieldManagerPrefix starts the server-side apply field manager of each
-// ExternalSecret: FieldManagerPrefix + namespace + "/" + name (cut to the
-// API server's limit).
-const FieldManagerPrefix = "strata-externalsecret/"
