@@ -427,8 +427,8 @@ func (r *esReconciler) namespaceAllowed(ctx context.Context, css *secretsv1.Clus
 
 type labelSet map[string]string
 
-func (l labelSet) Has(k string) bool      { _, ok := l[k]; return ok }
-func (l labelSet) Get(k string) string    { return l[k] }
+func (l labelSet) Has(k string) bool              { _, ok := l[k]; return ok }
+func (l labelSet) Get(k string) string            { return l[k] }
 func (l labelSet) Lookup(k string) (string, bool) { v, ok := l[k]; return v, ok }
 
 func refString(key, property string) string {
