@@ -217,3 +217,12 @@ func noValueLeaks(t *testing.T, ns string, values ...string) {
 		}
 	}
 }
+
+func namespaceObj(t *testing.T, name string) *corev1.Namespace {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
