@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -125,6 +126,21 @@ func TestKubernetesStoreOtherCluster(t *testing.T) {
 	msg := ready(t, bad, metav1.ConditionFalse, secretsv1.ReasonProviderError)
 	if !strings.Contains(msg, other.Config.Host) || !strings.Contains(msg, "Unauthorized") {
 		t.Errorf("message %q does not name the server and the cause", msg)
+	}
+
+	// An unreachable server: Ready=False naming it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + l.Addr().String()
+	_ = l.Close()
+	down := mk("down", "remote-token")
+	down.Spec.Provider.Kubernetes.Server.URL = closed
+	create(t, down)
+	msg = ready(t, down, metav1.ConditionFalse, secretsv1.ReasonProviderError)
+	if !strings.Contains(msg, "cannot reach "+closed) {
+		t.Errorf("message %q does not name the unreachable server", msg)
 	}
 	noValueLeaks(t, ns, "remote-value-1", tr.Status.Token)
 }

@@ -209,6 +209,15 @@ func noValueLeaks(t *testing.T, ns string, values ...string) {
 			texts = append(texts, c.Message)
 		}
 	}
+	var ssl secretsv1.SecretStoreList
+	if err := env.Client.List(context.Background(), &ssl, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range ssl.Items {
+		for _, c := range st.Status.Conditions {
+			texts = append(texts, c.Message)
+		}
+	}
 	for _, txt := range texts {
 		for _, v := range values {
 			if strings.Contains(txt, v) {
