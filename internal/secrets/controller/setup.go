@@ -32,7 +32,7 @@ type Options struct {
 // DefaultClientLimit is the API client's rate limit unless
 // --kube-api-qps/--kube-api-burst say otherwise: an ExternalSecret costs a
 // Secret apply and a status patch per change.
-var DefaultClientLimit = kubeclient.Limit{QPS: 200, Burst: 400}
+var DefaultClientLimit = kubeclient.Limit{QPS: 500, Burst: 1000}
 
 // Field indexes.
 const (
