@@ -1,0 +1,46 @@
+package controller
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
+	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/health"
+)
+
+// An ExternalSecret reads as the controllers mark it to kit/health, the
+// evaluator that gates claims on what their Composition composes and Syncs
+// on what they apply: a claim composing an ExternalSecret is Ready only
+// once its Secret is synced.
+func TestExternalSecretHealth(t *testing.T) {
+	cases := map[string]struct {
+		mark  func(*secretsv1.ExternalSecret)
+		ready bool
+	}{
+		"just created":  {mark: func(e *secretsv1.ExternalSecret) { conditions.EnsureInitialized(e) }},
+		"key not found": {mark: func(e *secretsv1.ExternalSecret) { conditions.MarkFailed(e, secretsv1.ReasonKeyNotFound, "x") }},
+		"conflict":      {mark: func(e *secretsv1.ExternalSecret) { conditions.MarkStalled(e, secretsv1.ReasonSecretConflict, "x") }},
+		"synced": {mark: func(e *secretsv1.ExternalSecret) {
+			conditions.MarkReady(e, secretsv1.ReasonSecretSynced, "ok")
+			e.Status.ObservedGeneration = e.Generation
+		}, ready: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			es := &secretsv1.ExternalSecret{TypeMeta: metav1.TypeMeta{APIVersion: secretsv1.GroupVersion.String(), Kind: "ExternalSecret"},
+				ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "n", Generation: 1}}
+			tc.mark(es)
+			obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(es)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := health.Compute(&unstructured.Unstructured{Object: obj}).Ready(); got != tc.ready {
+				t.Errorf("ready = %v, want %v", got, tc.ready)
+			}
+		})
+	}
+}
