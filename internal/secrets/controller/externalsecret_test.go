@@ -138,6 +138,7 @@ func TestNeverAdoptsSomeoneElsesSecret(t *testing.T) {
 	if !conditions.IsTrue(es, conditions.Stalled) {
 		t.Errorf("not Stalled: %v", es.Status.Conditions)
 	}
+	event(t, ns, "grab", secretsv1.ReasonSecretConflict)
 	after := &corev1.Secret{}
 	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(victim), after); err != nil {
 		t.Fatal(err)

@@ -235,3 +235,20 @@ func namespaceObj(t *testing.T, name string) *corev1.Namespace {
 	}
 	return ns
 }
+
+// event waits for an event with reason about the object named name in ns.
+func event(t *testing.T, ns, name, reason string) {
+	t.Helper()
+	eventually(t, "event "+reason+" on "+name, func() (bool, string) {
+		var l eventsv1.EventList
+		if err := env.Client.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range l.Items {
+			if e.Regarding.Name == name && e.Reason == reason {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(l.Items))
+	})
+}

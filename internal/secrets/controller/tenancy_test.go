@@ -50,6 +50,7 @@ func TestClusterSecretStoreRefusesDisallowedNamespace(t *testing.T) {
 	if !conditions.IsTrue(bad, conditions.Stalled) {
 		t.Errorf("not Stalled: %v", bad.Status.Conditions)
 	}
+	event(t, intruder, "app", secretsv1.ReasonStoreNotAllowed)
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: intruder, Name: "app"}, &corev1.Secret{}); client.IgnoreNotFound(err) != nil || err == nil {
 		t.Errorf("a Secret was written in the disallowed namespace (err %v)", err)
 	}
@@ -104,4 +105,19 @@ func TestSecretStoreCannotReferenceAnotherNamespace(t *testing.T) {
 		t.Error("a Secret was written")
 	}
 	noValueLeaks(t, ns, "victim-token")
+}
+
+// A ClusterSecretStore must name the namespace of every credentials
+// reference: it has no namespace of its own to default to.
+func TestClusterSecretStoreReferencesNameTheirNamespace(t *testing.T) {
+	css := &secretsv1.ClusterSecretStore{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-namespace"},
+		Spec: secretsv1.SecretStoreSpec{Provider: secretsv1.SecretStoreProvider{Kubernetes: &secretsv1.KubernetesProvider{
+			RemoteNamespace: "default", Auth: secretsv1.KubernetesAuth{ServiceAccount: &secretsv1.ServiceAccountSelector{Name: "reader"}}}}},
+	}
+	create(t, css)
+	msg := ready(t, css, metav1.ConditionFalse, secretsv1.ReasonInvalidProviderConfig)
+	if !strings.Contains(msg, `ServiceAccount "reader" has no namespace`) {
+		t.Errorf("message %q does not name the reference", msg)
+	}
 }
