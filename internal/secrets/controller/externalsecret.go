@@ -588,6 +588,10 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 	if es.Spec.Target.Immutable {
 		ac.WithImmutable(true)
 	}
+	if upToDate(target, es, hash, labels, annotations) {
+		// A periodic refresh that found the same values writes nothing.
+		return nil
+	}
 	if err := r.client.Apply(ctx, ac, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil {
 		return kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot write Secret %s/%s: %w", es.Namespace, name, err))
 	}
@@ -680,4 +684,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// upToDate says whether the live target already holds what an apply would
+// write: the spec is the one last synced (so a removed label is applied),
+// and the data (by hash), labels, annotations, type, owner and
+// immutability match.
+func upToDate(target *corev1.Secret, es *secretsv1.ExternalSecret, hash string, labels, annotations map[string]string) bool {
+	if target == nil || es.Status.SyncedResourceVersion != syncedVersion(es) || target.Annotations[secretsv1.DataHashAnnotation] != hash ||
+		target.Annotations[secretsv1.DataHashAnnotation] != dataHash(target.Annotations[saltAnnotation], target.Data) {
+		return false
+	}
+	for k, v := range labels {
+		if target.Labels[k] != v {
+			return false
+		}
+	}
+	for k, v := range annotations {
+		if target.Annotations[k] != v {
+			return false
+		}
+	}
+	if t := es.Spec.Target.Template; t != nil && t.Type != "" && t.Type != target.Type {
+		return false
+	}
+	ref := metav1.GetControllerOfNoCopy(target)
+	owned := ref != nil && ref.UID == es.UID
+	if owned != (creationPolicy(es) == secretsv1.CreatePolicyOwner) {
+		return false
+	}
+	immutable := target.Immutable != nil && *target.Immutable
+	return immutable == es.Spec.Target.Immutable
 }
