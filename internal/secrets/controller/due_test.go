@@ -82,3 +82,20 @@ func TestDue(t *testing.T) {
 		})
 	}
 }
+
+func TestSyncedVersionIsStable(t *testing.T) {
+	mk := func() *secretsv1.ExternalSecret {
+		es := &secretsv1.ExternalSecret{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+		es.Spec.RefreshInterval = &metav1.Duration{Duration: time.Hour}
+		es.Spec.Target.Template = &secretsv1.ExternalSecretTemplate{Data: map[string]string{"a": "b"}}
+		return es
+	}
+	a, b := mk(), mk()
+	if syncedVersion(a) != syncedVersion(b) {
+		t.Errorf("the same spec gives %s and %s", syncedVersion(a), syncedVersion(b))
+	}
+	b.Spec.Target.Template.Data["a"] = "c"
+	if syncedVersion(a) == syncedVersion(b) {
+		t.Error("a changed spec gives the same version")
+	}
+}

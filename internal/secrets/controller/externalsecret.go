@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -255,9 +256,9 @@ func (r *esReconciler) synced(es *secretsv1.ExternalSecret, data map[string][]by
 }
 
 func syncedVersion(es *secretsv1.ExternalSecret) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%v", es.Spec)
-	return fmt.Sprintf("%d-%s", es.Generation, hex.EncodeToString(h.Sum(nil))[:16])
+	b, _ := json.Marshal(es.Spec)
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("%d-%s", es.Generation, hex.EncodeToString(sum[:])[:16])
 }
 
 func (r *esReconciler) nextRefresh(es *secretsv1.ExternalSecret) time.Duration {
