@@ -284,6 +284,9 @@ func (r *esReconciler) fail(s *esScope, err error) (ctrl.Result, error) {
 	}
 	if stalledReasons[reason] {
 		conditions.MarkStalled(es, reason, msg)
+		// Observed: kstatus reads a Stalled object of this generation as
+		// Failed, so what waits on it (a claim, a Sync) stops waiting.
+		es.Status.ObservedGeneration = es.Generation
 	} else {
 		conditions.MarkFailed(es, reason, msg)
 	}

@@ -18,12 +18,16 @@ import (
 // once its Secret is synced.
 func TestExternalSecretHealth(t *testing.T) {
 	cases := map[string]struct {
-		mark  func(*secretsv1.ExternalSecret)
-		ready bool
+		mark   func(*secretsv1.ExternalSecret)
+		ready  bool
+		failed bool
 	}{
 		"just created":  {mark: func(e *secretsv1.ExternalSecret) { conditions.EnsureInitialized(e) }},
 		"key not found": {mark: func(e *secretsv1.ExternalSecret) { conditions.MarkFailed(e, secretsv1.ReasonKeyNotFound, "x") }},
-		"conflict":      {mark: func(e *secretsv1.ExternalSecret) { conditions.MarkStalled(e, secretsv1.ReasonSecretConflict, "x") }},
+		"conflict": {mark: func(e *secretsv1.ExternalSecret) {
+			conditions.MarkStalled(e, secretsv1.ReasonSecretConflict, "x")
+			e.Status.ObservedGeneration = e.Generation
+		}, failed: true},
 		"synced": {mark: func(e *secretsv1.ExternalSecret) {
 			conditions.MarkReady(e, secretsv1.ReasonSecretSynced, "ok")
 			e.Status.ObservedGeneration = e.Generation
@@ -38,8 +42,12 @@ func TestExternalSecretHealth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := health.Compute(&unstructured.Unstructured{Object: obj}).Ready(); got != tc.ready {
-				t.Errorf("ready = %v, want %v", got, tc.ready)
+			h := health.Compute(&unstructured.Unstructured{Object: obj})
+			if h.Ready() != tc.ready {
+				t.Errorf("ready = %v, want %v (%s: %s)", h.Ready(), tc.ready, h.Status, h.Message)
+			}
+			if failed := h.Status == health.Failed; failed != tc.failed {
+				t.Errorf("status = %s, want failed %v", h.Status, tc.failed)
 			}
 		})
 	}

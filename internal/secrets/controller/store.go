@@ -109,6 +109,7 @@ func (r *storeReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 			r.recorder.Eventf(st, nil, corev1.EventTypeWarning, secretsv1.EventInvalidProviderConfig, "Validate", "%s", msg)
 		}
 		conditions.MarkStalled(st, secretsv1.ReasonInvalidProviderConfig, msg)
+		st.GetStatus().ObservedGeneration = st.GetGeneration()
 		log.V(1).Info("invalid store configuration", "error", err.Error())
 		// A referenced Secret may be created later: look again now and then.
 		return ctrl.Result{RequeueAfter: kitreconcile.Jitter(storeRetry)}, nil
