@@ -353,4 +353,3 @@ func gitlab(address string) (string, string, error) {
 	}
 	return u.Scheme + "://" + u.Host, project, nil
 }
-
