@@ -243,6 +243,7 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		r.reconcileClient,
 		r.reconcileDependencies,
 		r.reconcileSource,
+		r.reconcileAlertRollback,
 		r.reconcileApply,
 	}
 	for _, phase := range phases {
