@@ -100,3 +100,16 @@ func alertRollbackTarget(s *gitopsv1.Sync, bad string) string {
 	}
 	return ""
 }
+
+// recordRecovery records a Normal ReconciliationSucceeded event when a Sync
+// becomes Ready (it was not when the reconcile read it): the recovery that
+// Alerts in transitions mode send after a failure.
+func (r *SyncReconciler) recordRecovery(sc *syncScope, revision string) {
+	if sc.status == nil {
+		return
+	}
+	if base, ok := sc.status.Base().(*gitopsv1.Sync); ok && conditions.IsTrue(base, conditions.Ready) {
+		return
+	}
+	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.ReasonReconciliationSucceeded, "Reconcile", "applied revision %s", revision)
+}

@@ -753,6 +753,7 @@ func (r *SyncReconciler) healthFailed(ctx context.Context, sc *syncScope, revisi
 
 func (r *SyncReconciler) succeeded(sc *syncScope, revision string) {
 	s := sc.sync
+	r.recordRecovery(sc, revision)
 	conditions.MarkReady(s, gitopsv1.ReasonReconciliationSucceeded, "applied revision "+revision)
 	s.Status.ObservedGeneration = s.Generation
 	r.addHistory(sc, revision, gitopsv1.ReasonReconciliationSucceeded)
