@@ -385,7 +385,6 @@ func (d *delivery) sent(ev *event.Event) {
 		Object: ev.InvolvedObject.String(), Reason: ev.Reason, Message: eventmsg.Truncate(ev.Message),
 		Time: metav1.NewMicroTime(ev.Timestamp), DeliveredAt: now,
 	}
-	d.a.Status.Failures = 0
 	boundObjects(d.a)
 }
 
