@@ -6,6 +6,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	apiextensionsv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
+	deliveryv1alpha1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1alpha1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	notificationv1alpha1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
 	nopv1alpha1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
@@ -25,6 +26,7 @@ var AddToSchemes = runtime.SchemeBuilder{
 	apiextensionsv1alpha1.AddToScheme,
 	gitopsv1alpha1.AddToScheme,
 	notificationv1alpha1.AddToScheme,
+	deliveryv1alpha1.AddToScheme,
 }
 
 // New returns a scheme holding the built-in Kubernetes kinds and every

@@ -28,6 +28,7 @@ cluster|.|etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwo
 controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen|
 versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|
 alertmanager|alertmanager|alertmanager|github.com/prometheus/alertmanager/cmd/alertmanager|
+prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|-tags=remove_all_sd
 EOF
 }
 

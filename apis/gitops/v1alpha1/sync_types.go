@@ -180,6 +180,11 @@ type Rollback struct {
 	// fails its health check, until the next revision arrives.
 	// +optional
 	OnHealthFailure bool `json:"onHealthFailure,omitempty"`
+	// OnVerificationFailure re-applies the last verified revision when a
+	// new one fails its verification (spec.verify), until the next revision
+	// arrives.
+	// +optional
+	OnVerificationFailure bool `json:"onVerificationFailure,omitempty"`
 	// OnAlerts rolls the Sync back when an alert whose labels match every
 	// one of these matchers fires into a Receiver of the Sync's namespace
 	// (see docs/notifications.md); empty never does.
@@ -274,6 +279,10 @@ type SyncSpec struct {
 	// Rollback on health failure.
 	// +optional
 	Rollback *Rollback `json:"rollback,omitempty"`
+	// Verify runs an analysis (AnalysisRun) after each revision is applied
+	// and healthy; the revision is verified when it succeeds.
+	// +optional
+	Verify *Verify `json:"verify,omitempty"`
 }
 
 // InventoryEntry is one object applied by a Sync.
@@ -351,6 +360,14 @@ type SyncStatus struct {
 	// revision (spec.rollback.onAlerts).
 	// +optional
 	AlertRollback *AlertRollback `json:"alertRollback,omitempty"`
+	// LastVerifiedRevision is the last revision whose verification
+	// succeeded; rollbacks of a Sync with spec.verify return to it.
+	// +optional
+	LastVerifiedRevision string `json:"lastVerifiedRevision,omitempty"`
+	// Verification is the analysis of the revision last verified or being
+	// verified.
+	// +optional
+	Verification *VerificationStatus `json:"verification,omitempty"`
 }
 
 // Sync builds a path of a GitRepository and applies it to the cluster with
