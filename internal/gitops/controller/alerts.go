@@ -85,11 +85,13 @@ func (r *SyncReconciler) holdAlertRollback(ctx context.Context, sc *syncScope) (
 }
 
 // alertRollbackTarget picks the revision an alert rolls back to from bad:
-// the last healthy revision when it is not bad, else the newest revision in
-// the history that succeeded. MERGE NOTE: once SyncStatus has
-// lastVerifiedRevision (analysis), it comes first here, when set and not
-// bad.
+// the last verified revision (spec.verify) when set and not bad, else the
+// last healthy revision when it is not bad, else the newest revision in the
+// history that succeeded.
 func alertRollbackTarget(s *gitopsv1.Sync, bad string) string {
+	if v := s.Status.LastVerifiedRevision; v != "" && v != bad {
+		return v
+	}
 	if h := s.Status.LastHealthyRevision; h != "" && h != bad {
 		return h
 	}
