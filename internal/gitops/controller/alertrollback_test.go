@@ -20,6 +20,7 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/gittest"
 	"github.com/strata-dev/strata/internal/gitops/webhook"
 	"github.com/strata-dev/strata/internal/testenv/amtest"
+	"github.com/strata-dev/strata/internal/testenv/promtest"
 )
 
 func versioned(name, version string) string {
@@ -53,8 +54,8 @@ func configMapVersion(t *testing.T, ns string) string {
 	return cm.Data["version"]
 }
 
-// End to end: a real Alertmanager posts a firing alert to Strata's
-// receiver (bearer token of a Receiver object), and the Sync whose
+// End to end: a Prometheus alert rule over the app's error ratio fires into
+// a real Alertmanager, which posts to Strata's receiver (bearer token of a Receiver object), and the Sync whose
 // rollback.onAlerts matchers match it rolls back to the earlier revision,
 // reporting RolledBack/AlertFiring with the alert's name. A Sync of another
 // namespace with the same matchers is not touched, and the tenant's token
@@ -99,9 +100,27 @@ func TestAlertmanagerRollsSyncBack(t *testing.T) {
 		t.Fatalf("tenant token on the victim's receiver: %d, want 401", resp.StatusCode)
 	}
 
+	// The app's error ratio, served on loopback for Prometheus to scrape;
+	// the alert rule fires into Alertmanager once it is above 5%.
+	app := promtest.NewTarget(t)
+	ratio := app.Gauge("shop_error_ratio", "service")
+	ratio.WithLabelValues("shop").Set(0.01)
 	am := amtest.Start(t, amtest.Config{WebhookURL: base + webhook.AlertPathPrefix + ns + "/alerts", BearerToken: token})
-	am.Post(t, amtest.Alert{Labels: map[string]string{"alertname": "HighErrorRate", "service": "shop", "severity": "page"},
-		Annotations: map[string]string{"summary": "5xx above 5%"}, StartsAt: time.Now()})
+	amtest.StartPrometheus(t, am, `groups:
+- name: shop
+  interval: 1s
+  rules:
+  - alert: HighErrorRate
+    expr: shop_error_ratio > 0.05
+    labels: {severity: page}
+    annotations: {summary: "5xx above 5%"}
+`, app.Addr)
+	// While the ratio is low nothing fires (the Sync stays at r2); the
+	// rise is what rolls back.
+	if s := getSync(t, ns, "app"); s.Status.LastAppliedRevision != r2 || s.Status.AlertRollback != nil {
+		t.Fatalf("rolled back before any alert: %+v", s.Status.AlertRollback)
+	}
+	ratio.WithLabelValues("shop").Set(0.4)
 
 	var s *gitopsv1.Sync
 	eventually(t, 60*time.Second, "Sync rolled back on the alert", func() (bool, string) {
