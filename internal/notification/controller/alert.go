@@ -161,6 +161,7 @@ func (r *AlertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		}
 	}
 	trimCursor(a.Status.Cursor, r.now())
+	boundObjects(a)
 	if a.Status.Failures > 0 {
 		r.recorder.Eventf(a, nil, corev1.EventTypeNormal, notificationv1.EventDeliveryRecovered, "Deliver", "messages to Provider %s are delivered again", p.Name)
 		a.Status.Failures = 0
