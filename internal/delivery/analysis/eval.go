@@ -236,6 +236,8 @@ func Assess(l Limits, r *deliveryv1.MetricResult) Verdict {
 		return Verdict{deliveryv1.PhaseError, with(fmt.Sprintf("%d consecutive errors exceed consecutiveErrorLimit %d", r.ConsecutiveError, l.ConsecutiveErrorLimit))}
 	case l.ConsecutiveSuccessLimit > 0 && r.ConsecutiveSuccess >= l.ConsecutiveSuccessLimit:
 		return Verdict{deliveryv1.PhaseSuccessful, fmt.Sprintf("%d consecutive successful measurements", r.ConsecutiveSuccess)}
+	case l.Count > 0 && r.Count >= l.Count && r.Successful == 0 && r.Error > 0:
+		return Verdict{deliveryv1.PhaseError, with(fmt.Sprintf("%d measurements taken, none successful, %d errors", r.Count, r.Error))}
 	case l.Count > 0 && r.Count >= l.Count && l.ConsecutiveSuccessLimit > 0:
 		return Verdict{deliveryv1.PhaseFailed, fmt.Sprintf("%d measurements taken without %d consecutive successes", r.Count, l.ConsecutiveSuccessLimit)}
 	case l.Count > 0 && r.Count >= l.Count:
@@ -278,5 +280,13 @@ func Worst(phases ...string) string {
 	return out
 }
 
-// Now is a measurement timestamp.
-func Now() metav1.Time { return metav1.NewTime(time.Now().Truncate(time.Second)) }
+// Now is a measurement timestamp. Status keeps whole seconds, so it is
+// rounded up: the next measurement, due an interval after it, is never
+// taken early.
+func Now() metav1.Time {
+	t := time.Now()
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return metav1.NewTime(t)
+}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -90,7 +91,42 @@ func (r *Reconciler) resolve(ctx context.Context, run *deliveryv1.AnalysisRun, t
 		args.Values[name] = v
 		args.Secret[name] = secret
 	}
+	for _, m := range metrics {
+		for _, ref := range argRefs(m) {
+			if _, ok := args.Values[ref]; !ok {
+				return nil, invalid("metric %s uses argument %s, which is not defined", m.Name, ref)
+			}
+		}
+	}
 	return &resolved{metrics: metrics, args: args}, nil
+}
+
+// argRefs lists the arguments a metric's provider refers to.
+func argRefs(m deliveryv1.Metric) []string {
+	var s []string
+	p := m.Provider
+	if p.Prometheus != nil {
+		s = append(s, p.Prometheus.Query)
+		for _, h := range p.Prometheus.Headers {
+			s = append(s, h.Value)
+		}
+	}
+	if p.Web != nil {
+		s = append(s, p.Web.URL, p.Web.Body)
+		for _, h := range p.Web.Headers {
+			s = append(s, h.Value)
+		}
+	}
+	if p.Job != nil {
+		if b, err := json.Marshal(p.Job.Spec); err == nil {
+			s = append(s, string(b))
+		}
+	}
+	var out []string
+	for _, x := range s {
+		out = append(out, analysis.Refs(x)...)
+	}
+	return out
 }
 
 // argValue reads one argument. A read the run's service account may not
