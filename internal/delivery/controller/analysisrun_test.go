@@ -17,7 +17,6 @@ import (
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
-	"github.com/strata-dev/strata/internal/delivery/analysis"
 	"github.com/strata-dev/strata/internal/testenv/managedtest"
 	"github.com/strata-dev/strata/internal/testenv/promtest"
 )
@@ -211,7 +210,6 @@ func TestWebAndKubernetesMetrics(t *testing.T) {
 	if q := run.Status.MetricResults[0].Measurements[0].Query; q != srv.URL+"/rate?svc=my+svc" {
 		t.Errorf("resolved URL %q", q)
 	}
-	_ = analysis.Masked
 }
 
 // TestInvalidRun: a missing template or a condition that does not compile

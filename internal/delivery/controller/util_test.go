@@ -9,3 +9,5 @@ import (
 func keyOf(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject(o) }
 
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+type clientObject = client.Object
