@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
@@ -260,5 +263,26 @@ func TestNewCommitCancelsVerification(t *testing.T) {
 	managedtest.WaitGone(t, env.Client, &deliveryv1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: first}}, 10*time.Second)
 	if s.Status.LastVerifiedRevision != "" {
 		t.Errorf("lastVerifiedRevision %q set without a verdict", s.Status.LastVerifiedRevision)
+	}
+}
+
+// TestExampleIsValid creates the verified app of examples/gitops (its Sync
+// and AnalysisTemplate) with a server-side dry run, so the API server's
+// validation keeps the example honest.
+func TestExampleIsValid(t *testing.T) {
+	ns := namespace(t)
+	for _, f := range []string{"clusters/local/storefront.yaml", "apps/storefront/analysis.yaml"} {
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "gitops", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(data, &u.Object); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		u.SetNamespace(ns)
+		if err := env.Client.Create(context.Background(), u, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
