@@ -76,3 +76,32 @@ func waitHandled(t *testing.T, ns, name string, ev *corev1.Event) {
 		return false, fmt.Sprintf("cursor %s %v", c.Time, c.Keys)
 	})
 }
+
+// In every mode with repeatInterval, an event identical to the last one
+// sent for its object (same reason and message) is not sent again within
+// the interval; a different one is.
+func TestEveryModeRepeatInterval(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, ns)
+	ep := newEndpoint(t)
+	create(t, provider(ns, "hook", notificationv1.ProviderGeneric, ep.URL+"/in", nil),
+		alert(ns, "dedup", "hook", func(s *notificationv1.AlertSpec) {
+			s.RepeatInterval = &metav1.Duration{Duration: time.Hour}
+		}))
+	waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dedup"}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
+	emit(t, ns, "Sync", "app", corev1.EventTypeWarning, "ApplyFailed", "ConfigMap/x refused", nil)
+	emit(t, ns, "Sync", "app", corev1.EventTypeWarning, "ApplyFailed", "ConfigMap/x refused", nil)
+	emit(t, ns, "Sync", "web", corev1.EventTypeWarning, "ApplyFailed", "ConfigMap/x refused", nil) // another object
+	last := emit(t, ns, "Sync", "app", corev1.EventTypeWarning, "ApplyFailed", "ConfigMap/y refused", nil)
+	waitHandled(t, ns, "dedup", last)
+	var seen []string
+	for _, r := range ep.requests() {
+		m := decode(t, r.Body)
+		obj, _ := m["involvedObject"].(map[string]any)
+		seen = append(seen, fmt.Sprintf("%v %v", obj["name"], m["message"]))
+	}
+	want := []string{"app ConfigMap/x refused", "web ConfigMap/x refused", "app ConfigMap/y refused"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("sent %q, want %q", seen, want)
+	}
+}
