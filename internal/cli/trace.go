@@ -170,6 +170,10 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	// A Sync lists what it applied in status.inventory, in the same shape.
 	inv, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory")
 	refs = append(refs, inv...)
+	// A verified Sync names the AnalysisRun of its last verification.
+	if run, _, _ := unstructured.NestedString(u.Object, "status", "verification", "runName"); run != "" {
+		refs = append(refs, map[string]any{"apiVersion": "delivery.strata.dev/v1alpha1", "kind": "AnalysisRun", "name": run, "namespace": u.GetNamespace()})
+	}
 	for _, r := range refs {
 		rm, _ := r.(map[string]any)
 		av, _ := rm["apiVersion"].(string)

@@ -14,6 +14,8 @@ import (
 var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
 	{Name: "gitops", Setup: setupGitops},
+	{Name: "notification", Setup: setupNotification},
+	{Name: "delivery", Setup: setupDelivery},
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
 	{Name: "provider-s3", Setup: provider(s3.Setup)},
 	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
