@@ -256,8 +256,9 @@ func Read(file string, data []byte) ([]*unstructured.Unstructured, error) {
 }
 
 func object(m map[string]any) (*unstructured.Unstructured, error) {
-	// Any SOPS metadata left means ciphertext: never apply it, MAC or not.
-	if _, ok := m["sops"].(map[string]any); ok {
+	// Any SOPS metadata left means ciphertext: never apply it, MAC or
+	// not, whatever shape it was given.
+	if _, ok := m["sops"]; ok {
 		return nil, ErrEncrypted
 	}
 	u := &unstructured.Unstructured{Object: m}

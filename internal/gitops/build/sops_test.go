@@ -271,6 +271,14 @@ func TestBuildSOPS(t *testing.T) {
 			wantErr: "app/secret.env: cannot decrypt the SOPS dotenv file: the SOPS file has no MAC",
 			secret:  "nomac-env-pw",
 		},
+		"metadata turned into a string": {
+			files: func(k sopsKit) map[string]string {
+				enc := k.enc("secret.yaml", secretYAML("s", "password", "string-pw"), regex...)
+				return map[string]string{"app/secret.yaml": enc[:strings.Index(enc, "sops:")] + "sops: none\n"}
+			},
+			wantErr: "app/secret.yaml: cannot decrypt the SOPS YAML file: cannot read the SOPS YAML file",
+			secret:  "string-pw",
+		},
 		"another key": {
 			files: func(k sopsKit) map[string]string {
 				return map[string]string{"app/secret.yaml": k.enc("secret.yaml", secretYAML("s", "password", "other-pw"))}

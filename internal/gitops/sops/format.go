@@ -67,7 +67,8 @@ func Detect(file string, data []byte) (Format, bool) {
 }
 
 // yamlHasMetadata reports whether a document of data is a mapping with a
-// top-level `sops` mapping.
+// top-level `sops` key (whatever its value: metadata turned into a scalar
+// must not pass for plaintext).
 func yamlHasMetadata(data []byte) bool {
 	dec := yamlv3.NewDecoder(bytes.NewReader(data))
 	for {
@@ -81,7 +82,7 @@ func yamlHasMetadata(data []byte) bool {
 		}
 		m := doc.Content[0]
 		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == "sops" && m.Content[i+1].Kind == yamlv3.MappingNode {
+			if m.Content[i].Value == "sops" {
 				return true
 			}
 		}
@@ -97,8 +98,8 @@ func jsonHasMetadata(data []byte) bool {
 	if err := json.Unmarshal(trimmed, &m); err != nil {
 		return false
 	}
-	s := bytes.TrimSpace(m["sops"])
-	return len(s) > 0 && s[0] == '{'
+	_, ok := m["sops"]
+	return ok
 }
 
 // dotenvHasMetadata reports whether a line sets a SOPS metadata key
