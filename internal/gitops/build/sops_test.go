@@ -384,6 +384,18 @@ func TestBuildSOPSIgnoresTheManagersKeys(t *testing.T) {
 	}
 }
 
+// TestBuildSOPSPassphrase: a PGP key with a passphrase fails the build at
+// once, naming the file, instead of waiting for a prompt nobody answers.
+func TestBuildSOPSPassphrase(t *testing.T) {
+	key := sopstest.NewPGPKeyWithPassphrase(t, "hunter2")
+	enc := sopstest.Encrypt(t, "secret.yaml", []byte(secretYAML("s", "password", "pass-pw")), sopstest.Options{Args: []string{"--pgp", key.Fingerprint}, GnuPGHome: key.Home})
+	root := writeTree(t, map[string]string{"app/secret.yaml": string(enc)})
+	_, err := Build(root, "app", Options{Decryption: keysOf(t, nil, &key)})
+	if err == nil || !strings.Contains(err.Error(), "app/secret.yaml: cannot decrypt the SOPS YAML file: cannot decrypt the SOPS data key") {
+		t.Fatalf("err = %v, want the data key refused", err)
+	}
+}
+
 // testdata/secret.sops.yaml was encrypted by an older sops CLI (v3.11.0) for
 // the age key in testdata/demo.agekey, with --encrypted-regex
 // '^(data|stringData)$'; examples/gitops holds files like it.

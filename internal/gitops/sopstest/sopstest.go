@@ -57,6 +57,12 @@ type PGPKey struct {
 // home, removed (with its agent) when the test ends.
 func NewPGPKey(t testing.TB) PGPKey {
 	t.Helper()
+	return NewPGPKeyWithPassphrase(t, "")
+}
+
+// NewPGPKeyWithPassphrase is NewPGPKey with a passphrase on the key.
+func NewPGPKeyWithPassphrase(t testing.TB, passphrase string) PGPKey {
+	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
 		t.Fatal("gpg not found: install GnuPG (apt-get install gnupg)")
 	}
@@ -71,7 +77,7 @@ func NewPGPKey(t testing.TB) PGPKey {
 	})
 	gpg := func(stdin string, args ...string) []byte {
 		t.Helper()
-		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", passphrase}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
