@@ -29,6 +29,7 @@ controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/co
 versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|
 alertmanager|alertmanager|alertmanager|github.com/prometheus/alertmanager/cmd/alertmanager|
 prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|-tags=remove_all_sd
+sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|
 EOF
 }
 
