@@ -19,6 +19,7 @@ import (
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/delivery/analysis"
+	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/health"
 )
 
@@ -37,15 +38,16 @@ func (r *Reconciler) measure(ctx context.Context, run *deliveryv1.AnalysisRun, t
 	finish := func(value any, noData bool, err error) (deliveryv1.Measurement, error) {
 		now := analysis.Now()
 		meas.FinishedAt = &now
+		// Status keeps up to 100 measurements per metric: each stays small.
 		if err != nil {
-			meas.Phase, meas.Message = deliveryv1.PhaseError, err.Error()
+			meas.Phase, meas.Message = deliveryv1.PhaseError, eventmsg.Truncate(err.Error())
 			return meas, nil
 		}
 		if !noData {
-			meas.Value = analysis.FormatValue(value)
+			meas.Value = eventmsg.Truncate(analysis.FormatValue(value))
 		}
 		v := r.eval.Evaluate(m, value, noData)
-		meas.Phase, meas.Message = v.Phase, v.Message
+		meas.Phase, meas.Message = v.Phase, eventmsg.Truncate(v.Message)
 		return meas, nil
 	}
 	began := time.Now()
