@@ -28,6 +28,7 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
+	"github.com/strata-dev/strata/internal/kit/patch"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
@@ -55,6 +56,39 @@ type Engine struct {
 
 	mu    sync.Mutex
 	plans map[types.UID]*render.Plan
+
+	// statusMemory is the status last written per XR and claim (their UIDs
+	// differ), so a reconcile from a stale cache does not write it again.
+	statusMemory *patch.Memory
+
+	releasedMu sync.Mutex
+	// released are the XRs whose finalizer the engine removed, and when:
+	// a reconcile from a cache that still shows the finalizer skips them
+	// instead of removing it again.
+	released map[types.UID]time.Time
+}
+
+// releasedFor is how long a released XR is remembered; its deletion reaches
+// the cache much sooner.
+const releasedFor = 2 * time.Minute
+
+func (e *Engine) release(uid types.UID) {
+	e.releasedMu.Lock()
+	defer e.releasedMu.Unlock()
+	now := time.Now()
+	for u, t := range e.released {
+		if now.Sub(t) > releasedFor {
+			delete(e.released, u)
+		}
+	}
+	e.released[uid] = now
+}
+
+func (e *Engine) wasReleased(uid types.UID) bool {
+	e.releasedMu.Lock()
+	defer e.releasedMu.Unlock()
+	_, ok := e.released[uid]
+	return ok
 }
 
 // xrdControllers are the controllers running for one XRD.
@@ -117,6 +151,7 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers,
 		ctxReady: make(chan struct{}), running: map[string]*xrdControllers{}, plans: map[types.UID]*render.Plan{},
+		statusMemory: patch.NewMemory(), released: map[types.UID]time.Time{},
 	}
 	// The per-XRD controllers are not the manager's (it cannot stop one):
 	// they run under the manager's context, taken here.
@@ -312,7 +347,8 @@ func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (cont
 }
 
 func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (controller.Controller, error) {
-	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
+	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName, memory: e.statusMemory,
+		reader: e.mgr.GetAPIReader()}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	xr := &unstructured.Unstructured{}
