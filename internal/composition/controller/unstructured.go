@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // markPaused records that reconciliation is paused (Synced=False, reason
@@ -20,11 +21,11 @@ func markPaused(ctx context.Context, c client.Client, u *unstructured.Unstructur
 	if cur := conditions.Get(conds, conditions.Synced); cur != nil && cur.Reason == conditions.ReasonReconciliationPaused {
 		return nil
 	}
-	orig := u.DeepCopy()
+	h := patch.NewHelper(c, u)
 	conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconciliationPaused,
 		"reconciliation is paused by the annotation "+AnnotationPaused+`: "true"`)
 	conds.write()
-	if err := c.Status().Patch(ctx, u, client.MergeFrom(orig)); err != nil {
+	if err := h.Status(ctx, u); err != nil {
 		return fmt.Errorf("cannot record that reconciliation is paused: %w", err)
 	}
 	return nil
