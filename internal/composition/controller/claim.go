@@ -27,6 +27,7 @@ import (
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
 // fieldOwnerClaim writes the XR's spec from the claim.
@@ -277,10 +278,10 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 	desired := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	desired.SetGroupVersionKind(r.xrGVK)
 	desired.SetName(xr.GetName())
-	desired.SetLabels(map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()})
+	desired.SetLabels(withShard(claim, map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()}))
 	if xr.GetUID() != "" {
 		cur, _, _ := unstructured.NestedMap(xr.Object, "spec")
-		if subset(desired.Object["spec"], cur) && xr.GetLabels()[render.LabelClaimName] == claim.GetName() {
+		if subset(desired.Object["spec"], cur) && subset(desired.Object["metadata"].(map[string]any)["labels"], xr.Object["metadata"].(map[string]any)["labels"]) {
 			return nil
 		}
 		if xr.GetDeletionTimestamp() != nil {
@@ -428,4 +429,16 @@ func runtimeDeepCopyValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// withShard adds owner's kubeclient.ShardLabel, if it has one, to labels:
+// what Strata creates for an object belongs to the object's shard.
+func withShard(owner metav1.Object, labels map[string]string) map[string]string {
+	if v, ok := owner.GetLabels()[kubeclient.ShardLabel]; ok {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[kubeclient.ShardLabel] = v
+	}
+	return labels
 }

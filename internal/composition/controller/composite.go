@@ -505,6 +505,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		// Composed resources carry exactly one owner reference: the XR's.
 		desired.SetOwnerReferences(nil)
 		owner.SetMark(desired)
+		desired.SetLabels(withShard(s.xr, desired.GetLabels()))
 		obs := s.observed[res.ID]
 		if obs != nil && (obs.GetName() != desired.GetName() || obs.GetNamespace() != desired.GetNamespace()) {
 			// The rendered name changed: the new object is checked like
@@ -694,7 +695,7 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 	sec := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Name: ref["name"], Namespace: ns,
-			Labels: map[string]string{render.LabelComposite: s.xr.GetName()}},
+			Labels: withShard(s.xr, map[string]string{render.LabelComposite: s.xr.GetName()})},
 		Type: "connection.strata.dev/v1alpha1",
 		Data: data,
 	}

@@ -98,6 +98,24 @@ type xrdControllers struct {
 	done      chan struct{}
 }
 
+// Options configure the composition engine.
+type Options struct {
+	// PollInterval is how often an XR is reconciled without a change;
+	// zero means a minute.
+	PollInterval time.Duration
+	// Workers is the worker count of each composite and claim controller;
+	// zero means 10.
+	Workers int
+	// ClientLimit rate-limits the engine's API client; its zero fields
+	// take DefaultClientLimit.
+	ClientLimit kubeclient.Limit
+	// WatchSelector, when set, restricts the claims, composites and
+	// composed resources the engine sees to one shard (objects labelled
+	// kubeclient.ShardLabel as it selects). A claim's XR and an XR's
+	// composed resources carry their owner's shard label.
+	WatchSelector labels.Selector
+}
+
 // Setup registers the XRD and Composition controllers; they start the
 // composite and claim controllers of each XRD as it becomes established.
 // limit rate-limits the engine's API client; its zero fields take
@@ -110,6 +128,12 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kube
 // SetupEngine is Setup that also returns the engine, to inspect which
 // controllers run.
 func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) (*Engine, error) {
+	return SetupEngineWithOptions(mgr, Options{PollInterval: pollInterval, Workers: workers, ClientLimit: limit})
+}
+
+// SetupEngineWithOptions is SetupEngine with every option.
+func SetupEngineWithOptions(mgr ctrl.Manager, o Options) (*Engine, error) {
+	pollInterval, workers, limit := o.PollInterval, o.Workers, o.ClientLimit
 	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
 		return nil, fmt.Errorf("cannot register apiextensions types: %w", err)
 	}
@@ -122,22 +146,29 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 	// The engine keeps its own caches, without managedFields (most of an
 	// object's size): one of composites and claims, and one of composed
 	// resources that holds only objects labelled strata.dev/composite, so
-	// the ConfigMaps, Secrets... of everyone else are not cached.
-	xrCache, err := cache.New(mgr.GetConfig(), cache.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultTransform: cache.TransformStripManagedFields(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot create composition cache: %w", err)
-	}
+	// the ConfigMaps, Secrets... of everyone else are not cached. A shard
+	// sees only its own of both.
 	composed, err := labels.NewRequirement(render.LabelComposite, selection.Exists, nil)
 	if err != nil {
 		return nil, err
 	}
+	composedSel := labels.NewSelector().Add(*composed)
+	if o.WatchSelector != nil {
+		reqs, _ := o.WatchSelector.Requirements()
+		composedSel = composedSel.Add(reqs...)
+	}
+	xrCache, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultTransform:     cache.TransformStripManagedFields(),
+		DefaultLabelSelector: o.WatchSelector,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create composition cache: %w", err)
+	}
 	composedCache, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		DefaultTransform:     cache.TransformStripManagedFields(),
-		DefaultLabelSelector: labels.NewSelector().Add(*composed),
+		DefaultLabelSelector: composedSel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create composition cache: %w", err)
@@ -185,11 +216,11 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 	return e, nil
 }
 
-// DefaultClientLimit rate-limits the engine's writes to the API server
-// unless --kube-api-qps/--kube-api-burst say otherwise. A claim costs about
-// ten requests, so the client-go default (5 QPS) would make a burst of
-// claims take minutes.
-var DefaultClientLimit = kubeclient.Limit{QPS: 100, Burst: 200}
+// DefaultClientLimit is the engine's client-side rate limit unless
+// --kube-api-qps/--kube-api-burst say otherwise: none, as a claim costs
+// eight writes and the API server protects itself with Priority and
+// Fairness; a client limit would only make a burst of claims wait.
+var DefaultClientLimit = kubeclient.Unlimited
 
 // Start starts the composite and claim controllers of an XRD's referenceable
 // version (once). When the XRD references another version, or gains or loses
