@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -41,6 +42,10 @@ type Options struct {
 	// sees (--watch-label-selector), so several managers split them into
 	// shards by kubeclient.ShardLabel; each shard elects its own leader.
 	WatchLabelSelector string
+	// SkipControllerNameValidation lets several managers run in one
+	// process (tests of shards); controller names are unique per process
+	// otherwise.
+	SkipControllerNameValidation bool
 	// MaxReconcileRate caps managed-resource reconciles per second across
 	// every provider; 0 means no cap.
 	MaxReconcileRate float64
@@ -137,6 +142,7 @@ func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
 		LeaderElectionID:        o.LeaderElectionID(),
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 		Cache:                   cacheOpts,
+		Controller:              config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
