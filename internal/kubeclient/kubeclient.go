@@ -49,8 +49,13 @@ func New(mgr ctrl.Manager, l Limit, cache *client.CacheOptions) (client.Client, 
 	cfg := rest.CopyConfig(mgr.GetConfig())
 	cfg.RateLimiter = nil
 	cfg.QPS, cfg.Burst = l.QPS, l.Burst
-	if l.QPS < 0 {
+	switch {
+	case l.QPS < 0:
 		cfg.QPS, cfg.Burst = -1, 0
+	case l.Burst <= 0:
+		// A limit without a burst (--kube-api-qps alone) bursts to twice
+		// the rate.
+		cfg.Burst = max(int(2*l.QPS), 1)
 	}
 	if cache == nil {
 		cache = &client.CacheOptions{Reader: mgr.GetCache()}
