@@ -26,6 +26,7 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
@@ -42,6 +43,8 @@ type claimReconciler struct {
 	xrdName  string
 	// reader reads from the API server, not the cache.
 	reader client.Reader
+	// grace is Options.ClaimGrace.
+	grace time.Duration
 	// memory is the status last written per claim.
 	memory *patch.Memory
 }
@@ -100,8 +103,8 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 			if conditions.Get(readConds(orig), conditions.Ready) != nil {
 				return
 			}
-			if age := time.Since(claim.GetCreationTimestamp().Time); age < claimGrace {
-				res.RequeueAfter = claimGrace - age + 100*time.Millisecond
+			if age := time.Since(claim.GetCreationTimestamp().Time); age < r.grace {
+				res.RequeueAfter = r.grace - age + 100*time.Millisecond
 				return
 			}
 			// The claim has not observed its generation until the XR has.
@@ -138,10 +141,6 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	return reconcile.Result{}, nil
 }
-
-// claimGrace is how long a new claim may go without a Ready condition while
-// its XR has not reported yet (normally milliseconds).
-const claimGrace = 5 * time.Second
 
 // reported says whether the XR's conditions speak of its latest generation.
 func reported(xr *unstructured.Unstructured) bool {
@@ -281,7 +280,7 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 	desired.SetLabels(withShard(claim, map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()}))
 	if xr.GetUID() != "" {
 		cur, _, _ := unstructured.NestedMap(xr.Object, "spec")
-		if subset(desired.Object["spec"], cur) && subset(desired.Object["metadata"].(map[string]any)["labels"], xr.Object["metadata"].(map[string]any)["labels"]) {
+		if ownership.Subset(desired.Object["spec"], cur) && ownership.Subset(desired.Object["metadata"].(map[string]any)["labels"], xr.Object["metadata"].(map[string]any)["labels"]) {
 			return nil
 		}
 		if xr.GetDeletionTimestamp() != nil {

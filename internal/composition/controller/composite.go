@@ -512,7 +512,12 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 			// any other the XR has not composed yet.
 			obs = nil
 		}
-		if obs != nil && subset(desired.Object, obs.Object) {
+		// Skip an apply that would change nothing: same values, and no
+		// field the XR applied before has left the template.
+		// The cache may also not have seen the XR's last apply of this
+		// very object yet.
+		key, hash := appliedKey(desired), appliedHash(desired)
+		if obs != nil && (ownership.Unchanged(desired, obs, owner.FieldManager()) || r.engine.cacheLags(key, hash, obs)) {
 			continue
 		}
 		if obs == nil {
@@ -552,6 +557,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 				}
 				return fmt.Errorf("cannot apply %s: %w", what, err)
 			}
+			r.engine.recordApply(key, hash, desired.GetResourceVersion())
 			mu.Lock()
 			defer mu.Unlock()
 			switch decision {
