@@ -11,8 +11,9 @@ import (
 )
 
 // TestKubeAPIFlags checks that `strata manager` and `strata up` take
-// --kube-api-qps/--kube-api-burst, that 0 (each subsystem's default) is the
-// default, and that the values reach the manager options.
+// --kube-api-qps/--kube-api-burst, that -1 (no client-side limit: the API
+// server's priority and fairness) is the default, and that the values reach
+// the manager options.
 func TestKubeAPIFlags(t *testing.T) {
 	for name, cmd := range map[string]*cobra.Command{"manager": newManagerCommand(), "up": newUpCommand()} {
 		for _, f := range []string{"kube-api-qps", "kube-api-burst"} {
@@ -21,8 +22,8 @@ func TestKubeAPIFlags(t *testing.T) {
 				t.Errorf("strata %s has no --%s flag", name, f)
 				continue
 			}
-			if fl.DefValue != "0" {
-				t.Errorf("strata %s --%s defaults to %s, want 0 (the subsystem's default)", name, f, fl.DefValue)
+			if fl.DefValue != "-1" {
+				t.Errorf("strata %s --%s defaults to %s, want -1 (no client-side limit)", name, f, fl.DefValue)
 			}
 		}
 	}
@@ -30,10 +31,11 @@ func TestKubeAPIFlags(t *testing.T) {
 		args []string
 		want kubeclient.Limit
 	}{
-		"unset":      {args: nil, want: kubeclient.Limit{}},
+		"unset":      {args: nil, want: kubeclient.Unlimited},
+		"zero":       {args: []string{"--kube-api-qps=0", "--kube-api-burst=0"}, want: kubeclient.Limit{}},
 		"both":       {args: []string{"--kube-api-qps=42.5", "--kube-api-burst=85"}, want: kubeclient.Limit{QPS: 42.5, Burst: 85}},
-		"only qps":   {args: []string{"--kube-api-qps", "1000"}, want: kubeclient.Limit{QPS: 1000}},
-		"only burst": {args: []string{"--kube-api-burst=7"}, want: kubeclient.Limit{Burst: 7}},
+		"only qps":   {args: []string{"--kube-api-qps", "1000"}, want: kubeclient.Limit{QPS: 1000, Burst: -1}},
+		"only burst": {args: []string{"--kube-api-burst=7"}, want: kubeclient.Limit{QPS: -1, Burst: 7}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -47,5 +49,24 @@ func TestKubeAPIFlags(t *testing.T) {
 				t.Errorf("KubeAPI (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestWorkersAndShardFlags checks --workers per subsystem and
+// --watch-label-selector.
+func TestWorkersAndShardFlags(t *testing.T) {
+	cmd := newManagerCommand()
+	if err := cmd.ParseFlags([]string{"--workers=gitops=3,managed=4", "--watch-label-selector=sharding.strata.dev/key in (a)"}); err != nil {
+		t.Fatal(err)
+	}
+	up := newUpCommand()
+	if up.Flags().Lookup("workers") == nil {
+		t.Error("strata up has no --workers flag")
+	}
+	if v := cmd.Flags().Lookup("watch-label-selector").Value.String(); v != "sharding.strata.dev/key in (a)" {
+		t.Errorf("--watch-label-selector = %q", v)
+	}
+	if v := cmd.Flags().Lookup("workers").Value.String(); v != "[gitops=3,managed=4]" {
+		t.Errorf("--workers = %s", v)
 	}
 }

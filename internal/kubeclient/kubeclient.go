@@ -9,30 +9,54 @@ import (
 )
 
 // Limit is a client-side rate limit: requests per second and burst. A zero
-// field means "the subsystem's default" (see Or).
+// field means "the subsystem's default" (see Or); a negative QPS means no
+// client-side limit at all (see Unlimited).
 type Limit struct {
 	QPS   float32
 	Burst int
 }
 
-// Or returns l with each zero (or negative) field taken from def, so a flag
-// left at 0 keeps the subsystem's own default.
+// Unlimited turns the client-side rate limit off: the API server protects
+// itself with API Priority and Fairness (it queues, then answers 429 with
+// Retry-After, which the client honours), so a controller writes as fast as
+// the API server lets it.
+var Unlimited = Limit{QPS: -1, Burst: -1}
+
+// Or returns l with each zero field taken from def, so a flag left at 0
+// keeps the subsystem's own default.
 func (l Limit) Or(def Limit) Limit {
-	if l.QPS <= 0 {
+	if l.QPS == 0 {
 		l.QPS = def.QPS
 	}
-	if l.Burst <= 0 {
+	if l.Burst == 0 {
 		l.Burst = def.Burst
 	}
 	return l
 }
+
+// ShardLabel is the label whose value names the shard (the manager) that
+// reconciles an object, as in Flux: a manager started with
+// --watch-label-selector "sharding.strata.dev/key in (shard1)" sees only
+// objects labelled for shard1; the default shard runs with
+// "!sharding.strata.dev/key". Objects Strata creates for a labelled object
+// (a claim's XR, an XR's composed resources) carry the same label.
+const ShardLabel = "sharding.strata.dev/key"
 
 // New returns a client for mgr's cluster limited to l, and the config it was
 // built from. cache says how reads are served; nil reads typed objects from
 // the manager's cache (and unstructured ones directly from the API server).
 func New(mgr ctrl.Manager, l Limit, cache *client.CacheOptions) (client.Client, *rest.Config, error) {
 	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.RateLimiter = nil
 	cfg.QPS, cfg.Burst = l.QPS, l.Burst
+	switch {
+	case l.QPS < 0:
+		cfg.QPS, cfg.Burst = -1, 0
+	case l.Burst <= 0:
+		// A limit without a burst (--kube-api-qps alone) bursts to twice
+		// the rate.
+		cfg.Burst = max(int(2*l.QPS), 1)
+	}
 	if cache == nil {
 		cache = &client.CacheOptions{Reader: mgr.GetCache()}
 	}

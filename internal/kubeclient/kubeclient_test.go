@@ -14,11 +14,11 @@ func TestLimitOr(t *testing.T) {
 		l    kubeclient.Limit
 		want kubeclient.Limit
 	}{
-		"unset keeps the default":    {l: kubeclient.Limit{}, want: def},
-		"both set win":               {l: kubeclient.Limit{QPS: 50, Burst: 60}, want: kubeclient.Limit{QPS: 50, Burst: 60}},
-		"only qps set":               {l: kubeclient.Limit{QPS: 1000}, want: kubeclient.Limit{QPS: 1000, Burst: 400}},
-		"only burst set":             {l: kubeclient.Limit{Burst: 7}, want: kubeclient.Limit{QPS: 200, Burst: 7}},
-		"negative means the default": {l: kubeclient.Limit{QPS: -1, Burst: -1}, want: def},
+		"unset keeps the default":   {l: kubeclient.Limit{}, want: def},
+		"both set win":              {l: kubeclient.Limit{QPS: 50, Burst: 60}, want: kubeclient.Limit{QPS: 50, Burst: 60}},
+		"only qps set":              {l: kubeclient.Limit{QPS: 1000}, want: kubeclient.Limit{QPS: 1000, Burst: 400}},
+		"only burst set":            {l: kubeclient.Limit{Burst: 7}, want: kubeclient.Limit{QPS: 200, Burst: 7}},
+		"unlimited stays unlimited": {l: kubeclient.Unlimited, want: kubeclient.Unlimited},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 	}
 	return gitopscontroller.Setup(mgr, gitopscontroller.Options{
 		StateDir:              o.StateDir,
-		Workers:               o.MaxConcurrentReconciles,
+		Workers:               o.WorkersFor("gitops"),
 		ClientLimit:           o.KubeAPI,
 		ReceiverAddr:          addr,
 		DefaultServiceAccount: o.DefaultServiceAccount,

@@ -12,7 +12,7 @@ func provider(setup func(ctrl.Manager, managed.Options) error) func(ctrl.Manager
 	return func(mgr ctrl.Manager, o Options) error {
 		return setup(mgr, managed.Options{
 			PollInterval:     o.PollInterval,
-			Workers:          o.MaxConcurrentReconciles,
+			Workers:          o.WorkersFor("managed"),
 			MaxReconcileRate: o.MaxReconcileRate,
 			ClientLimit:      o.KubeAPI,
 		})

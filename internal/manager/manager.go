@@ -1,13 +1,17 @@
 package manager
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -29,13 +33,26 @@ type Options struct {
 	PollInterval time.Duration
 	// MaxConcurrentReconciles is the worker count per controller.
 	MaxConcurrentReconciles int
+	// Workers overrides MaxConcurrentReconciles per subsystem (--workers
+	// composition=32,gitops=10,managed=10): a subsystem's name, or
+	// "managed" for every provider.
+	Workers map[string]int
+	// WatchLabelSelector restricts the claims, composites, composed
+	// resources, Syncs, GitRepositories and managed resources this manager
+	// sees (--watch-label-selector), so several managers split them into
+	// shards by kubeclient.ShardLabel; each shard elects its own leader.
+	WatchLabelSelector string
+	// SkipControllerNameValidation lets several managers run in one
+	// process (tests of shards); controller names are unique per process
+	// otherwise.
+	SkipControllerNameValidation bool
 	// MaxReconcileRate caps managed-resource reconciles per second across
 	// every provider; 0 means no cap.
 	MaxReconcileRate float64
 	// KubeAPI is the client-side rate limit of each subsystem's API client
-	// (--kube-api-qps, --kube-api-burst); a zero field keeps the
-	// subsystem's default (composition 100/200, managed resources 200/400,
-	// delivery 500/1000 requests per second/burst).
+	// (--kube-api-qps, --kube-api-burst). The default, kubeclient.Unlimited,
+	// leaves the API server's Priority and Fairness in charge; a zero field
+	// keeps the subsystem's own default.
 	KubeAPI kubeclient.Limit
 	// Subsystems names the subsystems to run; empty runs all of them.
 	Subsystems []string
@@ -66,8 +83,35 @@ func DefaultOptions() Options {
 		LeaderElectionNamespace: "strata-system",
 		PollInterval:            time.Minute,
 		MaxConcurrentReconciles: 10,
+		Workers:                 map[string]int{"composition": 32},
 		MaxReconcileRate:        100,
+		KubeAPI:                 kubeclient.Unlimited,
 	}
+}
+
+// WorkersFor is the worker count per controller of the subsystem named
+// name: Workers[name], Workers["managed"] for a provider, else
+// MaxConcurrentReconciles.
+func (o Options) WorkersFor(name string) int {
+	if n := o.Workers[name]; n > 0 {
+		return n
+	}
+	if strings.HasPrefix(name, "provider-") {
+		if n := o.Workers["managed"]; n > 0 {
+			return n
+		}
+	}
+	return o.MaxConcurrentReconciles
+}
+
+// LeaderElectionID is the lease name of the manager's shard: one per
+// --watch-label-selector, so each shard elects its own leader.
+func (o Options) LeaderElectionID() string {
+	if o.WatchLabelSelector == "" {
+		return "strata-manager.strata.dev"
+	}
+	sum := sha256.Sum256([]byte(o.WatchLabelSelector))
+	return "strata-manager-" + hex.EncodeToString(sum[:])[:10] + ".strata.dev"
 }
 
 // Subsystem is one part of Strata that registers controllers with the manager.
@@ -84,14 +128,21 @@ func Subsystems() []Subsystem { return subsystems }
 // New builds a manager for the cluster at cfg with every selected subsystem
 // registered.
 func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	sch := scheme.New()
+	cacheOpts, err := shardCache(sch, o.WatchLabelSelector)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
+		Scheme:                  sch,
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        "strata-manager.strata.dev",
+		LeaderElectionID:        o.LeaderElectionID(),
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		Cache:                   cacheOpts,
+		Controller:              config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)

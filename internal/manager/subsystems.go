@@ -1,9 +1,6 @@
 package manager
 
 import (
-	ctrl "sigs.k8s.io/controller-runtime"
-
-	compositioncontroller "github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/providers/nop"
 	"github.com/strata-dev/strata/providers/s3"
 	"github.com/strata-dev/strata/providers/sql"
@@ -18,8 +15,6 @@ var subsystems = []Subsystem{
 	{Name: "delivery", Setup: setupDelivery},
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
 	{Name: "provider-s3", Setup: provider(s3.Setup)},
-	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
-		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles, o.KubeAPI)
-	}},
+	{Name: "composition", Setup: setupComposition},
 	{Name: "secrets", Setup: setupSecrets},
 }

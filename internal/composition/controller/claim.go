@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +26,9 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
 // fieldOwnerClaim writes the XR's spec from the claim.
@@ -39,6 +41,12 @@ type claimReconciler struct {
 	gvk      schema.GroupVersionKind
 	xrGVK    schema.GroupVersionKind
 	xrdName  string
+	// reader reads from the API server, not the cache.
+	reader client.Reader
+	// grace is Options.ClaimGrace.
+	grace time.Duration
+	// memory is the status last written per claim.
+	memory *patch.Memory
 }
 
 // claimOnlyFields stay on the claim and are not copied to the XR's spec.
@@ -72,9 +80,16 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, markPaused(ctx, r.client, claim)
 	}
 	orig := claim.DeepCopy()
+	h := patch.NewHelper(r.client, claim)
 	conds := readConds(claim)
+	// waiting is set while the claim waits for its XR to report on the XR's
+	// latest generation: the claim's status is then written when the XR's
+	// status changes (its watch brings the claim back), once, instead of
+	// once now and again then.
+	waiting := false
 	defer func() {
 		if claim.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
+			r.memory.Forget(claim.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -82,15 +97,22 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 			if errors.Is(retErr, reconcile.TerminalError(nil)) {
 				conditions.MarkStalled(conds, reasonOf(retErr), retErr.Error())
 			}
+		} else if waiting {
+			// A claim without a Ready condition reads as healthy to
+			// kstatus: past the grace period it gets one, XR or not.
+			if conditions.Get(readConds(orig), conditions.Ready) != nil {
+				return
+			}
+			if age := time.Since(claim.GetCreationTimestamp().Time); age < r.grace {
+				res.RequeueAfter = r.grace - age + 100*time.Millisecond
+				return
+			}
+			// The claim has not observed its generation until the XR has.
 		} else {
 			_ = unstructured.SetNestedField(claim.Object, claim.GetGeneration(), "status", "observedGeneration")
 		}
 		conds.write()
-		if equality.Semantic.DeepEqual(orig.Object["status"], claim.Object["status"]) {
-			return
-		}
-		orig.SetResourceVersion(claim.GetResourceVersion())
-		if err := r.client.Status().Patch(ctx, claim, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		if err := h.Status(ctx, claim, patch.WithMemory(r.memory)); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch claim status")
 			retErr = errors.Join(retErr, err)
 		}
@@ -98,7 +120,8 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	conditions.EnsureInitialized(conds)
 
 	if claim.GetDeletionTimestamp() != nil {
-		return r.reconcileDelete(ctx, claim, conds)
+		res, waiting, retErr = r.reconcileDelete(ctx, claim, conds)
+		return res, retErr
 	}
 	xr, err := r.bind(ctx, claim)
 	if err != nil {
@@ -110,8 +133,27 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	if err := r.applyXR(ctx, claim, xr); err != nil {
 		return reconcile.Result{}, err
 	}
+	waiting = !reported(xr)
 	r.copyStatus(claim, conds, xr)
+	if waiting {
+		// The XR's watch brings the claim back; this is a safety net.
+		return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, nil
+	}
 	return reconcile.Result{}, nil
+}
+
+// reported says whether the XR's conditions speak of its latest generation.
+func reported(xr *unstructured.Unstructured) bool {
+	if xr.GetUID() == "" {
+		return false
+	}
+	c := readConds(xr)
+	for _, t := range []string{conditions.Ready, conditions.Synced} {
+		if cond := conditions.Get(c, t); cond != nil && cond.ObservedGeneration == xr.GetGeneration() {
+			return true
+		}
+	}
+	return false
 }
 
 // bind finds the claim's XR name (spec.resourceRef, or a deterministic new
@@ -139,7 +181,13 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 
 	xr := &unstructured.Unstructured{}
 	xr.SetGroupVersionKind(r.xrGVK)
-	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr); err != nil {
+	err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen the XR this claim created a moment
+		// ago: ask the API server before creating it again.
+		err = r.reader.Get(ctx, client.ObjectKey{Name: name}, xr)
+	}
+	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 		}
@@ -229,11 +277,39 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 	desired := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	desired.SetGroupVersionKind(r.xrGVK)
 	desired.SetName(xr.GetName())
-	desired.SetLabels(map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()})
+	desired.SetLabels(withShard(claim, map[string]string{render.LabelClaimName: claim.GetName(), render.LabelClaimNamespace: claim.GetNamespace()}))
 	if xr.GetUID() != "" {
 		cur, _, _ := unstructured.NestedMap(xr.Object, "spec")
-		if subset(desired.Object["spec"], cur) && xr.GetLabels()[render.LabelClaimName] == claim.GetName() {
+		if ownership.Subset(desired.Object["spec"], cur) && ownership.Subset(desired.Object["metadata"].(map[string]any)["labels"], xr.Object["metadata"].(map[string]any)["labels"]) {
 			return nil
+		}
+		if xr.GetDeletionTimestamp() != nil {
+			return nil
+		}
+	}
+	// The XR is created in one request, with the composite finalizer and
+	// the Composition and revision it would select itself, so its first
+	// reconcile composes without writing to the XR first. Later applies
+	// keep both (passing through what the XR chose since), as fields this
+	// apply stopped setting would be removed.
+	desired.SetFinalizers([]string{FinalizerComposite})
+	what := ""
+	for _, f := range []string{"compositionRef", "compositionRevisionRef"} {
+		if _, set := spec[f]; !set {
+			if v, ok, _ := unstructured.NestedString(xr.Object, "spec", f, "name"); ok && v != "" {
+				spec[f] = map[string]any{"name": v}
+			}
+		}
+	}
+	if xr.GetUID() == "" {
+		x := &v1alpha1.CompositeResourceDefinition{}
+		if err := r.client.Get(ctx, client.ObjectKey{Name: r.xrdName}, x); err == nil {
+			// What cannot be chosen now, the XR chooses (and reports) itself.
+			if comp, rev, err := chooseRevision(ctx, r.client, r.xrGVK, x, desired); err == nil {
+				spec["compositionRef"] = map[string]any{"name": comp.Name}
+				spec["compositionRevisionRef"] = map[string]any{"name": rev.Name}
+				what = fmt.Sprintf(" with composition %s revision %d", comp.Name, rev.Spec.Revision)
+			}
 		}
 	}
 	if err := r.client.Patch(ctx, desired, client.Apply, client.FieldOwner(fieldOwnerClaim), client.ForceOwnership); err != nil {
@@ -243,7 +319,7 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 		return fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err)
 	}
 	if xr.GetUID() == "" {
-		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "created and bound composite resource %s %s", r.xrGVK.Kind, xr.GetName())
+		r.recorder.Eventf(claim, nil, corev1.EventTypeNormal, ReasonBindCompositeResource, "Bind", "created and bound composite resource %s %s%s", r.xrGVK.Kind, xr.GetName(), what)
 	}
 	desired.DeepCopyInto(xr)
 	return nil
@@ -291,10 +367,13 @@ func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *co
 	}
 }
 
-// reconcileDelete deletes the XR and waits until it is gone.
-func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructured.Unstructured, conds *condObj) (reconcile.Result, error) {
+// reconcileDelete deletes the XR and waits, for its watch event, until it
+// is gone. The claim's status is written (quiet is false) only when the XR
+// reports what holds its deletion up (a foreign finalizer); a deletion that
+// goes through writes nothing but the finalizer.
+func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructured.Unstructured, conds *condObj) (res reconcile.Result, quiet bool, err error) {
 	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, true, nil
 	}
 	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
 	if name != "" {
@@ -305,28 +384,28 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 			ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
 			if ref["name"] == claim.GetName() && ref["namespace"] == claim.GetNamespace() {
 				if xr.GetDeletionTimestamp() == nil {
-					if err := r.client.Delete(ctx, xr); err != nil && !apierrors.IsNotFound(err) {
-						return reconcile.Result{}, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
+					if err := r.client.Delete(ctx, xr, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+						return reconcile.Result{}, false, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
 					}
 				}
-				msg := "waiting for composite resource " + name + " to be deleted"
 				// The XR names what holds it up (a foreign finalizer).
-				if c := conditions.Get(readConds(xr), conditions.Ready); c != nil && c.Reason == conditions.ReasonDeleting && c.Message != "" {
-					msg += ": " + c.Message
+				c := conditions.Get(readConds(xr), conditions.Ready)
+				held := c != nil && c.Reason == conditions.ReasonDeleting && strings.Contains(c.Message, "waiting for")
+				if held {
+					conditions.MarkProgressing(conds, conditions.ReasonDeleting, "waiting for composite resource "+name+" to be deleted: "+c.Message)
 				}
-				conditions.MarkProgressing(conds, conditions.ReasonDeleting, msg)
-				return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+				return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, !held, nil
 			}
 		} else if !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, fmt.Errorf("cannot get composite resource %s: %w", name, err)
+			return reconcile.Result{}, false, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 		}
 	}
 	p := client.MergeFrom(claim.DeepCopy())
 	controllerutil.RemoveFinalizer(claim, FinalizerClaim)
 	if err := r.client.Patch(ctx, claim, p); err != nil && !apierrors.IsNotFound(err) {
-		return reconcile.Result{}, fmt.Errorf("cannot remove finalizer: %w", err)
+		return reconcile.Result{}, false, fmt.Errorf("cannot remove finalizer: %w", err)
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, true, nil
 }
 
 func runtimeDeepCopy(m map[string]any) map[string]any {
@@ -349,4 +428,16 @@ func runtimeDeepCopyValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// withShard adds owner's kubeclient.ShardLabel, if it has one, to labels:
+// what Strata creates for an object belongs to the object's shard.
+func withShard(owner metav1.Object, labels map[string]string) map[string]string {
+	if v, ok := owner.GetLabels()[kubeclient.ShardLabel]; ok {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[kubeclient.ShardLabel] = v
+	}
+	return labels
 }

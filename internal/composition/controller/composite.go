@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +34,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // Annotations and finalizers on composites and claims.
@@ -104,12 +104,18 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if err := r.client.Get(ctx, req.NamespacedName, xr); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	if xr.GetDeletionTimestamp() != nil && r.engine.wasReleased(xr.GetUID()) {
+		// Its finalizer is gone; the cache has not seen that yet.
+		return reconcile.Result{}, nil
+	}
 	if xr.GetAnnotations()[AnnotationPaused] == "true" {
 		return reconcile.Result{}, markPaused(ctx, r.client, xr)
 	}
 	s := &scope{xr: xr, orig: xr.DeepCopy(), conds: readConds(xr)}
+	h := patch.NewHelper(r.client, xr)
 	defer func() {
 		if xr.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(xr, FinalizerComposite) {
+			r.engine.statusMemory.Forget(xr.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -124,11 +130,9 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			_ = unstructured.SetNestedField(xr.Object, xr.GetGeneration(), "status", "observedGeneration")
 		}
 		s.conds.write()
-		if equality.Semantic.DeepEqual(s.orig.Object["status"], xr.Object["status"]) {
-			return
-		}
-		s.orig.SetResourceVersion(xr.GetResourceVersion())
-		if err := r.client.Status().Patch(ctx, xr, client.MergeFrom(s.orig)); err != nil && !apierrors.IsNotFound(err) {
+		// Only this controller writes an XR's status, so what it wrote
+		// last need not be sent again from a cache that has not seen it.
+		if err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory)); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch composite status")
 			retErr = errors.Join(retErr, err)
 		}
@@ -143,7 +147,9 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	} {
 		if err := phase(ctx, s); err != nil {
 			if errors.Is(err, errWait) {
-				return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
+				// The Composition's watch brings the XR back; this is a
+				// safety net.
+				return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, nil
 			}
 			return reconcile.Result{}, err
 		}
@@ -174,50 +180,16 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	if err := r.client.Get(ctx, client.ObjectKey{Name: r.xrdName}, s.xrd); err != nil {
 		return fmt.Errorf("cannot get XRD %s: %w", r.xrdName, err)
 	}
-	name, err := r.compositionName(ctx, s)
+	comp, rev, err := chooseRevision(ctx, r.client, r.gvk, s.xrd, s.xr)
+	if w := (*waitError)(nil); errors.As(err, &w) {
+		conditions.MarkProgressing(s.conds, conditions.ReasonCreating, w.msg)
+		return errWait
+	}
 	if err != nil {
 		return err
 	}
-	comp := &v1alpha1.Composition{}
-	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, comp); err != nil {
-		if apierrors.IsNotFound(err) {
-			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %q not found", name))
-		}
-		return fmt.Errorf("cannot get composition %s: %w", name, err)
-	}
-	if !composes(comp.Spec.CompositeTypeRef, r.gvk) {
-		return kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
-			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, r.gvk.GroupVersion(), r.gvk.Kind))
-	}
-	policy, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionUpdatePolicy")
-	if policy == "" {
-		policy = string(s.xrd.Spec.DefaultCompositionUpdatePolicy)
-	}
-	revName, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRevisionRef", "name")
+	name, revName := comp.Name, rev.Name
 	curComp, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRef", "name")
-	if policy != string(v1alpha1.UpdateManual) || revName == "" || curComp != name {
-		revName = comp.Status.LatestRevisionName
-	}
-	if revName == "" {
-		if c := conditions.Get(comp, v1alpha1.Valid); c != nil && c.Status == metav1.ConditionFalse {
-			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %s is invalid: %s", name, c.Message))
-		}
-		conditions.MarkProgressing(s.conds, conditions.ReasonCreating, fmt.Sprintf("waiting for composition %s to be validated", name))
-		return errWait
-	}
-	rev := &v1alpha1.CompositionRevision{}
-	if err := r.client.Get(ctx, client.ObjectKey{Name: revName}, rev); err != nil {
-		if apierrors.IsNotFound(err) {
-			return kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %q not found", revName))
-		}
-		return fmt.Errorf("cannot get composition revision %s: %w", revName, err)
-	}
-	// A pinned revision (the claim passes compositionRevisionRef through)
-	// must be one of the selected Composition's own.
-	if owner := rev.Labels[v1alpha1.LabelCompositionName]; owner != name || !composes(rev.Spec.CompositeTypeRef, r.gvk) {
-		return kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition revision %s belongs to composition %q composing %s, not to composition %s of %s",
-			revName, owner, rev.Spec.CompositeTypeRef.Kind, name, r.gvk.Kind))
-	}
 	s.rev = rev
 	oldRev, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRevisionRef", "name")
 	// One patch records the selection and adds the finalizer.
@@ -252,6 +224,61 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 	return nil
 }
 
+// waitError says the XR waits for its Composition to be validated.
+type waitError struct{ msg string }
+
+func (w *waitError) Error() string { return w.msg }
+
+// chooseRevision picks the Composition and revision of an XR of kind gvk:
+// see selectRevision. It reads and writes nothing but the cache, so a claim
+// uses it too, to create its XR with its references in one request.
+func chooseRevision(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, x *v1alpha1.CompositeResourceDefinition, xr *unstructured.Unstructured) (*v1alpha1.Composition, *v1alpha1.CompositionRevision, error) {
+	name, err := compositionName(ctx, c, gvk, x, xr)
+	if err != nil {
+		return nil, nil, err
+	}
+	comp := &v1alpha1.Composition{}
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, comp); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %q not found", name))
+		}
+		return nil, nil, fmt.Errorf("cannot get composition %s: %w", name, err)
+	}
+	if !composes(comp.Spec.CompositeTypeRef, gvk) {
+		return nil, nil, kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition %s composes %s %s, not %s %s",
+			name, comp.Spec.CompositeTypeRef.APIVersion, comp.Spec.CompositeTypeRef.Kind, gvk.GroupVersion(), gvk.Kind))
+	}
+	policy, _, _ := unstructured.NestedString(xr.Object, "spec", "compositionUpdatePolicy")
+	if policy == "" {
+		policy = string(x.Spec.DefaultCompositionUpdatePolicy)
+	}
+	revName, _, _ := unstructured.NestedString(xr.Object, "spec", "compositionRevisionRef", "name")
+	curComp, _, _ := unstructured.NestedString(xr.Object, "spec", "compositionRef", "name")
+	if policy != string(v1alpha1.UpdateManual) || revName == "" || curComp != name {
+		revName = comp.Status.LatestRevisionName
+	}
+	if revName == "" {
+		if c := conditions.Get(comp, v1alpha1.Valid); c != nil && c.Status == metav1.ConditionFalse {
+			return nil, nil, kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition %s is invalid: %s", name, c.Message))
+		}
+		return nil, nil, &waitError{msg: fmt.Sprintf("waiting for composition %s to be validated", name)}
+	}
+	rev := &v1alpha1.CompositionRevision{}
+	if err := c.Get(ctx, client.ObjectKey{Name: revName}, rev); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("composition revision %q not found", revName))
+		}
+		return nil, nil, fmt.Errorf("cannot get composition revision %s: %w", revName, err)
+	}
+	// A pinned revision (the claim passes compositionRevisionRef through)
+	// must be one of the selected Composition's own.
+	if owner := rev.Labels[v1alpha1.LabelCompositionName]; owner != name || !composes(rev.Spec.CompositeTypeRef, gvk) {
+		return nil, nil, kitreconcile.Terminal(v1alpha1.ReasonCompositionMismatch, fmt.Errorf("composition revision %s belongs to composition %q composing %s, not to composition %s of %s",
+			revName, owner, rev.Spec.CompositeTypeRef.Kind, name, gvk.Kind))
+	}
+	return comp, rev, nil
+}
+
 // errWait stops the phases without an error: the XR waits for something
 // that a watch will report.
 var errWait = errors.New("waiting")
@@ -261,37 +288,37 @@ var errWait = errors.New("waiting")
 // kind matching its compositionSelector (for a claim's XR, only those the
 // XRD's claimCompositionSelector allows), the XRD's default ref, or the only
 // Composition of this kind.
-func (r *compositeReconciler) compositionName(ctx context.Context, s *scope) (string, error) {
-	if ref := s.xrd.Spec.EnforcedCompositionRef; ref != nil {
+func compositionName(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, x *v1alpha1.CompositeResourceDefinition, xr *unstructured.Unstructured) (string, error) {
+	if ref := x.Spec.EnforcedCompositionRef; ref != nil {
 		return ref.Name, nil
 	}
-	if n, _, _ := unstructured.NestedString(s.xr.Object, "spec", "compositionRef", "name"); n != "" {
+	if n, _, _ := unstructured.NestedString(xr.Object, "spec", "compositionRef", "name"); n != "" {
 		return n, nil
 	}
-	if sel, ok, _ := unstructured.NestedStringMap(s.xr.Object, "spec", "compositionSelector", "matchLabels"); ok {
+	if sel, ok, _ := unstructured.NestedStringMap(xr.Object, "spec", "compositionSelector", "matchLabels"); ok {
 		var allowed *metav1.LabelSelector
-		if claim, _, _ := unstructured.NestedString(s.xr.Object, "spec", "claimRef", "name"); claim != "" {
-			allowed = s.xrd.Spec.ClaimCompositionSelector
+		if claim, _, _ := unstructured.NestedString(xr.Object, "spec", "claimRef", "name"); claim != "" {
+			allowed = x.Spec.ClaimCompositionSelector
 		}
-		return selectComposition(ctx, r.client, r.gvk, sel, allowed)
+		return selectComposition(ctx, c, gvk, sel, allowed)
 	}
-	if ref := s.xrd.Spec.DefaultCompositionRef; ref != nil {
+	if ref := x.Spec.DefaultCompositionRef; ref != nil {
 		return ref.Name, nil
 	}
 	l := &v1alpha1.CompositionList{}
-	if err := r.client.List(ctx, l); err != nil {
+	if err := c.List(ctx, l); err != nil {
 		return "", fmt.Errorf("cannot list compositions: %w", err)
 	}
 	var names []string
-	for _, c := range l.Items {
-		if composes(c.Spec.CompositeTypeRef, r.gvk) {
-			names = append(names, c.Name)
+	for _, comp := range l.Items {
+		if composes(comp.Spec.CompositeTypeRef, gvk) {
+			names = append(names, comp.Name)
 		}
 	}
 	if len(names) == 1 {
 		return names[0], nil
 	}
-	return "", kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition selected: set spec.compositionRef or spec.compositionSelector (%d compositions exist for %s)", len(names), r.gvk.Kind))
+	return "", kitreconcile.Terminal(conditions.ReasonCompositionInvalid, fmt.Errorf("no composition selected: set spec.compositionRef or spec.compositionSelector (%d compositions exist for %s)", len(names), gvk.Kind))
 }
 
 // loadEnvironment merges the data of the selected EnvironmentConfigs.
@@ -478,13 +505,19 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		// Composed resources carry exactly one owner reference: the XR's.
 		desired.SetOwnerReferences(nil)
 		owner.SetMark(desired)
+		desired.SetLabels(withShard(s.xr, desired.GetLabels()))
 		obs := s.observed[res.ID]
 		if obs != nil && (obs.GetName() != desired.GetName() || obs.GetNamespace() != desired.GetNamespace()) {
 			// The rendered name changed: the new object is checked like
 			// any other the XR has not composed yet.
 			obs = nil
 		}
-		if obs != nil && subset(desired.Object, obs.Object) {
+		// Skip an apply that would change nothing: same values, and no
+		// field the XR applied before has left the template.
+		// The cache may also not have seen the XR's last apply of this
+		// very object yet.
+		key, hash := appliedKey(desired), appliedHash(desired)
+		if obs != nil && (ownership.Unchanged(desired, obs, owner.FieldManager()) || r.engine.cacheLags(key, hash, obs)) {
 			continue
 		}
 		if obs == nil {
@@ -524,6 +557,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 				}
 				return fmt.Errorf("cannot apply %s: %w", what, err)
 			}
+			r.engine.recordApply(key, hash, desired.GetResourceVersion())
 			mu.Lock()
 			defer mu.Unlock()
 			switch decision {
@@ -589,12 +623,29 @@ func decide(live *unstructured.Unstructured, owner ownership.Owner, controlled m
 // one ComposeResources event.
 type actions struct{ created, updated, adopted, deleted []string }
 
+// Two kinds of action go without an event, as they are what the user asked
+// for and the XR's status shows them: the creation of a claim's XR's
+// resources on its first compose (the claim's event reports the XR's
+// creation) and updates that follow a change of the XR's spec. Updates that
+// repair drift are reported.
 func (r *compositeReconciler) reportActions(s *scope) {
+	created, updated := s.actions.created, s.actions.updated
+	observed, seen, _ := unstructured.NestedInt64(s.orig.Object, "status", "observedGeneration")
+	claimed, _, _ := unstructured.NestedString(s.xr.Object, "spec", "claimRef", "name")
+	if !seen && claimed != "" {
+		created = nil
+	}
+	updateVerb := "updated"
+	if observed != s.xr.GetGeneration() {
+		updated = nil
+	} else {
+		updateVerb = "corrected drift of"
+	}
 	var parts []string
 	for _, p := range []struct {
 		verb string
 		ids  []string
-	}{{"created", s.actions.created}, {"updated", s.actions.updated}, {"adopted", s.actions.adopted}, {"deleted", s.actions.deleted}} {
+	}{{"created", created}, {updateVerb, updated}, {"adopted", s.actions.adopted}, {"deleted", s.actions.deleted}} {
 		if len(p.ids) > 0 {
 			sort.Strings(p.ids)
 			parts = append(parts, p.verb+" "+strings.Join(p.ids, ", "))
@@ -650,7 +701,7 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 	sec := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Name: ref["name"], Namespace: ns,
-			Labels: map[string]string{render.LabelComposite: s.xr.GetName()}},
+			Labels: withShard(s.xr, map[string]string{render.LabelComposite: s.xr.GetName()})},
 		Type: "connection.strata.dev/v1alpha1",
 		Data: data,
 	}
@@ -748,69 +799,127 @@ func (r *compositeReconciler) setStatus(_ context.Context, s *scope) error {
 }
 
 // reconcileDelete deletes composed resources in reverse dependency order,
-// one layer at a time, then releases the XR.
+// then releases the XR. Every resource that no remaining resource reads is
+// deleted at once, in parallel; one without finalizers is gone when its
+// delete returns, so the next layer follows in the same reconcile. Only an
+// object another controller's finalizer holds makes the XR wait, for the
+// watch event of its removal.
 func (r *compositeReconciler) reconcileDelete(ctx context.Context, s *scope) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(s.xr, FinalizerComposite) {
 		return reconcile.Result{}, nil
 	}
-	conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, "deleting composed resources")
 	remaining, err := r.composed(ctx, s)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if len(remaining) > 0 {
-		order := r.deletionOrder(ctx, s, remaining)
-		var layer []*unstructured.Unstructured
-		for _, name := range order {
-			for id, o := range remaining {
-				if id == name || strings.HasPrefix(id, name+"-") {
-					layer = append(layer, o)
-				}
-			}
-			if len(layer) > 0 {
-				break
-			}
-		}
-		if len(layer) == 0 {
-			for _, o := range remaining {
-				layer = append(layer, o)
-			}
-		}
-		var names, held []string
-		for _, o := range layer {
-			if o.GetDeletionTimestamp() != nil && len(o.GetFinalizers()) > 0 {
+	plan := r.currentPlan(ctx, s)
+	var deleted []string
+	for len(remaining) > 0 {
+		layer := deletionLayer(plan, remaining)
+		var mu sync.Mutex
+		var held []string
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for id, o := range layer {
+			if o.GetDeletionTimestamp() != nil {
 				fins := append([]string(nil), o.GetFinalizers()...)
 				sort.Strings(fins)
 				held = append(held, fmt.Sprintf("%s (finalizers %s)", ownership.Describe(o), strings.Join(fins, ", ")))
+				continue
 			}
-			if o.GetDeletionTimestamp() == nil {
-				if err := r.client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-					return reconcile.Result{}, fmt.Errorf("cannot delete %s %s: %w", o.GetKind(), o.GetName(), err)
+			g.Go(func() error {
+				if err := r.client.Delete(gctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+					return fmt.Errorf("cannot delete %s %s: %w", o.GetKind(), o.GetName(), err)
 				}
-				names = append(names, o.GetLabels()[render.LabelResourceName])
-			}
+				mu.Lock()
+				defer mu.Unlock()
+				deleted = append(deleted, id)
+				if len(o.GetFinalizers()) > 0 {
+					// Another controller finishes the deletion; its
+					// watch event brings the XR back.
+					held = append(held, fmt.Sprintf("%s (finalizers %s)", ownership.Describe(o), strings.Join(o.GetFinalizers(), ", ")))
+					return nil
+				}
+				return nil
+			})
 		}
-		if len(names) > 0 {
-			sort.Strings(names)
-			r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonDeleteResources, "Delete", "deleting %s", strings.Join(names, ", "))
+		if err := g.Wait(); err != nil {
+			r.reportDeleted(s, deleted)
+			return reconcile.Result{}, err
 		}
-		// A stable message: no status write per deleted layer, but an
-		// object another controller's finalizer holds is named, as only
-		// that controller (or its user) can let the deletion finish.
-		msg := "deleting composed resources"
 		if len(held) > 0 {
+			r.reportDeleted(s, deleted)
+			// A stable message: an object another controller's finalizer
+			// holds is named, as only that controller (or its user) can
+			// let the deletion finish.
 			sort.Strings(held)
-			msg = eventmsg.List("deleting composed resources; waiting for ", held)
+			conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, eventmsg.List("deleting composed resources; waiting for ", held))
+			return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, nil
 		}
-		conditions.MarkProgressing(s.conds, conditions.ReasonDeleting, msg)
-		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
+		for id := range layer {
+			delete(remaining, id)
+		}
 	}
+	r.reportDeleted(s, deleted)
 	p := client.MergeFrom(s.xr.DeepCopy())
 	controllerutil.RemoveFinalizer(s.xr, FinalizerComposite)
 	if err := r.client.Patch(ctx, s.xr, p); err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("cannot remove finalizer: %w", err)
 	}
+	r.engine.release(s.xr.GetUID())
 	return reconcile.Result{}, nil
+}
+
+// reportDeleted records the composed resources one reconcile deleted in one
+// event.
+func (r *compositeReconciler) reportDeleted(s *scope, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	sort.Strings(ids)
+	r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonDeleteResources, "Delete", "%s", eventmsg.Truncate("deleted "+strings.Join(ids, ", ")))
+}
+
+// deletionLayer is the part of remaining that no other remaining resource
+// reads (by the plan's graph): what may be deleted now. Without a plan, or
+// when the graph leaves nothing (it cannot, being acyclic), everything is.
+func deletionLayer(plan *render.Plan, remaining map[string]*unstructured.Unstructured) map[string]*unstructured.Unstructured {
+	if plan == nil {
+		return remaining
+	}
+	// templateOf maps a resource id to its template's name: the name, or
+	// for a forEach resource the longest name it starts with plus "-".
+	templateOf := func(id string) string {
+		best := ""
+		for _, name := range plan.Order {
+			if (id == name || strings.HasPrefix(id, name+"-")) && len(name) > len(best) {
+				best = name
+			}
+		}
+		return best
+	}
+	present := map[string]bool{}
+	for id := range remaining {
+		present[templateOf(id)] = true
+	}
+	read := map[string]bool{}
+	for name := range present {
+		for _, dep := range plan.Graph[name] {
+			if dep != name {
+				read[dep] = true
+			}
+		}
+	}
+	layer := map[string]*unstructured.Unstructured{}
+	for id, o := range remaining {
+		if !read[templateOf(id)] {
+			layer[id] = o
+		}
+	}
+	if len(layer) == 0 {
+		return remaining
+	}
+	return layer
 }
 
 // composed lists the XR's composed resources of the kinds in its status
@@ -867,16 +976,6 @@ func (r *compositeReconciler) currentPlan(ctx context.Context, s *scope) *render
 		return nil
 	}
 	return p
-}
-
-func (r *compositeReconciler) deletionOrder(ctx context.Context, s *scope, remaining map[string]*unstructured.Unstructured) []string {
-	var order []string
-	if p := r.currentPlan(ctx, s); p != nil {
-		for i := len(p.Order) - 1; i >= 0; i-- {
-			order = append(order, p.Order[i])
-		}
-	}
-	return order
 }
 
 // mapCompositionToXRs enqueues the XRs using a Composition when it changes.

@@ -29,6 +29,7 @@ import (
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // CompositionReconciler validates Compositions and snapshots every valid
@@ -107,13 +108,15 @@ func (r *CompositionReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	if c.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
-	orig := c.DeepCopy()
+	h := patch.NewHelper(r.Client, c)
 	defer func() {
 		if retErr == nil {
 			c.Status.ObservedGeneration = c.Generation
 		}
-		if err := r.Client.Status().Patch(ctx, c, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("cannot patch Composition status: %w", err))
+		// XRs select their revision by status.latestRevisionName: a write
+		// from a stale read must not put an older one back.
+		if err := h.Status(ctx, c, patch.WithOptimisticLock()); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 	conditions.EnsureInitialized(c)
@@ -328,9 +331,9 @@ func (r *CompositionReconciler) publish(ctx context.Context, c *v1alpha1.Composi
 	if err := r.Client.Create(ctx, rev); err != nil {
 		return nil, fmt.Errorf("cannot create CompositionRevision %s: %w", rev.Name, err)
 	}
-	orig := rev.DeepCopy()
+	h := patch.NewHelper(r.Client, rev)
 	conditions.Set(rev, v1alpha1.Valid, metav1.ConditionTrue, v1alpha1.ReasonValidated, "validated when published")
-	if err := r.Client.Status().Patch(ctx, rev, client.MergeFrom(orig)); err != nil {
+	if err := h.Status(ctx, rev); err != nil {
 		return nil, fmt.Errorf("cannot set status of CompositionRevision %s: %w", rev.Name, err)
 	}
 	r.Recorder.Eventf(c, rev, "Normal", "PublishRevision", "Publish", "published revision %d (%s)", rev.Spec.Revision, rev.Name)

@@ -2,13 +2,19 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +34,7 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
+	"github.com/strata-dev/strata/internal/kit/patch"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
@@ -45,6 +52,7 @@ type Engine struct {
 	recorder      events.EventRecorder
 	pollInterval  time.Duration
 	workers       int
+	claimGrace    time.Duration
 
 	// ctx is the manager's; controllers run under contexts derived from it.
 	ctx      context.Context
@@ -55,6 +63,97 @@ type Engine struct {
 
 	mu    sync.Mutex
 	plans map[types.UID]*render.Plan
+
+	// statusMemory is the status last written per XR and claim (their UIDs
+	// differ), so a reconcile from a stale cache does not write it again.
+	statusMemory *patch.Memory
+
+	releasedMu sync.Mutex
+	// released are the XRs whose finalizer the engine removed, and when:
+	// a reconcile from a cache that still shows the finalizer skips them
+	// instead of removing it again.
+	released map[types.UID]time.Time
+
+	appliedMu sync.Mutex
+	// applied is, per composed object, what an XR last applied (a hash)
+	// and the resourceVersion the API server answered.
+	applied map[string]appliedRec
+}
+
+type appliedRec struct {
+	hash string
+	rv   uint64
+	at   time.Time
+}
+
+// appliedFor is how long an apply is remembered; the cache sees it much
+// sooner.
+const appliedFor = 10 * time.Minute
+
+func appliedKey(o *unstructured.Unstructured) string {
+	return o.GetAPIVersion() + "/" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+func appliedHash(o *unstructured.Unstructured) string {
+	b, _ := json.Marshal(o.Object)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func (e *Engine) recordApply(key, hash, rv string) {
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return
+	}
+	e.appliedMu.Lock()
+	defer e.appliedMu.Unlock()
+	now := time.Now()
+	if len(e.applied) > 0 && len(e.applied)%1024 == 0 {
+		for k, r := range e.applied {
+			if now.Sub(r.at) > appliedFor {
+				delete(e.applied, k)
+			}
+		}
+	}
+	e.applied[key] = appliedRec{hash: hash, rv: n, at: now}
+}
+
+// cacheLags says whether live, read from the cache, is older than the
+// XR's last apply of the same desired object: the apply is done, the cache
+// has not seen it. resourceVersions are etcd revisions here, so they are
+// compared as numbers; one that is not a number trusts the cache.
+func (e *Engine) cacheLags(key, hash string, live *unstructured.Unstructured) bool {
+	n, err := strconv.ParseUint(live.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return false
+	}
+	e.appliedMu.Lock()
+	defer e.appliedMu.Unlock()
+	r, ok := e.applied[key]
+	return ok && r.hash == hash && n < r.rv
+}
+
+// releasedFor is how long a released XR is remembered; its deletion reaches
+// the cache much sooner.
+const releasedFor = 2 * time.Minute
+
+func (e *Engine) release(uid types.UID) {
+	e.releasedMu.Lock()
+	defer e.releasedMu.Unlock()
+	now := time.Now()
+	for u, t := range e.released {
+		if now.Sub(t) > releasedFor {
+			delete(e.released, u)
+		}
+	}
+	e.released[uid] = now
+}
+
+func (e *Engine) wasReleased(uid types.UID) bool {
+	e.releasedMu.Lock()
+	defer e.releasedMu.Unlock()
+	_, ok := e.released[uid]
+	return ok
 }
 
 // xrdControllers are the controllers running for one XRD.
@@ -62,6 +161,28 @@ type xrdControllers struct {
 	xr, claim schema.GroupVersionKind // claim is zero without claimNames
 	cancel    context.CancelFunc
 	done      chan struct{}
+}
+
+// Options configure the composition engine.
+type Options struct {
+	// PollInterval is how often an XR is reconciled without a change;
+	// zero means a minute.
+	PollInterval time.Duration
+	// Workers is the worker count of each composite and claim controller;
+	// zero means 10.
+	Workers int
+	// ClientLimit rate-limits the engine's API client; its zero fields
+	// take DefaultClientLimit.
+	ClientLimit kubeclient.Limit
+	// WatchSelector, when set, restricts the claims, composites and
+	// composed resources the engine sees to one shard (objects labelled
+	// kubeclient.ShardLabel as it selects). A claim's XR and an XR's
+	// composed resources carry their owner's shard label.
+	WatchSelector labels.Selector
+	// ClaimGrace is how long a new claim may go without a Ready condition
+	// while its XR has not reported yet (normally milliseconds: the claim
+	// then writes its status once, from the XR's); zero means 5 seconds.
+	ClaimGrace time.Duration
 }
 
 // Setup registers the XRD and Composition controllers; they start the
@@ -76,6 +197,15 @@ func Setup(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kube
 // SetupEngine is Setup that also returns the engine, to inspect which
 // controllers run.
 func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limit kubeclient.Limit) (*Engine, error) {
+	return SetupEngineWithOptions(mgr, Options{PollInterval: pollInterval, Workers: workers, ClientLimit: limit})
+}
+
+// SetupEngineWithOptions is SetupEngine with every option.
+func SetupEngineWithOptions(mgr ctrl.Manager, o Options) (*Engine, error) {
+	pollInterval, workers, limit := o.PollInterval, o.Workers, o.ClientLimit
+	if o.ClaimGrace <= 0 {
+		o.ClaimGrace = 5 * time.Second
+	}
 	if err := apiextensionsv1.AddToScheme(mgr.GetScheme()); err != nil {
 		return nil, fmt.Errorf("cannot register apiextensions types: %w", err)
 	}
@@ -86,24 +216,32 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 		workers = 10
 	}
 	// The engine keeps its own caches, without managedFields (most of an
-	// object's size): one of composites and claims, and one of composed
+	// object's size) but the XRs' own applies (to skip applies that would
+	// change nothing): one of composites and claims, and one of composed
 	// resources that holds only objects labelled strata.dev/composite, so
-	// the ConfigMaps, Secrets... of everyone else are not cached.
-	xrCache, err := cache.New(mgr.GetConfig(), cache.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultTransform: cache.TransformStripManagedFields(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot create composition cache: %w", err)
-	}
+	// the ConfigMaps, Secrets... of everyone else are not cached. A shard
+	// sees only its own of both.
 	composed, err := labels.NewRequirement(render.LabelComposite, selection.Exists, nil)
 	if err != nil {
 		return nil, err
 	}
+	composedSel := labels.NewSelector().Add(*composed)
+	if o.WatchSelector != nil {
+		reqs, _ := o.WatchSelector.Requirements()
+		composedSel = composedSel.Add(reqs...)
+	}
+	xrCache, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultTransform:     keepOwnApplies,
+		DefaultLabelSelector: o.WatchSelector,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create composition cache: %w", err)
+	}
 	composedCache, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		DefaultTransform:     cache.TransformStripManagedFields(),
-		DefaultLabelSelector: labels.NewSelector().Add(*composed),
+		DefaultTransform:     keepOwnApplies,
+		DefaultLabelSelector: composedSel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create composition cache: %w", err)
@@ -115,8 +253,9 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 	}
 	e := &Engine{
 		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
-		pollInterval: pollInterval, workers: workers,
+		pollInterval: pollInterval, workers: workers, claimGrace: o.ClaimGrace,
 		ctxReady: make(chan struct{}), running: map[string]*xrdControllers{}, plans: map[types.UID]*render.Plan{},
+		statusMemory: patch.NewMemory(), released: map[types.UID]time.Time{}, applied: map[string]appliedRec{},
 	}
 	// The per-XRD controllers are not the manager's (it cannot stop one):
 	// they run under the manager's context, taken here.
@@ -150,11 +289,11 @@ func SetupEngine(mgr ctrl.Manager, pollInterval time.Duration, workers int, limi
 	return e, nil
 }
 
-// DefaultClientLimit rate-limits the engine's writes to the API server
-// unless --kube-api-qps/--kube-api-burst say otherwise. A claim costs about
-// ten requests, so the client-go default (5 QPS) would make a burst of
-// claims take minutes.
-var DefaultClientLimit = kubeclient.Limit{QPS: 100, Burst: 200}
+// DefaultClientLimit is the engine's client-side rate limit unless
+// --kube-api-qps/--kube-api-burst say otherwise: none, as a claim costs
+// eight writes and the API server protects itself with Priority and
+// Fairness; a client limit would only make a burst of claims wait.
+var DefaultClientLimit = kubeclient.Unlimited
 
 // Start starts the composite and claim controllers of an XRD's referenceable
 // version (once). When the XRD references another version, or gains or loses
@@ -312,7 +451,8 @@ func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (cont
 }
 
 func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (controller.Controller, error) {
-	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName}
+	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName, memory: e.statusMemory, grace: e.claimGrace,
+		reader: e.mgr.GetAPIReader()}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	xr := &unstructured.Unstructured{}
@@ -413,4 +553,22 @@ func (e *Engine) ensureIndex(gvk schema.GroupVersionKind) error {
 	}
 	e.indexed[gvk] = true
 	return nil
+}
+
+// keepOwnApplies is a cache transform that drops every managedFields entry
+// but the server-side applies of XRs (field managers "strata/<kind>/..."),
+// which ownership.Unchanged reads.
+func keepOwnApplies(in any) (any, error) {
+	o, err := meta.Accessor(in)
+	if err != nil || o.GetManagedFields() == nil {
+		return in, nil
+	}
+	var keep []metav1.ManagedFieldsEntry
+	for _, mf := range o.GetManagedFields() {
+		if mf.Operation == metav1.ManagedFieldsOperationApply && strings.HasPrefix(mf.Manager, "strata/") {
+			keep = append(keep, mf)
+		}
+	}
+	o.SetManagedFields(keep)
+	return in, nil
 }

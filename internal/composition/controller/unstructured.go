@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // markPaused records that reconciliation is paused (Synced=False, reason
@@ -20,11 +20,11 @@ func markPaused(ctx context.Context, c client.Client, u *unstructured.Unstructur
 	if cur := conditions.Get(conds, conditions.Synced); cur != nil && cur.Reason == conditions.ReasonReconciliationPaused {
 		return nil
 	}
-	orig := u.DeepCopy()
+	h := patch.NewHelper(c, u)
 	conditions.Set(conds, conditions.Synced, metav1.ConditionFalse, conditions.ReasonReconciliationPaused,
 		"reconciliation is paused by the annotation "+AnnotationPaused+`: "true"`)
 	conds.write()
-	if err := c.Status().Patch(ctx, u, client.MergeFrom(orig)); err != nil {
+	if err := h.Status(ctx, u); err != nil {
 		return fmt.Errorf("cannot record that reconciliation is paused: %w", err)
 	}
 	return nil
@@ -66,52 +66,4 @@ func (c *condObj) write() {
 		}
 	}
 	_ = unstructured.SetNestedSlice(c.u.Object, out, "status", "conditions")
-}
-
-// subset reports whether every field of want is present and equal in got,
-// so an apply can be skipped when nothing would change.
-func subset(want, got any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, v := range w {
-			if !subset(v, g[k]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !subset(w[i], g[i]) {
-				return false
-			}
-		}
-		return true
-	case int64:
-		switch g := got.(type) {
-		case int64:
-			return g == w
-		case float64:
-			return g == float64(w)
-		}
-		return false
-	case float64:
-		switch g := got.(type) {
-		case int64:
-			return float64(g) == w
-		case float64:
-			return g == w
-		}
-		return false
-	case nil:
-		return got == nil
-	}
-	return reflect.DeepEqual(want, got)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/install"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
@@ -77,6 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, err
 	}
 	orig := x.DeepCopy()
+	h := patch.NewHelper(r.Client, x)
 	defer func() {
 		if x.DeletionTimestamp != nil && !controllerutil.ContainsFinalizer(x, Finalizer) {
 			return
@@ -84,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if retErr == nil {
 			x.Status.ObservedGeneration = x.Generation
 		}
-		if err := r.Client.Status().Patch(ctx, x, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		if err := h.Status(ctx, x); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch XRD status")
 		}
 	}()

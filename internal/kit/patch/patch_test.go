@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/strata-dev/strata/internal/testenv"
 )
@@ -102,6 +103,74 @@ func TestStatus(t *testing.T) {
 			}
 			if !tc.conflict && h.Base().GetResourceVersion() != got.ResourceVersion {
 				t.Errorf("base resourceVersion %s, want the written %s", h.Base().GetResourceVersion(), got.ResourceVersion)
+			}
+		})
+	}
+}
+
+// TestStatusSkips counts the status writes sent: none for a status equal to
+// the base, none WithMemory for the status last written from a stale base.
+func TestStatusSkips(t *testing.T) {
+	ctx := context.Background()
+	cases := map[string]struct {
+		// first is written by an earlier reconcile (with the same memory);
+		// the reconcile under test then starts from the object as created.
+		first  string
+		memory bool
+		set    string
+		writes int
+	}{
+		"unchanged status sends nothing":              {set: "", writes: 0},
+		"changed status is written":                   {set: "10.0.0.1", writes: 1},
+		"stale base, same status, memory skips":       {first: "10.0.0.1", memory: true, set: "10.0.0.1", writes: 0},
+		"stale base, other status, memory writes":     {first: "10.0.0.1", memory: true, set: "10.0.0.2", writes: 1},
+		"stale base, same status, no memory writes":   {first: "10.0.0.1", set: "10.0.0.1", writes: 1},
+		"stale base, back to the base, memory writes": {first: "10.0.0.1", memory: true, set: "", writes: 0},
+	}
+	i := 0
+	for name, tc := range cases {
+		i++
+		t.Run(name, func(t *testing.T) {
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("skips-%d", i)},
+				Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
+			}
+			if err := env.Client.Create(ctx, svc); err != nil {
+				t.Fatal(err)
+			}
+			var opts []Option
+			if tc.memory {
+				opts = append(opts, WithMemory(NewMemory()))
+			}
+			if tc.first != "" {
+				earlier := svc.DeepCopy()
+				h := NewHelper(env.Client, earlier)
+				earlier.Status.LoadBalancer = ingress(tc.first)
+				if err := h.Status(ctx, earlier, opts...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			writes := 0
+			ww, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := interceptor.NewClient(ww, interceptor.Funcs{
+				SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, po ...client.SubResourcePatchOption) error {
+					writes++
+					return c.SubResource(sub).Patch(ctx, o, p, po...)
+				},
+			})
+			read := svc.DeepCopy()
+			h := NewHelper(c, read)
+			if tc.set != "" {
+				read.Status.LoadBalancer = ingress(tc.set)
+			}
+			if err := h.Status(ctx, read, opts...); err != nil {
+				t.Fatal(err)
+			}
+			if writes != tc.writes {
+				t.Errorf("%d status writes sent, want %d", writes, tc.writes)
 			}
 		})
 	}
