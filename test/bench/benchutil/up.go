@@ -157,3 +157,15 @@ func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
 	}
 	return c
 }
+
+// WatchClient is an unthrottled client that can also watch.
+func (u *Up) WatchClient(tb testing.TB) client.WithWatch {
+	tb.Helper()
+	cfg := u.restConfig(tb)
+	cfg.QPS, cfg.Burst = UnthrottledQPS, UnthrottledBurst
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
