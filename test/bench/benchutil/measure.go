@@ -41,6 +41,9 @@ type Phase struct {
 	// left out).
 	Writes                                    Writes
 	APIServerCPU, EtcdCPU, StrataCPU, PeerCPU float64
+	// Span is how long the writes and CPU were counted: from the start of
+	// the phase until the cluster settled.
+	Span time.Duration
 }
 
 // Per is the number of writes per object for n objects.
@@ -156,7 +159,7 @@ func (u *Up) Measure(tb testing.TB, work func()) Phase {
 	took := time.Since(start)
 	after := u.Settle(tb)
 	p := after.Sub(before)
-	p.Took = took
+	p.Took, p.Span = took, after.At.Sub(before.At)
 	return p
 }
 

@@ -73,9 +73,9 @@ func Table(rows []Row) string {
 // see which requests an engine could save.
 func WritesTable(rows []Row) string {
 	var s strings.Builder
-	s.WriteString("| step | who | N | writes by verb and resource |\n| --- | --- | --- | --- |\n")
+	s.WriteString("| step | who | N | counted over (s) | writes by verb and resource |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&s, "| %s | %s | %d | %s |\n", r.Step, r.Who, r.N, r.Phase.Writes)
+		fmt.Fprintf(&s, "| %s | %s | %d | %.1f | %s |\n", r.Step, r.Who, r.N, r.Phase.Span.Seconds(), r.Phase.Writes)
 	}
 	return s.String()
 }

@@ -115,7 +115,15 @@ func runKro(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) ([]benchu
 	}
 	peer := cl.StartPeer(b, "controller", kroArgs...)
 	defer peer.Stop()
-	apply(b, cl.c, rgdYAML)
+	rgd := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(rgdYAML), &rgd.Object); err != nil {
+		b.Fatal(err)
+	}
+	// The CRDs were just created: retry until the API server serves them.
+	benchutil.WaitUntil(b, time.Minute, "ResourceGraphDefinition created", func() (bool, string) {
+		err := cl.c.Patch(ctx, rgd.DeepCopy(), client.Apply, client.FieldOwner("bench"), client.ForceOwnership)
+		return err == nil, fmt.Sprint(err)
+	})
 	benchutil.WaitUntil(b, 3*time.Minute, "kro's ResourceGraphDefinition Active and KroBench served", func() (bool, string) {
 		if done, log := peer.Exited(); done {
 			b.Fatalf("kro exited; its last output:\n%s", log)
