@@ -237,3 +237,21 @@ func TestReplaceSection(t *testing.T) {
 		})
 	}
 }
+
+func TestExtraFlags(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"none":  {args: []string{"up", "--state-dir", "/tmp/x", "--allow-file-urls", "/tmp", "--subsystems", "composition"}, want: ""},
+		"added": {args: []string{"up", "--state-dir", "/tmp/x", "--subsystems", "a,b", "--kube-api-qps=5000", "--workers", "32"}, want: " --kube-api-qps=5000 --workers 32"},
+		"empty": {args: nil, want: ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := ExtraFlags(tc.args); got != tc.want {
+				t.Errorf("ExtraFlags = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

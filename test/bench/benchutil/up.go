@@ -169,3 +169,22 @@ func (u *Up) WatchClient(tb testing.TB) client.WithWatch {
 	}
 	return c
 }
+
+// ExtraFlags is args (as in Up.Args) without the subcommand, --state-dir,
+// --allow-file-urls and --subsystems: the flags a run added through
+// STRATA_BENCH_UP_ARGS, with a leading space; "" when there are none.
+func ExtraFlags(args []string) string {
+	var out []string
+	for i := 1; i < len(args); i++ {
+		switch args[i] {
+		case "--state-dir", "--allow-file-urls", "--subsystems":
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " " + strings.Join(out, " ")
+}

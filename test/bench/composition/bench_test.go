@@ -524,7 +524,7 @@ func (r *report) write(upArgs []string) error {
 	fmt.Fprintf(&s, "## Composition engine\n\n")
 	fmt.Fprintf(&s, "`make bench` (`BenchmarkComposition` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&s, "Machine: %s. One run (`go test -bench`, one iteration per size).\n\n", benchutil.Machine(r.load))
-	fmt.Fprintf(&s, "A local cluster (`strata %s`), one Composition of three ConfigMaps (two independent, one that waits for\n", strings.Join(upArgs[:1], " ")+" --subsystems composition"+extraArgs(upArgs))
+	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems composition%s`), one Composition of three ConfigMaps (two independent, one that waits for\n", benchutil.ExtraFlags(upArgs))
 	fmt.Fprintf(&s, "the first); N claims created in one burst by %d workers; then every claim updated; then every claim deleted.\n", benchutil.Workers)
 	fmt.Fprintf(&s, "The lower bound is the same API server, in the same run, creating (patching, deleting) 4N ConfigMaps\n")
 	fmt.Fprintf(&s, "through a client that is not throttled (QPS %d, burst %d, %d workers). API writes are the API server's\n", benchutil.UnthrottledQPS, benchutil.UnthrottledBurst, benchutil.Workers)
@@ -553,24 +553,6 @@ func (r *report) write(upArgs []string) error {
 	s.WriteString("\nWrites by verb and resource:\n\n")
 	s.WriteString(benchutil.WritesTable(r.rows))
 	return benchutil.WriteSection("composition-bench", s.String())
-}
-
-// extraArgs is the arguments after --state-dir, --allow-file-urls and
-// --subsystems, as flags the run added.
-func extraArgs(args []string) string {
-	var out []string
-	for i := 1; i < len(args); i++ {
-		switch args[i] {
-		case "--state-dir", "--allow-file-urls", "--subsystems":
-			i++
-			continue
-		}
-		out = append(out, args[i])
-	}
-	if len(out) == 0 {
-		return ""
-	}
-	return " " + strings.Join(out, " ")
 }
 
 func sortedKeys(m map[int]float64) []int {
