@@ -62,6 +62,9 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 	}
 	args = append(args, strings.Fields(os.Getenv(UpArgsEnv))...)
 	cmd := exec.Command(filepath.Join(bin, "strata"), args...)
+	// An interrupted benchmark must not leave the cluster running: the
+	// kernel stops strata up (gracefully, SIGTERM) when the benchmark dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
