@@ -255,3 +255,21 @@ func TestExtraFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestTarget(t *testing.T) {
+	cases := map[string]struct {
+		got, limit float64
+		want       string
+	}{
+		"met":     {got: 1.2, limit: 1.5, want: "- ratio: 1.20× (target ≤ 1.50×), met.\n"},
+		"limit":   {got: 1.5, limit: 1.5, want: "- ratio: 1.50× (target ≤ 1.50×), met.\n"},
+		"not met": {got: 9.06, limit: 1.5, want: "- ratio: 9.06× (target ≤ 1.50×), not met.\n"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Target("ratio", tc.got, tc.limit, "%.2f×"); got != tc.want {
+				t.Errorf("Target = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

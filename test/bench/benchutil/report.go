@@ -112,3 +112,13 @@ func ReplaceSection(text, start, end, section string) string {
 	}
 	return strings.TrimRight(text, "\n") + "\n\n" + section
 }
+
+// Target is one line of a "targets" list: what issue 15 asks for, what this
+// run measured and whether it is met. It reports; it asserts nothing.
+func Target(what string, got, limit float64, format string) string {
+	verdict := "met"
+	if got > limit {
+		verdict = "not met"
+	}
+	return fmt.Sprintf("- %s: "+format+" (target ≤ "+format+"), %s.\n", what, got, limit, verdict)
+}

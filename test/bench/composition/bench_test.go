@@ -179,6 +179,11 @@ type report struct {
 	kroRSS  float64
 	prop    *propagation
 	scaling []string
+	// scalingRatios are time per claim at a larger N over the first N.
+	scalingRatios []struct {
+		what  string
+		ratio float64
+	}
 }
 
 func BenchmarkComposition(b *testing.B) {
@@ -220,6 +225,10 @@ func BenchmarkComposition(b *testing.B) {
 				line := fmt.Sprintf("time per claim at N=%d: %.1f ms, at N=%d: %.1f ms (%.2f×)", base, 1000*perClaim[base], n, 1000*perClaim[n], perClaim[n]/perClaim[base])
 				fmt.Println("Strata scaling: " + line)
 				rep.scaling = append(rep.scaling, line)
+				rep.scalingRatios = append(rep.scalingRatios, struct {
+					what  string
+					ratio float64
+				}{fmt.Sprintf("time per claim at N=%d over N=%d", n, base), perClaim[n] / perClaim[base]})
 			}
 		}
 	}
@@ -550,6 +559,7 @@ func (r *report) write(upArgs []string) error {
 		fmt.Fprintf(&s, "  per claim, the time from its Gate's status write returning to a watch seeing the claim Ready: p50 %.3f s, p99 %.3f s, max %.3f s;\n", r.prop.p50.Seconds(), r.prop.p99.Seconds(), r.prop.max.Seconds())
 		fmt.Fprintf(&s, "  %.1f API writes per claim (the benchmark's Gate status write included).\n", r.prop.phase.Per(r.prop.n))
 	}
+	s.WriteString(r.targets())
 	s.WriteString("\nWrites by verb and resource:\n\n")
 	s.WriteString(benchutil.WritesTable(r.rows))
 	return benchutil.WriteSection("composition-bench", s.String())
@@ -562,4 +572,45 @@ func sortedKeys(m map[int]float64) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// targets compares this run with issue 15's targets for Strata (the first
+// size run).
+func (r *report) targets() string {
+	var s strings.Builder
+	first := map[string]benchutil.Row{}
+	for _, row := range r.rows {
+		if row.Who != "Strata" {
+			continue
+		}
+		if _, ok := first[row.Step]; !ok {
+			first[row.Step] = row
+		}
+	}
+	create, ok := first["create → all Ready"]
+	if !ok {
+		return ""
+	}
+	fmt.Fprintf(&s, "\nIssue 15's targets, N=%d (reported, never asserted):\n\n", create.N)
+	s.WriteString(benchutil.Target("create → all Ready, time over the lower bound", create.Ratio(), 1.5, "%.2f×"))
+	if u, ok := first["update → applied to all composed objects"]; ok {
+		s.WriteString(benchutil.Target("update → applied, time over the lower bound", u.Ratio(), 1.5, "%.2f×"))
+	}
+	if d, ok := first["delete → all gone"]; ok {
+		s.WriteString(benchutil.Target("delete → all gone, time over the lower bound", d.Ratio(), 1.5, "%.2f×"))
+	}
+	s.WriteString(benchutil.Target("API writes per claim on create beyond the user's own, events included", create.Beyond(), 8, "%.1f"))
+	if u, ok := first["update → applied to all composed objects"]; ok {
+		s.WriteString(benchutil.Target("API writes per claim on update beyond the user's own", u.Beyond(), 5, "%.1f"))
+	}
+	if v, ok := r.rss[create.N]; ok {
+		s.WriteString(benchutil.Target("manager peak RSS (MiB)", v, 300, "%.0f"))
+	}
+	if r.prop != nil {
+		s.WriteString(benchutil.Target(fmt.Sprintf("readiness propagation p99 over %d claims (s)", r.prop.n), r.prop.p99.Seconds(), 1, "%.3f"))
+	}
+	for _, l := range r.scalingRatios {
+		s.WriteString(benchutil.Target(l.what, l.ratio, 1.2, "%.2f×"))
+	}
+	return s.String()
 }

@@ -228,6 +228,10 @@ func writeResults(load string, upArgs []string, rows []benchutil.Row, rss map[st
 	for _, r := range rows {
 		fmt.Fprintf(&s, "- Manager peak RSS, %s: %.0f MiB (VmHWM of the `strata up` process, reset before the run).\n", r.Step, rss[r.Step])
 	}
+	s.WriteString("\nIssue 15's target (reported, never asserted):\n\n")
+	for _, r := range rows {
+		s.WriteString(benchutil.Target(r.Step+", time over the lower bound", r.Ratio(), 1.5, "%.2f×"))
+	}
 	s.WriteString("\nWrites by verb and resource:\n\n")
 	s.WriteString(benchutil.WritesTable(rows))
 	return benchutil.WriteSection("delivery-bench", s.String())

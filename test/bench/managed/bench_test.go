@@ -253,6 +253,13 @@ func writeResults(load string, upArgs []string, rows []benchutil.Row, rss map[st
 			fmt.Fprintf(&s, "- Manager peak RSS during the %s run: %.0f MiB (VmHWM of the `strata up` process, which runs the manager; reset before the run).\n", k, v)
 		}
 	}
+	for _, r := range rows {
+		if r.Step == "NopResource create → all Ready" {
+			fmt.Fprintf(&s, "\nIssue 15's targets, N=%d (reported, never asserted):\n\n", r.N)
+			s.WriteString(benchutil.Target("NopResources Ready, time over the lower bound", r.Ratio(), 2, "%.2f×"))
+			s.WriteString(benchutil.Target("API writes per NopResource beyond the user's create", r.Beyond(), 3, "%.1f"))
+		}
+	}
 	s.WriteString("\nWrites by verb and resource:\n\n")
 	s.WriteString(benchutil.WritesTable(rows))
 	return benchutil.WriteSection("managed-bench", s.String())
