@@ -14,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/test/bench/benchutil"
 )
+
+// poll is how often a benchmark looks at its trackers (in memory).
+const poll = 20 * time.Millisecond
 
 // ScaleEnv, set to 1, adds the 5000-claim scaling run.
 const ScaleEnv = "STRATA_BENCH_SCALE"
@@ -264,7 +266,7 @@ type claims struct {
 	gvk schema.GroupVersionKind
 	ns  string
 	// composed selects the composed ConfigMaps.
-	composed func(cm *corev1.ConfigMap) bool
+	composed func(cm *unstructured.Unstructured) bool
 }
 
 func (cs claims) object(i int) *unstructured.Unstructured {
@@ -273,45 +275,6 @@ func (cs claims) object(i int) *unstructured.Unstructured {
 	u.SetNamespace(cs.ns)
 	u.SetName(fmt.Sprintf("c-%d", i))
 	return u
-}
-
-func (cs claims) ready(ctx context.Context, n int) (bool, string) {
-	l, err := list(ctx, cs.c, cs.gvk, client.InNamespace(cs.ns))
-	if err != nil {
-		return false, err.Error()
-	}
-	ready := 0
-	for _, u := range l.Items {
-		if isReady(&u) {
-			ready++
-		}
-	}
-	return ready == n, fmt.Sprintf("%d/%d ready", ready, n)
-}
-
-func isReady(u *unstructured.Unstructured) bool {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, cd := range conds {
-		m, _ := cd.(map[string]any)
-		if m["type"] == "Ready" && m["status"] == "True" {
-			return true
-		}
-	}
-	return false
-}
-
-func (cs claims) composedCMs(ctx context.Context) ([]corev1.ConfigMap, error) {
-	l := &corev1.ConfigMapList{}
-	if err := cs.c.List(ctx, l, client.InNamespace(cs.ns)); err != nil {
-		return nil, err
-	}
-	var out []corev1.ConfigMap
-	for _, cm := range l.Items {
-		if cs.composed(&cm) {
-			out = append(out, cm)
-		}
-	}
-	return out, nil
 }
 
 // run creates n claims (32 workers, one burst) until all are Ready, updates
@@ -329,6 +292,16 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 	row := func(step string, p, bound benchutil.Phase, what string) benchutil.Row {
 		return benchutil.Row{Step: step, Who: who, N: n, Unit: unit, Phase: p, Bound: bound, BoundWhat: what, Own: n}
 	}
+	claimsT := up.Track(b, cs.gvk, cs.ns, nil)
+	defer claimsT.Stop()
+	cmsT := up.Track(b, corev1.SchemeGroupVersion.WithKind("ConfigMap"), cs.ns, nil)
+	defer cmsT.Stop()
+	composedWith := func(value string) func(u *unstructured.Unstructured) bool {
+		return func(u *unstructured.Unstructured) bool {
+			v, _, _ := unstructured.NestedString(u.Object, "data", "value")
+			return cs.composed(u) && (value == "" || v == value)
+		}
+	}
 	var rows []benchutil.Row
 	create := up.Measure(b, func() {
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
@@ -336,7 +309,10 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 			u.Object["spec"] = map[string]any{"value": "v1"}
 			return cs.c.Create(ctx, u)
 		})
-		benchutil.WaitUntil(b, 30*time.Minute, who+" claims Ready", func() (bool, string) { return cs.ready(ctx, n) })
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" claims Ready", func() (bool, string) {
+			ready, _ := claimsT.Count(benchutil.IsReady)
+			return ready == n, fmt.Sprintf("%d/%d ready", ready, n)
+		})
 	})
 	rows = append(rows, row("create → all Ready", create, lb.Create, fmt.Sprintf("%d creates", lb.N)))
 
@@ -344,17 +320,8 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
 			return cs.c.Patch(ctx, cs.object(i), client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"value":"v2"}}`)))
 		})
-		benchutil.WaitUntil(b, 30*time.Minute, who+" update applied", func() (bool, string) {
-			cms, err := cs.composedCMs(ctx)
-			if err != nil {
-				return false, err.Error()
-			}
-			done := 0
-			for _, cm := range cms {
-				if cm.Data["value"] == "v2" {
-					done++
-				}
-			}
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" update applied", func() (bool, string) {
+			done, _ := cmsT.Count(composedWith("v2"))
 			return done == 3*n, fmt.Sprintf("%d/%d updated", done, 3*n)
 		})
 	})
@@ -362,16 +329,10 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 
 	del := up.Measure(b, func() {
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error { return client.IgnoreNotFound(cs.c.Delete(ctx, cs.object(i))) })
-		benchutil.WaitUntil(b, 30*time.Minute, who+" claims deleted", func() (bool, string) {
-			l, err := list(ctx, cs.c, cs.gvk, client.InNamespace(cs.ns))
-			if err != nil {
-				return false, err.Error()
-			}
-			cms, err := cs.composedCMs(ctx)
-			if err != nil {
-				return false, err.Error()
-			}
-			return len(l.Items) == 0 && len(cms) == 0, fmt.Sprintf("%d claims, %d composed objects left", len(l.Items), len(cms))
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" claims deleted", func() (bool, string) {
+			_, claims := claimsT.Count(nil)
+			cms, _ := cmsT.Count(composedWith(""))
+			return claims == 0 && cms == 0, fmt.Sprintf("%d claims, %d composed objects left", claims, cms)
 		})
 	})
 	rows = append(rows, row("delete → all gone", del, lb.Delete, fmt.Sprintf("%d deletes", lb.N)))
@@ -379,8 +340,8 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 }
 
 func runStrata(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []benchutil.Row {
-	cs := claims{c: cl.c, gvk: claimGVK, ns: fmt.Sprintf("claims-%d", n), composed: func(cm *corev1.ConfigMap) bool {
-		_, ok := cm.Labels["strata.dev/composite"]
+	cs := claims{c: cl.c, gvk: claimGVK, ns: fmt.Sprintf("claims-%d", n), composed: func(cm *unstructured.Unstructured) bool {
+		_, ok := cm.GetLabels()["strata.dev/composite"]
 		return ok
 	}}
 	return cs.run(b, cl.Up, "Strata", n, lb)
@@ -417,69 +378,33 @@ func runPropagation(b *testing.B, cl *cluster, n int) *propagation {
 		u.Object["spec"] = map[string]any{"value": "v1"}
 		return cl.c.Create(ctx, u)
 	})
-	gates := map[string]string{} // claim name → its Gate's name
+	gatesT := cl.Track(b, gateGVK, ns, nil)
+	defer gatesT.Stop()
 	benchutil.WaitUntil(b, 30*time.Minute, "Gates composed", func() (bool, string) {
-		l, err := list(ctx, cl.c, gateGVK, client.InNamespace(ns))
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, g := range l.Items {
-			if c := g.GetLabels()["strata.dev/claim-name"]; c != "" {
-				gates[c] = g.GetName()
-			}
-		}
-		return len(gates) == n, fmt.Sprintf("%d/%d Gates", len(gates), n)
+		got, _ := gatesT.Count(func(g *unstructured.Unstructured) bool { return g.GetLabels()["strata.dev/claim-name"] != "" })
+		return got == n, fmt.Sprintf("%d/%d Gates", got, n)
 	})
+	gates := map[string]string{} // claim name → its Gate's name
+	gatesT.Each(func(g *unstructured.Unstructured) { gates[g.GetLabels()["strata.dev/claim-name"]] = g.GetName() })
 	// Let the engine finish what it does for not-yet-Ready claims.
 	cl.Settle(b)
-	if ok, state := cs.ready(ctx, 0); !ok {
-		b.Fatalf("claims Ready before their Gates are: %s", state)
-	}
 
-	wc := cl.WatchClient(b)
-	l, err := list(ctx, cl.c, gatedGVK, client.InNamespace(ns))
-	if err != nil {
-		b.Fatal(err)
-	}
 	var mu sync.Mutex
 	readyAt := map[string]time.Time{}
 	flipped := map[string]time.Time{}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	watching := make(chan struct{})
-	go func() {
-		rv := l.GetResourceVersion()
-		once := sync.Once{}
-		for watchCtx.Err() == nil {
-			wl := &unstructured.UnstructuredList{}
-			wl.SetGroupVersionKind(gatedGVK.GroupVersion().WithKind("GatedList"))
-			w, err := wc.Watch(watchCtx, wl, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			once.Do(func() { close(watching) })
-			for ev := range w.ResultChan() {
-				u, ok := ev.Object.(*unstructured.Unstructured)
-				if !ok || ev.Type == watch.Error {
-					continue
-				}
-				rv = u.GetResourceVersion()
-				if isReady(u) {
-					mu.Lock()
-					if _, seen := readyAt[u.GetName()]; !seen {
-						readyAt[u.GetName()] = time.Now()
-					}
-					mu.Unlock()
-				}
-			}
-			w.Stop()
+	claimsT := cl.Track(b, gatedGVK, ns, func(u *unstructured.Unstructured, deleted bool, at time.Time) {
+		if deleted || !benchutil.IsReady(u) {
+			return
 		}
-	}()
-	select {
-	case <-watching:
-	case <-time.After(time.Minute):
-		b.Fatal("cannot watch the Gated claims")
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := readyAt[u.GetName()]; !seen {
+			readyAt[u.GetName()] = at
+		}
+	})
+	defer claimsT.Stop()
+	if ready, _ := claimsT.Count(benchutil.IsReady); ready != 0 {
+		b.Fatalf("%d claims Ready before their Gates are", ready)
 	}
 	p := &propagation{n: n}
 	names := make([]string, 0, n)
@@ -505,7 +430,7 @@ func runPropagation(b *testing.B, cl *cluster, n int) *propagation {
 			return nil
 		})
 		p.flip = time.Since(start)
-		benchutil.WaitUntil(b, 10*time.Minute, "Gated claims Ready", func() (bool, string) {
+		benchutil.WaitUntilEvery(b, 10*time.Minute, poll, "Gated claims Ready", func() (bool, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(readyAt) == n, fmt.Sprintf("%d/%d Ready", len(readyAt), n)

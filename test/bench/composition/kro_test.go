@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,8 +141,8 @@ func runKro(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) ([]benchu
 		}
 		return true, ""
 	})
-	cs := claims{c: cl.c, gvk: kroGVK, ns: fmt.Sprintf("kro-%d", n), composed: func(cm *corev1.ConfigMap) bool {
-		return strings.HasPrefix(cm.Name, "c-")
+	cs := claims{c: cl.c, gvk: kroGVK, ns: fmt.Sprintf("kro-%d", n), composed: func(cm *unstructured.Unstructured) bool {
+		return strings.HasPrefix(cm.GetName(), "c-")
 	}}
 	rows := cs.run(b, cl.Up, "kro", n, lb)
 	return rows, peer.PeakRSSMiB()

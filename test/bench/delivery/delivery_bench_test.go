@@ -57,8 +57,8 @@ kind: Kustomization
 resources:
 %s`
 
-// poll is how often the benchmark checks for readiness.
-const poll = 200 * time.Millisecond
+// poll is how often the benchmark looks at its trackers (in memory).
+const poll = 20 * time.Millisecond
 
 // workload is one delivery run: syncs Syncs, each applying appsPerSync apps
 // of 4 objects from a path of its own, with or without a kustomization.yaml.
@@ -139,6 +139,8 @@ func run(b *testing.B, up *benchutil.Up, c client.Client, repo *gittest.Repo, w 
 		}
 		return conditions.IsTrue(g, conditions.Ready), ""
 	})
+	syncs := up.Track(b, gitopsv1.GroupVersion.WithKind("Sync"), ns, nil)
+	defer syncs.Stop()
 	up.Settle(b)
 	up.ResetPeakRSS()
 	p := up.Measure(b, func() {
@@ -148,16 +150,7 @@ func run(b *testing.B, up *benchutil.Up, c client.Client, repo *gittest.Repo, w 
 					Interval: metav1.Duration{Duration: time.Hour}, Prune: gitopsv1.PruneEnabled}})
 		})
 		benchutil.WaitUntilEvery(b, 20*time.Minute, poll, "all Syncs Ready", func() (bool, string) {
-			list := &gitopsv1.SyncList{}
-			if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-				return false, err.Error()
-			}
-			ready := 0
-			for i := range list.Items {
-				if conditions.IsTrue(&list.Items[i], conditions.Ready) {
-					ready++
-				}
-			}
+			ready, _ := syncs.Count(benchutil.IsReady)
 			return ready == w.syncs, fmt.Sprintf("%d/%d ready", ready, w.syncs)
 		})
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/conditions"
@@ -93,6 +94,9 @@ func BenchmarkManaged(b *testing.B) {
 	}
 }
 
+// poll is how often a benchmark looks at its trackers (in memory).
+const poll = 20 * time.Millisecond
+
 // PostgresEnv, set to 0, leaves out the PostgreSQL Database run (it needs a
 // PostgreSQL server, see internal/testenv/managedtest).
 const PostgresEnv = "STRATA_BENCH_POSTGRES"
@@ -100,26 +104,18 @@ const PostgresEnv = "STRATA_BENCH_POSTGRES"
 func benchNop(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []benchutil.Row {
 	ctx := context.Background()
 	prefix := "bench-"
-	mine := func(o conditions.Setter) bool { return strings.HasPrefix(o.(*nopv1.NopResource).Name, prefix) }
-	items := func(l *nopv1.NopResourceList) []conditions.Setter {
-		out := make([]conditions.Setter, len(l.Items))
-		for i := range l.Items {
-			out[i] = &l.Items[i]
-		}
-		return out
-	}
 	row := func(step string, p, bound benchutil.Phase, what string) benchutil.Row {
 		return benchutil.Row{Step: step, Who: "Strata", N: n, Unit: "resource", Phase: p, Bound: bound, BoundWhat: what, Own: n}
 	}
+	nops := cl.Track(b, nopv1.GroupVersion.WithKind("NopResource"), "", nil)
+	defer nops.Stop()
+	mineU := func(u *unstructured.Unstructured) bool { return strings.HasPrefix(u.GetName(), prefix) }
 	create := cl.Measure(b, func() {
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
 			return cl.c.Create(ctx, &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%04d", prefix, i)}})
 		})
-		benchutil.WaitUntil(b, 20*time.Minute, "NopResources Ready", func() (bool, string) {
-			ready, _, err := countReady(ctx, cl.c, &nopv1.NopResourceList{}, items, mine)
-			if err != nil {
-				return false, err.Error()
-			}
+		benchutil.WaitUntilEvery(b, 20*time.Minute, poll, "NopResources Ready", func() (bool, string) {
+			ready, _ := nops.Count(func(u *unstructured.Unstructured) bool { return mineU(u) && benchutil.IsReady(u) })
 			return ready == n, fmt.Sprintf("%d/%d Ready", ready, n)
 		})
 	})
@@ -127,12 +123,9 @@ func benchNop(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []bench
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
 			return client.IgnoreNotFound(cl.c.Delete(ctx, &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%04d", prefix, i)}}))
 		})
-		benchutil.WaitUntil(b, 20*time.Minute, "NopResources deleted", func() (bool, string) {
-			_, total, err := countReady(ctx, cl.c, &nopv1.NopResourceList{}, items, mine)
-			if err != nil {
-				return false, err.Error()
-			}
-			return total == 0, fmt.Sprintf("%d left", total)
+		benchutil.WaitUntilEvery(b, 20*time.Minute, poll, "NopResources deleted", func() (bool, string) {
+			left, _ := nops.Count(mineU)
+			return left == 0, fmt.Sprintf("%d left", left)
 		})
 	})
 	return []benchutil.Row{
