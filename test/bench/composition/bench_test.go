@@ -314,7 +314,7 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 			return ready == n, fmt.Sprintf("%d/%d ready", ready, n)
 		})
 	})
-	rows = append(rows, row("create → all Ready", create, lb.Create, fmt.Sprintf("%d creates", lb.N)))
+	rows = append(rows, row("create → all Ready", create, lb.Create, fmt.Sprintf("%d ConfigMap creates, unthrottled", lb.N)))
 
 	update := up.Measure(b, func() {
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
@@ -325,7 +325,7 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 			return done == 3*n, fmt.Sprintf("%d/%d updated", done, 3*n)
 		})
 	})
-	rows = append(rows, row("update → applied to all composed objects", update, lb.Patch, fmt.Sprintf("%d patches", lb.N)))
+	rows = append(rows, row("update → applied to all composed objects", update, lb.Patch, fmt.Sprintf("%d ConfigMap patches, unthrottled", lb.N)))
 
 	del := up.Measure(b, func() {
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error { return client.IgnoreNotFound(cs.c.Delete(ctx, cs.object(i))) })
@@ -335,7 +335,7 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 			return claims == 0 && cms == 0, fmt.Sprintf("%d claims, %d composed objects left", claims, cms)
 		})
 	})
-	rows = append(rows, row("delete → all gone", del, lb.Delete, fmt.Sprintf("%d deletes", lb.N)))
+	rows = append(rows, row("delete → all gone", del, lb.Delete, fmt.Sprintf("%d ConfigMap deletes, unthrottled", lb.N)))
 	return rows
 }
 

@@ -129,8 +129,8 @@ func benchNop(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []bench
 		})
 	})
 	return []benchutil.Row{
-		row("NopResource create → all Ready", create, lb.Create, fmt.Sprintf("%d ConfigMap creates", lb.N)),
-		row("NopResource delete → all gone", del, lb.Delete, fmt.Sprintf("%d ConfigMap deletes", lb.N)),
+		row("NopResource create → all Ready", create, lb.Create, fmt.Sprintf("%d ConfigMap creates, unthrottled", lb.N)),
+		row("NopResource delete → all gone", del, lb.Delete, fmt.Sprintf("%d ConfigMap deletes, unthrottled", lb.N)),
 	}
 }
 
