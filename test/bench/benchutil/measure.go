@@ -167,9 +167,18 @@ func (u *Up) Measure(tb testing.TB, work func()) Phase {
 // (or settleMax has passed) and returns the snapshot taken then.
 func (u *Up) Settle(tb testing.TB) Snapshot {
 	tb.Helper()
+	return u.SettleWithin(tb, settleMax)
+}
+
+// SettleWithin is Settle waiting at most max: before a workload starts,
+// so that what the cluster still does for the previous one (such as
+// kube-controller-manager's work for a thousand Deployments at its own
+// client limit) is not counted with it.
+func (u *Up) SettleWithin(tb testing.TB, max time.Duration) Snapshot {
+	tb.Helper()
 	last := u.Snapshot(tb)
 	quietSince := last.At
-	deadline := last.At.Add(settleMax)
+	deadline := last.At.Add(max)
 	for {
 		time.Sleep(500 * time.Millisecond)
 		s := u.Snapshot(tb)

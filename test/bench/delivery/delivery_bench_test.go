@@ -123,6 +123,9 @@ func lowerBound(b *testing.B, up *benchutil.Up, c client.Client, w workload, ns 
 // one burst), until all Syncs are Ready.
 func run(b *testing.B, up *benchutil.Up, c client.Client, repo *gittest.Repo, w workload) benchutil.Row {
 	ctx := context.Background()
+	// The previous workload's Deployments keep kube-controller-manager busy
+	// (it writes at its default 20 QPS) after their Syncs are Ready.
+	up.SettleWithin(b, 5*time.Minute)
 	lb := lowerBound(b, up, c, w, "lower-bound-"+w.name)
 	ns := w.name
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
