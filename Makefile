@@ -45,8 +45,9 @@ test: tools build lint verify ## Everything: unit, integration (real API server)
 	$(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: bench
-bench: tools build ## Benchmarks against the local cluster; results go to docs/benchmarks.md.
-	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . ./test/bench/...
+bench: tools build ## Benchmarks against the local cluster (and kro, built here); results go to docs/benchmarks.md.
+	@test/tools/build.sh $(BIN) kro
+	$(GO) test -count=1 -p 1 -timeout 120m -run '^$$' -bench . ./test/bench/...
 
 .PHONY: clean
 clean: ## Remove bin/ (the tools cache in ~/.cache/strata stays).

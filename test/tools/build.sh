@@ -30,6 +30,7 @@ versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|
 alertmanager|alertmanager|alertmanager|github.com/prometheus/alertmanager/cmd/alertmanager|
 prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|-tags=remove_all_sd
 sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|
+bench:kro|kro|controller|github.com/kubernetes-sigs/kro/cmd/controller|
 EOF
 }
 

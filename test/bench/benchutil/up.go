@@ -2,12 +2,11 @@ package benchutil
 
 import (
 	"bufio"
-	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -34,13 +32,23 @@ type Up struct {
 	cmd  *exec.Cmd
 	dir  string
 	done chan struct{}
+	// Args are the arguments strata was started with.
+	Args []string
+
+	metrics *http.Client // reaches the API server's /metrics
+	host    string
+	peer    *os.Process // a peer controller whose CPU snapshots include
 
 	mu   sync.Mutex
 	tail []string // the last lines of output
 }
 
+// UpArgsEnv names extra arguments (space-separated) for `strata up`, such as
+// manager flags a benchmark should run with.
+const UpArgsEnv = "STRATA_BENCH_UP_ARGS"
+
 // StartUp runs `bin/strata up --state-dir <tmp> --subsystems <subsystems>`
-// and waits (up to 3 minutes) until it is ready. The process is stopped when
+// (plus $STRATA_BENCH_UP_ARGS) and waits (up to 3 minutes) until it is ready. The process is stopped when
 // tb's cleanup runs, or earlier by Stop.
 func StartUp(tb testing.TB, subsystems ...string) *Up {
 	tb.Helper()
@@ -52,13 +60,17 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 	if len(subsystems) > 0 {
 		args = append(args, "--subsystems", strings.Join(subsystems, ","))
 	}
+	args = append(args, strings.Fields(os.Getenv(UpArgsEnv))...)
 	cmd := exec.Command(filepath.Join(bin, "strata"), args...)
+	// An interrupted benchmark must not leave the cluster running: the
+	// kernel stops strata up (gracefully, SIGTERM) when the benchmark dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("cannot start %s/strata up (run make build): %v", bin, err)
 	}
-	u := &Up{cmd: cmd, dir: dir, done: make(chan struct{})}
+	u := &Up{cmd: cmd, dir: dir, done: make(chan struct{}), Args: args}
 	ready := make(chan struct{})
 	go func() {
 		// Read until the process exits, so it never blocks writing.
@@ -118,28 +130,26 @@ func (u *Up) Stop() {
 // PeakRSSMiB is the strata process's peak resident memory (VmHWM) in MiB,
 // manager included (etcd and the API server are separate processes); 0 once
 // the process has exited.
-func (u *Up) PeakRSSMiB() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", u.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+func (u *Up) PeakRSSMiB() float64 { return peakRSSMiB(u.cmd.Process.Pid) }
+
+// The unthrottled client's limits: far above what one API server on this
+// machine serves, so the client never waits on its own rate limiter.
+const (
+	UnthrottledQPS   = 5000
+	UnthrottledBurst = 10000
+)
+
+// Unthrottled is a client (QPS 5000, burst 10000) that only the API server
+// itself slows down: the writer of the lower bound.
+func (u *Up) Unthrottled(tb testing.TB) client.Client {
+	return u.Client(tb, UnthrottledQPS, UnthrottledBurst)
 }
 
 // Client is a client for the cluster (from its kubeconfig, with Strata's
 // scheme) limited to qps requests per second with the given burst.
 func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
 	tb.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(u.dir, "kubeconfig"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cfg := u.restConfig(tb)
 	cfg.QPS, cfg.Burst = qps, burst
 	// The benchmark process itself logs nothing through controller-runtime;
 	// say so, or it prints a warning with a stack trace.
@@ -149,4 +159,35 @@ func (u *Up) Client(tb testing.TB, qps float32, burst int) client.Client {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// WatchClient is an unthrottled client that can also watch.
+func (u *Up) WatchClient(tb testing.TB) client.WithWatch {
+	tb.Helper()
+	cfg := u.restConfig(tb)
+	cfg.QPS, cfg.Burst = UnthrottledQPS, UnthrottledBurst
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// ExtraFlags is args (as in Up.Args) without the subcommand, --state-dir,
+// --allow-file-urls and --subsystems: the flags a run added through
+// STRATA_BENCH_UP_ARGS, with a leading space; "" when there are none.
+func ExtraFlags(args []string) string {
+	var out []string
+	for i := 1; i < len(args); i++ {
+		switch args[i] {
+		case "--state-dir", "--allow-file-urls", "--subsystems":
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " " + strings.Join(out, " ")
 }

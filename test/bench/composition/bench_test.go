@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,13 +17,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/strata-dev/strata/internal/composition/controller"
-	"github.com/strata-dev/strata/internal/testenv"
 	"github.com/strata-dev/strata/test/bench/benchutil"
 )
 
-// workers is how many requests the benchmark client has in flight.
-const workers = 32
+// poll is how often a benchmark looks at its trackers (in memory).
+const poll = 20 * time.Millisecond
+
+// ScaleEnv, set to 1, adds the 5000-claim scaling run.
+const ScaleEnv = "STRATA_BENCH_SCALE"
+
+// scaleN is the size of the scaling run.
+const scaleN = 5000
 
 const xrdYAML = `
 apiVersion: apiextensions.strata.dev/v1alpha1
@@ -46,7 +51,7 @@ spec:
               value: {type: string}
 `
 
-// Three composed objects: two independent, one that waits for the first.
+// Three composed ConfigMaps: two independent, one that waits for the first.
 const compositionYAML = `
 apiVersion: apiextensions.strata.dev/v1alpha1
 kind: Composition
@@ -62,210 +67,475 @@ spec:
     template: {apiVersion: v1, kind: ConfigMap, data: {value: "${xr.spec.value}", after: "${a.metadata.name}"}}
 `
 
-var claimGVK = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "Bench"}
+// A Gate is a kind only the benchmark reports the readiness of: its
+// spec.forProvider makes Strata wait for its Ready condition, as for a
+// managed resource whose provider reports Ready when the cloud is done.
+const gateCRDYAML = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gates.bench.strata.dev}
+spec:
+  group: bench.strata.dev
+  scope: Namespaced
+  names: {kind: Gate, plural: gates, listKind: GateList, singular: gate}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`
+
+const gatedXRDYAML = `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: CompositeResourceDefinition
+metadata: {name: xgateds.bench.strata.dev}
+spec:
+  group: bench.strata.dev
+  names: {kind: XGated, plural: xgateds}
+  claimNames: {kind: Gated, plural: gateds}
+  versions:
+  - name: v1alpha1
+    served: true
+    referenceable: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              value: {type: string}
+`
+
+const gatedCompositionYAML = `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: gated}
+spec:
+  compositeTypeRef: {apiVersion: bench.strata.dev/v1alpha1, kind: XGated}
+  resources:
+  - name: config
+    template: {apiVersion: v1, kind: ConfigMap, data: {value: "${xr.spec.value}"}}
+  - name: gate
+    template: {apiVersion: bench.strata.dev/v1alpha1, kind: Gate, spec: {forProvider: {value: "${xr.spec.value}"}}}
+`
+
+var (
+	claimGVK = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "Bench"}
+	gatedGVK = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "Gated"}
+	gateGVK  = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "Gate"}
+)
 
 type cluster struct {
 	*benchutil.Up
-	c client.Client
+	c client.Client // unthrottled
 }
 
-func startCluster(b *testing.B) *cluster {
-	up := benchutil.StartUp(b, "composition")
-	// The same client settings as the composition engine's.
-	return &cluster{Up: up, c: up.Client(b, controller.DefaultClientLimit.QPS, controller.DefaultClientLimit.Burst)}
-}
-
-func (cl *cluster) apply(b *testing.B, y string) {
+func apply(b *testing.B, c client.Client, y string) {
+	b.Helper()
 	u := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal([]byte(y), &u.Object); err != nil {
 		b.Fatal(err)
 	}
-	if err := cl.c.Patch(context.Background(), u, client.Apply, client.FieldOwner("bench"), client.ForceOwnership); err != nil {
-		b.Fatal(err)
+	if err := c.Patch(context.Background(), u, client.Apply, client.FieldOwner("bench"), client.ForceOwnership); err != nil {
+		b.Fatalf("cannot apply %s %s: %v", u.GetKind(), u.GetName(), err)
 	}
 }
 
-type result struct {
-	n                                  int
-	plainCreate, plainUpdate           time.Duration
-	claimCreate, claimUpdate, claimDel time.Duration
-	rss                                float64
+func list(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, opts ...client.ListOption) (*unstructured.UnstructuredList, error) {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return l, c.List(ctx, l, opts...)
 }
 
-func BenchmarkComposition(b *testing.B) {
-	cl := startCluster(b)
-	cl.apply(b, xrdYAML)
-	cl.apply(b, compositionYAML)
+func waitServed(b *testing.B, c client.Client, gvk schema.GroupVersionKind, composition string) {
 	ctx := context.Background()
-	benchutil.WaitUntil(b, time.Minute, "Bench kind served and composition valid", func() (bool, string) {
-		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(claimGVK.GroupVersion().WithKind("BenchList"))
-		if err := cl.c.List(ctx, l); err != nil {
+	benchutil.WaitUntil(b, 2*time.Minute, gvk.Kind+" served and its composition valid", func() (bool, string) {
+		if _, err := list(ctx, c, gvk); err != nil {
 			return false, err.Error()
+		}
+		if composition == "" {
+			return true, ""
 		}
 		comp := &unstructured.Unstructured{}
 		comp.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.strata.dev", Version: "v1alpha1", Kind: "Composition"})
-		if err := cl.c.Get(ctx, client.ObjectKey{Name: "bench"}, comp); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Name: composition}, comp); err != nil {
 			return false, err.Error()
 		}
 		rev, _, _ := unstructured.NestedInt64(comp.Object, "status", "latestRevision")
 		return rev > 0, "no revision yet"
 	})
-	var results []result
-	for _, n := range benchutil.Sizes("100,1000") {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				r := runOnce(b, cl, n, i)
-				results = append(results, r)
-				b.ReportMetric(r.plainCreate.Seconds(), "plain-create-s")
-				b.ReportMetric(r.claimCreate.Seconds(), "ready-s")
-				b.ReportMetric(r.claimCreate.Seconds()/r.plainCreate.Seconds(), "ready-x-lowerbound")
-				b.ReportMetric(r.plainUpdate.Seconds(), "plain-update-s")
-				b.ReportMetric(r.claimUpdate.Seconds(), "update-s")
-				b.ReportMetric(r.claimDel.Seconds(), "delete-s")
-				b.ReportMetric(r.rss, "peak-rss-MiB")
+}
+
+// report is everything one run of BenchmarkComposition measured.
+type report struct {
+	load    string
+	rows    []benchutil.Row
+	rss     map[int]float64 // manager peak RSS by N
+	kroRSS  float64
+	prop    *propagation
+	scaling []string
+	// scalingRatios are time per claim at a larger N over the first N.
+	scalingRatios []struct {
+		what  string
+		ratio float64
+	}
+}
+
+func BenchmarkComposition(b *testing.B) {
+	rep := &report{load: benchutil.LoadAverage(), rss: map[int]float64{}}
+	up := benchutil.StartUp(b, "composition")
+	cl := &cluster{Up: up, c: up.Unthrottled(b)}
+	for _, y := range []string{xrdYAML, compositionYAML, gateCRDYAML, gatedXRDYAML, gatedCompositionYAML} {
+		apply(b, cl.c, y)
+	}
+	waitServed(b, cl.c, claimGVK, "bench")
+	waitServed(b, cl.c, gatedGVK, "gated")
+
+	sizes := benchutil.Sizes("1000")
+	if os.Getenv(ScaleEnv) == "1" {
+		sizes = append(sizes, scaleN)
+	}
+	perClaim := map[int]float64{}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("Strata/N=%d", n), func(b *testing.B) {
+			lb := cl.MeasureLowerBound(b, fmt.Sprintf("lower-bound-%d", n), 4*n)
+			cl.ResetPeakRSS()
+			rows := runStrata(b, cl, n, lb)
+			rep.rss[n] = cl.PeakRSSMiB()
+			for _, r := range rows {
+				r.Print()
 			}
+			fmt.Printf("Strata N=%d: manager peak RSS %.0f MiB (VmHWM of the strata up process, which runs the manager)\n", n, rep.rss[n])
+			rep.rows = append(rep.rows, rows...)
+			perClaim[n] = rows[0].Phase.Took.Seconds() / float64(n)
+			b.ReportMetric(rows[0].Phase.Took.Seconds(), "ready-s")
+			b.ReportMetric(rows[0].Ratio(), "ready-x-lowerbound")
+			b.ReportMetric(rows[0].Phase.Per(n), "writes/claim")
 		})
 	}
-	if err := writeResults(results); err != nil {
+	if len(sizes) > 1 {
+		base := sizes[0]
+		for _, n := range sizes[1:] {
+			if perClaim[base] > 0 && perClaim[n] > 0 {
+				line := fmt.Sprintf("time per claim at N=%d: %.1f ms, at N=%d: %.1f ms (%.2f×)", base, 1000*perClaim[base], n, 1000*perClaim[n], perClaim[n]/perClaim[base])
+				fmt.Println("Strata scaling: " + line)
+				rep.scaling = append(rep.scaling, line)
+				rep.scalingRatios = append(rep.scalingRatios, struct {
+					what  string
+					ratio float64
+				}{fmt.Sprintf("time per claim at N=%d over N=%d", n, base), perClaim[n] / perClaim[base]})
+			}
+		}
+	}
+	b.Run(fmt.Sprintf("Readiness/N=%d", sizes[0]), func(b *testing.B) {
+		rep.prop = runPropagation(b, cl, sizes[0])
+		fmt.Println(rep.prop.line())
+		b.ReportMetric(rep.prop.p50.Seconds(), "p50-s")
+		b.ReportMetric(rep.prop.p99.Seconds(), "p99-s")
+	})
+	if os.Getenv(KroEnv) != "0" {
+		b.Run(fmt.Sprintf("kro/N=%d", sizes[0]), func(b *testing.B) {
+			n := sizes[0]
+			lb := cl.MeasureLowerBound(b, fmt.Sprintf("lower-bound-kro-%d", n), 4*n)
+			rows, rss := runKro(b, cl, n, lb)
+			rep.kroRSS = rss
+			for _, r := range rows {
+				r.Print()
+			}
+			rep.rows = append(rep.rows, rows...)
+			b.ReportMetric(rows[0].Phase.Took.Seconds(), "ready-s")
+			b.ReportMetric(rows[0].Phase.Per(n), "writes/instance")
+		})
+	}
+	if err := rep.write(up.Args); err != nil {
 		b.Error(err)
 	}
 }
 
-func runOnce(b *testing.B, cl *cluster, n, iter int) result {
+// claims is the benchmark's view of the claims (or kro instances) in one
+// namespace.
+type claims struct {
+	c   client.Client
+	gvk schema.GroupVersionKind
+	ns  string
+	// composed selects the composed ConfigMaps.
+	composed func(cm *unstructured.Unstructured) bool
+}
+
+func (cs claims) object(i int) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetGroupVersionKind(cs.gvk)
+	u.SetNamespace(cs.ns)
+	u.SetName(fmt.Sprintf("c-%d", i))
+	return u
+}
+
+// run creates n claims (32 workers, one burst) until all are Ready, updates
+// every one until all composed objects have the new value, and deletes them
+// until claims and composed objects are gone, measuring each step.
+func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb benchutil.LowerBound) []benchutil.Row {
 	ctx := context.Background()
-	r := result{n: n}
-	plainNS := fmt.Sprintf("plain-%d-%d", n, iter)
-	claimNS := fmt.Sprintf("claims-%d-%d", n, iter)
-	for _, ns := range []string{plainNS, claimNS} {
-		if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			b.Fatal(err)
+	if err := cs.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cs.ns}}); err != nil {
+		b.Fatal(err)
+	}
+	unit := "claim"
+	if who != "Strata" {
+		unit = "instance"
+	}
+	row := func(step string, p, bound benchutil.Phase, what string) benchutil.Row {
+		return benchutil.Row{Step: step, Who: who, N: n, Unit: unit, Phase: p, Bound: bound, BoundWhat: what, Own: n}
+	}
+	claimsT := up.Track(b, cs.gvk, cs.ns, nil)
+	defer claimsT.Stop()
+	cmsT := up.Track(b, corev1.SchemeGroupVersion.WithKind("ConfigMap"), cs.ns, nil)
+	defer cmsT.Stop()
+	composedWith := func(value string) func(u *unstructured.Unstructured) bool {
+		return func(u *unstructured.Unstructured) bool {
+			v, _, _ := unstructured.NestedString(u.Object, "data", "value")
+			return cs.composed(u) && (value == "" || v == value)
 		}
 	}
-	// Lower bound: the composed objects (three per claim) written directly.
-	start := time.Now()
-	benchutil.Parallel(b, 3*n, workers, func(i int) error {
-		return cl.c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: plainNS}, Data: map[string]string{"value": "v1"}})
+	var rows []benchutil.Row
+	create := up.Measure(b, func() {
+		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
+			u := cs.object(i)
+			u.Object["spec"] = map[string]any{"value": "v1"}
+			return cs.c.Create(ctx, u)
+		})
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" claims Ready", func() (bool, string) {
+			ready, _ := claimsT.Count(benchutil.IsReady)
+			return ready == n, fmt.Sprintf("%d/%d ready", ready, n)
+		})
 	})
-	r.plainCreate = time.Since(start)
-	start = time.Now()
-	benchutil.Parallel(b, 3*n, workers, func(i int) error {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Namespace: plainNS}}
-		return cl.c.Patch(ctx, cm, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"value":"v2"}}`)))
-	})
-	r.plainUpdate = time.Since(start)
+	rows = append(rows, row("create → all Ready", create, lb.Create, fmt.Sprintf("%d ConfigMap creates, unthrottled", lb.N)))
 
-	claim := func(i int, value string) *unstructured.Unstructured {
-		u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"value": value}}}
-		u.SetGroupVersionKind(claimGVK)
-		u.SetNamespace(claimNS)
-		u.SetName(fmt.Sprintf("c-%d", i))
-		return u
-	}
-	// A burst of claims, until every one is Ready.
-	start = time.Now()
-	benchutil.Parallel(b, n, workers, func(i int) error { return cl.c.Create(ctx, claim(i, "v1")) })
-	benchutil.WaitUntil(b, 30*time.Minute, "claims ready", func() (bool, string) { return claimsReady(ctx, cl.c, claimNS, n) })
-	r.claimCreate = time.Since(start)
+	update := up.Measure(b, func() {
+		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
+			return cs.c.Patch(ctx, cs.object(i), client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"value":"v2"}}`)))
+		})
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" update applied", func() (bool, string) {
+			done, _ := cmsT.Count(composedWith("v2"))
+			return done == 3*n, fmt.Sprintf("%d/%d updated", done, 3*n)
+		})
+	})
+	rows = append(rows, row("update → applied to all composed objects", update, lb.Patch, fmt.Sprintf("%d ConfigMap patches, unthrottled", lb.N)))
 
-	// Update every claim, until every composed object has the new value.
-	start = time.Now()
-	benchutil.Parallel(b, n, workers, func(i int) error {
-		return cl.c.Patch(ctx, claim(i, ""), client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"value":"v2"}}`)))
+	del := up.Measure(b, func() {
+		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error { return client.IgnoreNotFound(cs.c.Delete(ctx, cs.object(i))) })
+		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" claims deleted", func() (bool, string) {
+			_, claims := claimsT.Count(nil)
+			cms, _ := cmsT.Count(composedWith(""))
+			return claims == 0 && cms == 0, fmt.Sprintf("%d claims, %d composed objects left", claims, cms)
+		})
 	})
-	benchutil.WaitUntil(b, 30*time.Minute, "update applied", func() (bool, string) {
-		l := &corev1.ConfigMapList{}
-		if err := cl.c.List(ctx, l, client.InNamespace(claimNS), client.HasLabels{"strata.dev/composite"}); err != nil {
-			return false, err.Error()
-		}
-		done := 0
-		for _, cm := range l.Items {
-			if cm.Data["value"] == "v2" {
-				done++
-			}
-		}
-		return done == 3*n, fmt.Sprintf("%d/%d updated", done, 3*n)
-	})
-	r.claimUpdate = time.Since(start)
-
-	// Delete every claim, until claims, composites and composed objects are gone.
-	start = time.Now()
-	benchutil.Parallel(b, n, workers, func(i int) error { return client.IgnoreNotFound(cl.c.Delete(ctx, claim(i, ""))) })
-	benchutil.WaitUntil(b, 30*time.Minute, "claims deleted", func() (bool, string) {
-		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(claimGVK.GroupVersion().WithKind("BenchList"))
-		if err := cl.c.List(ctx, l, client.InNamespace(claimNS)); err != nil {
-			return false, err.Error()
-		}
-		cms := &corev1.ConfigMapList{}
-		if err := cl.c.List(ctx, cms, client.InNamespace(claimNS), client.HasLabels{"strata.dev/composite"}); err != nil {
-			return false, err.Error()
-		}
-		return len(l.Items) == 0 && len(cms.Items) == 0, fmt.Sprintf("%d claims, %d objects left", len(l.Items), len(cms.Items))
-	})
-	r.claimDel = time.Since(start)
-	r.rss = cl.PeakRSSMiB()
-	return r
+	rows = append(rows, row("delete → all gone", del, lb.Delete, fmt.Sprintf("%d ConfigMap deletes, unthrottled", lb.N)))
+	return rows
 }
 
-func claimsReady(ctx context.Context, c client.Client, ns string, n int) (bool, string) {
-	l := &unstructured.UnstructuredList{}
-	l.SetGroupVersionKind(claimGVK.GroupVersion().WithKind("BenchList"))
-	if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
-		return false, err.Error()
-	}
-	ready := 0
-	for _, u := range l.Items {
-		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-		for _, cd := range conds {
-			m, _ := cd.(map[string]any)
-			if m["type"] == "Ready" && m["status"] == "True" {
-				ready++
-			}
-		}
-	}
-	return ready == n, fmt.Sprintf("%d/%d ready", ready, n)
+func runStrata(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []benchutil.Row {
+	cs := claims{c: cl.c, gvk: claimGVK, ns: fmt.Sprintf("claims-%d", n), composed: func(cm *unstructured.Unstructured) bool {
+		_, ok := cm.GetLabels()["strata.dev/composite"]
+		return ok
+	}}
+	return cs.run(b, cl.Up, "Strata", n, lb)
 }
 
-const (
-	markStart = "<!-- composition-bench:start -->"
-	markEnd   = "<!-- composition-bench:end -->"
-)
+// propagation is how long a claim took to become Ready after the last of
+// its composed objects did.
+type propagation struct {
+	n             int
+	p50, p99, max time.Duration
+	flip          time.Duration // how long flipping all gates took
+	phase         benchutil.Phase
+}
 
-// writeResults replaces the composition section of docs/benchmarks.md.
-func writeResults(results []result) error {
-	if len(results) == 0 {
+func (p *propagation) line() string {
+	return fmt.Sprintf("Strata readiness propagation, %d claims: p50 %.3fs, p99 %.3fs, max %.3fs after the composed Gate turned Ready (all %d Gates flipped within %.1fs); %.1f API writes per claim",
+		p.n, p.p50.Seconds(), p.p99.Seconds(), p.max.Seconds(), p.n, p.flip.Seconds(), p.phase.Per(p.n))
+}
+
+// runPropagation creates n Gated claims, each composing a ConfigMap and a
+// Gate that is not Ready, waits until the engine has done all it can, then
+// sets every Gate's Ready condition (32 workers, unthrottled) and measures,
+// per claim, the time from its Gate's status write returning to a watch on
+// the claims seeing it Ready.
+func runPropagation(b *testing.B, cl *cluster, n int) *propagation {
+	ctx := context.Background()
+	ns := fmt.Sprintf("gated-%d", n)
+	if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	cs := claims{c: cl.c, gvk: gatedGVK, ns: ns}
+	benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
+		u := cs.object(i)
+		u.Object["spec"] = map[string]any{"value": "v1"}
+		return cl.c.Create(ctx, u)
+	})
+	gatesT := cl.Track(b, gateGVK, ns, nil)
+	defer gatesT.Stop()
+	benchutil.WaitUntil(b, 30*time.Minute, "Gates composed", func() (bool, string) {
+		got, _ := gatesT.Count(func(g *unstructured.Unstructured) bool { return g.GetLabels()["strata.dev/claim-name"] != "" })
+		return got == n, fmt.Sprintf("%d/%d Gates", got, n)
+	})
+	gates := map[string]string{} // claim name → its Gate's name
+	gatesT.Each(func(g *unstructured.Unstructured) { gates[g.GetLabels()["strata.dev/claim-name"]] = g.GetName() })
+	// Let the engine finish what it does for not-yet-Ready claims.
+	cl.Settle(b)
+
+	var mu sync.Mutex
+	readyAt := map[string]time.Time{}
+	flipped := map[string]time.Time{}
+	claimsT := cl.Track(b, gatedGVK, ns, func(u *unstructured.Unstructured, deleted bool, at time.Time) {
+		if deleted || !benchutil.IsReady(u) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := readyAt[u.GetName()]; !seen {
+			readyAt[u.GetName()] = at
+		}
+	})
+	defer claimsT.Stop()
+	if ready, _ := claimsT.Count(benchutil.IsReady); ready != 0 {
+		b.Fatalf("%d claims Ready before their Gates are", ready)
+	}
+	p := &propagation{n: n}
+	names := make([]string, 0, n)
+	for c := range gates {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	p.phase = cl.Measure(b, func() {
+		start := time.Now()
+		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
+			g := &unstructured.Unstructured{}
+			g.SetGroupVersionKind(gateGVK)
+			g.SetNamespace(ns)
+			g.SetName(gates[names[i]])
+			now := metav1.Now().UTC().Format(time.RFC3339)
+			patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Available","message":"the benchmark says so","lastTransitionTime":%q}]}}`, now)
+			if err := cl.c.Status().Patch(ctx, g, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+				return err
+			}
+			mu.Lock()
+			flipped[names[i]] = time.Now()
+			mu.Unlock()
+			return nil
+		})
+		p.flip = time.Since(start)
+		benchutil.WaitUntilEvery(b, 10*time.Minute, poll, "Gated claims Ready", func() (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(readyAt) == n, fmt.Sprintf("%d/%d Ready", len(readyAt), n)
+		})
+	})
+	var lat []float64
+	mu.Lock()
+	for c, at := range flipped {
+		lat = append(lat, readyAt[c].Sub(at).Seconds())
+	}
+	mu.Unlock()
+	sort.Float64s(lat)
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	p.p50, p.p99, p.max = sec(benchutil.Percentile(lat, 50)), sec(benchutil.Percentile(lat, 99)), sec(benchutil.Percentile(lat, 100))
+	benchutil.Parallel(b, n, benchutil.Workers, func(i int) error { return client.IgnoreNotFound(cl.c.Delete(ctx, cs.object(i))) })
+	return p
+}
+
+// write replaces the composition section of docs/benchmarks.md.
+func (r *report) write(upArgs []string) error {
+	if len(r.rows) == 0 {
 		return nil
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "%s\n## Composition engine\n\n", markStart)
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkComposition` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems composition`), one Composition of three ConfigMaps (two\n")
-	fmt.Fprintf(&s, "independent, one that waits for the first), N claims created in one burst by %d workers; client QPS %g, burst %d for\n", workers, controller.DefaultClientLimit.QPS, controller.DefaultClientLimit.Burst)
-	fmt.Fprintf(&s, "both the engine and the benchmark. The lower bound is the same API server creating (updating) the 3N\n")
-	fmt.Fprintf(&s, "ConfigMaps directly with the same client settings. Peak RSS is the `strata up` process, manager included.\n\n")
-	fmt.Fprintf(&s, "| N | lower bound create (s) | all claims Ready (s) | ratio | lower bound update (s) | update applied (s) | delete (s) | peak RSS (MiB) |\n")
-	fmt.Fprintf(&s, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range results {
-		fmt.Fprintf(&s, "| %d | %.1f | %.1f | %.1f× | %.1f | %.1f | %.1f | %.0f |\n", r.n, r.plainCreate.Seconds(), r.claimCreate.Seconds(),
-			r.claimCreate.Seconds()/r.plainCreate.Seconds(), r.plainUpdate.Seconds(), r.claimUpdate.Seconds(), r.claimDel.Seconds(), r.rss)
+	fmt.Fprintf(&s, "## Composition engine\n\n")
+	fmt.Fprintf(&s, "`make bench` (`BenchmarkComposition` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&s, "Machine: %s. One run (`go test -bench`, one iteration per size).\n\n", benchutil.Machine(r.load))
+	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems composition%s`), one Composition of three ConfigMaps (two independent, one that waits for\n", benchutil.ExtraFlags(upArgs))
+	fmt.Fprintf(&s, "the first); N claims created in one burst by %d workers; then every claim updated; then every claim deleted.\n", benchutil.Workers)
+	fmt.Fprintf(&s, "The lower bound is the same API server, in the same run, creating (patching, deleting) 4N ConfigMaps\n")
+	fmt.Fprintf(&s, "through a client that is not throttled (QPS %d, burst %d, %d workers). API writes are the API server's\n", benchutil.UnthrottledQPS, benchutil.UnthrottledBurst, benchutil.Workers)
+	fmt.Fprintf(&s, "`apiserver_request_total` for POST, PUT, PATCH, APPLY, DELETE and DELETECOLLECTION, diffed from the start of a step\n")
+	fmt.Fprintf(&s, "until no write arrived for 2 s, from every client (the benchmark's own N requests included; node and lease\n")
+	fmt.Fprintf(&s, "heartbeats left out). CPU seconds are the API server's `process_cpu_seconds_total` and `/proc/<pid>/stat` of\n")
+	fmt.Fprintf(&s, "etcd and the controller (the `strata up` process, which runs the manager; or kro's process) over the same span.\n")
+	fmt.Fprintf(&s, "kro %s runs in the same cluster after Strata, with `%s`.\n\n", kroVersion, strings.Join(kroArgs, " "))
+	s.WriteString(benchutil.Table(r.rows))
+	s.WriteString("\n")
+	for _, n := range sortedKeys(r.rss) {
+		fmt.Fprintf(&s, "- Strata manager peak RSS at N=%d: %.0f MiB (VmHWM of the `strata up` process, which runs the manager; reset before the run; etcd and the API server are other processes).\n", n, r.rss[n])
 	}
-	s.WriteString(markEnd + "\n")
-	path := filepath.Join(testenv.RepoRoot(), "docs", "benchmarks.md")
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
+	if r.kroRSS > 0 {
+		fmt.Fprintf(&s, "- kro peak RSS: %.0f MiB (VmHWM of its process).\n", r.kroRSS)
 	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmarks\n\n"
+	for _, l := range r.scaling {
+		fmt.Fprintf(&s, "- Scaling: %s.\n", l)
 	}
-	if i := strings.Index(text, markStart); i >= 0 {
-		if j := strings.Index(text, markEnd); j > i {
-			text = text[:i] + s.String() + text[j+len(markEnd)+1:]
+	if r.prop != nil {
+		fmt.Fprintf(&s, "- Readiness propagation: %d claims, each composing a ConfigMap and a Gate (a bench kind with `spec.forProvider`, so Strata waits\n", r.prop.n)
+		fmt.Fprintf(&s, "  for its Ready condition). Once the engine had settled, the benchmark set every Gate's Ready condition (%d workers, all in %.1f s);\n", benchutil.Workers, r.prop.flip.Seconds())
+		fmt.Fprintf(&s, "  per claim, the time from its Gate's status write returning to a watch seeing the claim Ready: p50 %.3f s, p99 %.3f s, max %.3f s;\n", r.prop.p50.Seconds(), r.prop.p99.Seconds(), r.prop.max.Seconds())
+		fmt.Fprintf(&s, "  %.1f API writes per claim (the benchmark's Gate status write included).\n", r.prop.phase.Per(r.prop.n))
+	}
+	s.WriteString(r.targets())
+	s.WriteString("\nWrites by verb and resource:\n\n")
+	s.WriteString(benchutil.WritesTable(r.rows))
+	return benchutil.WriteSection("composition-bench", s.String())
+}
+
+func sortedKeys(m map[int]float64) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// targets compares this run with issue 15's targets for Strata (the first
+// size run).
+func (r *report) targets() string {
+	var s strings.Builder
+	first := map[string]benchutil.Row{}
+	for _, row := range r.rows {
+		if row.Who != "Strata" {
+			continue
 		}
-	} else {
-		text = strings.TrimRight(text, "\n") + "\n\n" + s.String()
+		if _, ok := first[row.Step]; !ok {
+			first[row.Step] = row
+		}
 	}
-	return os.WriteFile(path, []byte(text), 0o644)
+	create, ok := first["create → all Ready"]
+	if !ok {
+		return ""
+	}
+	fmt.Fprintf(&s, "\nIssue 15's targets, N=%d (reported, never asserted):\n\n", create.N)
+	s.WriteString(benchutil.Target("create → all Ready, time over the lower bound", create.Ratio(), 1.5, "%.2f×"))
+	if u, ok := first["update → applied to all composed objects"]; ok {
+		s.WriteString(benchutil.Target("update → applied, time over the lower bound", u.Ratio(), 1.5, "%.2f×"))
+	}
+	if d, ok := first["delete → all gone"]; ok {
+		s.WriteString(benchutil.Target("delete → all gone, time over the lower bound", d.Ratio(), 1.5, "%.2f×"))
+	}
+	s.WriteString(benchutil.Target("API writes per claim on create beyond the user's own, events included", create.Beyond(), 8, "%.1f"))
+	if u, ok := first["update → applied to all composed objects"]; ok {
+		s.WriteString(benchutil.Target("API writes per claim on update beyond the user's own", u.Beyond(), 5, "%.1f"))
+	}
+	if v, ok := r.rss[create.N]; ok {
+		s.WriteString(benchutil.Target("manager peak RSS (MiB)", v, 300, "%.0f"))
+	}
+	if r.prop != nil {
+		s.WriteString(benchutil.Target(fmt.Sprintf("readiness propagation p99 over %d claims (s)", r.prop.n), r.prop.p99.Seconds(), 1, "%.3f"))
+	}
+	for _, l := range r.scalingRatios {
+		s.WriteString(benchutil.Target(l.what, l.ratio, 1.2, "%.2f×"))
+	}
+	return s.String()
 }

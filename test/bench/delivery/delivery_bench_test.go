@@ -1,14 +1,18 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
@@ -47,24 +51,83 @@ spec:
       containers: [{name: app, image: nginx}]
 `
 
-// poll is how often the benchmark checks for readiness.
-const poll = 200 * time.Millisecond
+// kustomization lists a path's app files, as a Flux user's path would.
+const kustomization = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+%s`
 
-// run syncs apps Syncs of perApp apps each and reports the time from
-// creating the Syncs until all are Ready.
-func run(b *testing.B, syncs, appsPerSync int) {
-	ctx := context.Background()
-	up := benchutil.StartUp(b, "gitops")
-	c := up.Client(b, 200, 400)
-	repo := gittest.NewRepo(b, b.TempDir(), "apps")
+// poll is how often the benchmark looks at its trackers (in memory).
+const poll = 20 * time.Millisecond
+
+// workload is one delivery run: syncs Syncs, each applying appsPerSync apps
+// of 4 objects from a path of its own, with or without a kustomization.yaml.
+type workload struct {
+	name        string
+	syncs       int
+	appsPerSync int
+	kustomize   bool
+}
+
+func (w workload) objects() int { return w.syncs * w.appsPerSync * 4 }
+
+// files is the repository content: apps/<name>/s<i>/app<j>.yaml.
+func (w workload) files() map[string]string {
 	files := map[string]string{}
-	for s := 0; s < syncs; s++ {
-		for a := 0; a < appsPerSync; a++ {
-			files[fmt.Sprintf("apps/s%d/app%d.yaml", s, a)] = fmt.Sprintf(app, fmt.Sprintf("s%d-a%d", s, a))
+	for s := 0; s < w.syncs; s++ {
+		var res strings.Builder
+		for a := 0; a < w.appsPerSync; a++ {
+			files[fmt.Sprintf("apps/%s/s%d/app%d.yaml", w.name, s, a)] = fmt.Sprintf(app, fmt.Sprintf("s%d-a%d", s, a))
+			fmt.Fprintf(&res, "- app%d.yaml\n", a)
+		}
+		if w.kustomize {
+			files[fmt.Sprintf("apps/%s/s%d/kustomization.yaml", w.name, s)] = fmt.Sprintf(kustomization, res.String())
 		}
 	}
-	repo.Commit("apps", files)
-	ns := "bench"
+	return files
+}
+
+// lowerBound creates what the workload writes directly, in namespace ns,
+// through the unthrottled client: the same 4 objects per app and one
+// ConfigMap standing for each Sync.
+func lowerBound(b *testing.B, up *benchutil.Up, c client.Client, w workload, ns string) benchutil.Phase {
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	for s := 0; s < w.syncs; s++ {
+		for a := 0; a < w.appsPerSync; a++ {
+			for _, doc := range bytes.Split([]byte(fmt.Sprintf(app, fmt.Sprintf("s%d-a%d", s, a))), []byte("\n---\n")) {
+				u := &unstructured.Unstructured{}
+				if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+					b.Fatal(err)
+				}
+				u.SetNamespace(ns)
+				objs = append(objs, u)
+			}
+		}
+		cm := &unstructured.Unstructured{Object: map[string]any{"data": map[string]any{"path": fmt.Sprintf("s%d", s)}}}
+		cm.SetAPIVersion("v1")
+		cm.SetKind("ConfigMap")
+		cm.SetNamespace(ns)
+		cm.SetName(fmt.Sprintf("sync-s%d", s))
+		objs = append(objs, cm)
+	}
+	return up.Measure(b, func() {
+		benchutil.Parallel(b, len(objs), benchutil.Workers, func(i int) error { return c.Create(ctx, objs[i]) })
+	})
+}
+
+// run creates the workload's GitRepository and then its Syncs (32 workers,
+// one burst), until all Syncs are Ready.
+func run(b *testing.B, up *benchutil.Up, c client.Client, repo *gittest.Repo, w workload) benchutil.Row {
+	ctx := context.Background()
+	// The previous workload's Deployments keep kube-controller-manager busy
+	// (it writes at its default 20 QPS) after their Syncs are Ready.
+	up.SettleWithin(b, 5*time.Minute)
+	lb := lowerBound(b, up, c, w, "lower-bound-"+w.name)
+	ns := w.name
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		b.Fatal(err)
 	}
@@ -79,42 +142,95 @@ func run(b *testing.B, syncs, appsPerSync int) {
 		}
 		return conditions.IsTrue(g, conditions.Ready), ""
 	})
-	b.ResetTimer()
-	began := time.Now()
-	for s := 0; s < syncs; s++ {
-		sy := &gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s%d", s)},
-			Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "apps"}, Path: fmt.Sprintf("apps/s%d", s),
-				Interval: metav1.Duration{Duration: time.Hour}, Prune: gitopsv1.PruneEnabled}}
-		if err := c.Create(ctx, sy); err != nil {
-			b.Fatal(err)
-		}
-	}
-	benchutil.WaitUntilEvery(b, 10*time.Minute, poll, "all Syncs Ready", func() (bool, string) {
-		list := &gitopsv1.SyncList{}
-		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return false, err.Error()
-		}
-		ready := 0
-		for i := range list.Items {
-			if conditions.IsTrue(&list.Items[i], conditions.Ready) {
-				ready++
-			}
-		}
-		return ready == syncs, fmt.Sprintf("%d/%d ready", ready, syncs)
+	syncs := up.Track(b, gitopsv1.GroupVersion.WithKind("Sync"), ns, nil)
+	defer syncs.Stop()
+	// The lower bound's Deployments keep kube-controller-manager busy too.
+	up.SettleWithin(b, 5*time.Minute)
+	up.ResetPeakRSS()
+	p := up.Measure(b, func() {
+		benchutil.Parallel(b, w.syncs, benchutil.Workers, func(s int) error {
+			return c.Create(ctx, &gitopsv1.Sync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s%d", s)},
+				Spec: gitopsv1.SyncSpec{SourceRef: gitopsv1.SourceReference{Name: "apps"}, Path: fmt.Sprintf("apps/%s/s%d", w.name, s),
+					Interval: metav1.Duration{Duration: time.Hour}, Prune: gitopsv1.PruneEnabled}})
+		})
+		benchutil.WaitUntilEvery(b, 20*time.Minute, poll, "all Syncs Ready", func() (bool, string) {
+			ready, _ := syncs.Count(benchutil.IsReady)
+			return ready == w.syncs, fmt.Sprintf("%d/%d ready", ready, w.syncs)
+		})
 	})
-	secs := time.Since(began).Seconds()
-	b.StopTimer()
-	b.ReportMetric(secs, "s-to-ready")
-	b.ReportMetric(up.PeakRSSMiB(), "peak-MiB")
-	b.ReportMetric(float64(syncs*appsPerSync*4), "objects")
-	b.Logf("%d Syncs x %d objects: all Ready %.1fs after creation; strata peak RSS %.0f MiB", syncs, appsPerSync*4, secs, up.PeakRSSMiB())
+	step := fmt.Sprintf("%d Syncs × %d objects → all Ready", w.syncs, w.appsPerSync*4)
+	if w.kustomize {
+		step += ", kustomization.yaml in each path"
+	}
+	r := benchutil.Row{Step: step, Who: "Strata", N: w.syncs, Unit: "Sync", Phase: p, Bound: lb,
+		BoundWhat: fmt.Sprintf("%d object creates, unthrottled", w.objects()+w.syncs), Own: w.syncs}
+	r.Print()
+	fmt.Printf("Strata %s: manager peak RSS %.0f MiB (VmHWM of the strata up process)\n", step, up.PeakRSSMiB())
+	b.ReportMetric(p.Took.Seconds(), "s-to-ready")
+	b.ReportMetric(r.Ratio(), "x-lowerbound")
+	b.ReportMetric(p.Per(w.syncs), "writes/Sync")
+	return r
 }
 
-// BenchmarkSyncs100 is 100 Syncs of one 4-object app each.
-func BenchmarkSyncs100(b *testing.B) { run(b, 100, 1) }
+// BenchmarkDelivery runs N Syncs of one 4-object app each (N from
+// STRATA_BENCH_N, default 1000), the same with a kustomization.yaml in every
+// path, and one Sync of N apps (4N objects), in one cluster.
+func BenchmarkDelivery(b *testing.B) {
+	load := benchutil.LoadAverage()
+	n := benchutil.Sizes("1000")[0]
+	workloads := []workload{
+		{name: "plain", syncs: n, appsPerSync: 1},
+		{name: "kustomize", syncs: n, appsPerSync: 1, kustomize: true},
+		{name: "one", syncs: 1, appsPerSync: n},
+	}
+	up := benchutil.StartUp(b, "gitops")
+	c := up.Unthrottled(b)
+	repo := gittest.NewRepo(b, b.TempDir(), "apps")
+	files := map[string]string{}
+	for _, w := range workloads {
+		for k, v := range w.files() {
+			files[k] = v
+		}
+	}
+	repo.Commit("apps", files)
+	var rows []benchutil.Row
+	rss := map[string]float64{}
+	for _, w := range workloads {
+		b.Run(w.name, func(b *testing.B) {
+			r := run(b, up, c, repo, w)
+			rows = append(rows, r)
+			rss[r.Step] = up.PeakRSSMiB()
+		})
+	}
+	if err := writeResults(load, up.Args, rows, rss); err != nil {
+		b.Error(err)
+	}
+}
 
-// BenchmarkSyncs1000 is 1000 Syncs of one 4-object app each.
-func BenchmarkSyncs1000(b *testing.B) { run(b, 1000, 1) }
-
-// BenchmarkOneSync4000Objects is one Sync of 1000 apps (4000 objects).
-func BenchmarkOneSync4000Objects(b *testing.B) { run(b, 1, 1000) }
+func writeResults(load string, upArgs []string, rows []benchutil.Row, rss map[string]float64) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "## Delivery\n\n")
+	fmt.Fprintf(&s, "`make bench` (`BenchmarkDelivery` in `test/bench/delivery`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems gitops%s`), one GitRepository (a local repository) per workload; the Syncs\n", benchutil.ExtraFlags(upArgs))
+	fmt.Fprintf(&s, "are created in one burst by %d workers, each applying a path of its own (a ServiceAccount, a ConfigMap, a headless\n", benchutil.Workers)
+	fmt.Fprintf(&s, "Service and a Deployment of 0 replicas per app), until every Sync is Ready. The lower bound is the same API server, in\n")
+	fmt.Fprintf(&s, "the same run, creating the same objects (and one ConfigMap for each Sync) directly through a client that is not throttled\n")
+	fmt.Fprintf(&s, "(QPS %d, burst %d, %d workers). API writes and CPU seconds are counted as for the composition benchmark; the writes\n"+
+		"include kube-controller-manager's for the Deployments (replicasets, endpoints, deployments/status), which Strata does not make.\n\n", benchutil.UnthrottledQPS, benchutil.UnthrottledBurst, benchutil.Workers)
+	s.WriteString(benchutil.Table(rows))
+	s.WriteString("\n")
+	for _, r := range rows {
+		fmt.Fprintf(&s, "- Manager peak RSS, %s: %.0f MiB (VmHWM of the `strata up` process, reset before the run).\n", r.Step, rss[r.Step])
+	}
+	s.WriteString("\nIssue 15's target (reported, never asserted):\n\n")
+	for _, r := range rows {
+		s.WriteString(benchutil.Target(r.Step+", time over the lower bound", r.Ratio(), 1.5, "%.2f×"))
+	}
+	s.WriteString("\nWrites by verb and resource:\n\n")
+	s.WriteString(benchutil.WritesTable(rows))
+	return benchutil.WriteSection("delivery-bench", s.String())
+}
