@@ -54,7 +54,7 @@ func Apply(ctx context.Context, cfg *rest.Config, list []*apiextensionsv1.Custom
 		}
 	}
 	for _, crd := range list {
-		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 			got, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
 			if err != nil {
 				return false, nil //nolint:nilerr // keep polling until the deadline
