@@ -21,6 +21,12 @@ import (
 // ApplyObjects server-side applies objs in order with the "strata" field
 // manager; CRDs are waited for (Established) before the objects after them.
 func ApplyObjects(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructured) error {
+	return ApplyObjectsAs(ctx, cfg, objs, FieldManager)
+}
+
+// ApplyObjectsAs is ApplyObjects with another field manager (bootstrap
+// applies as the Sync that will own the objects).
+func ApplyObjectsAs(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructured, fieldManager string) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot build discovery client: %w", err)
@@ -36,7 +42,7 @@ func ApplyObjects(ctx context.Context, cfg *rest.Config, objs []*unstructured.Un
 		if len(crds) == 0 {
 			return nil
 		}
-		if err := Apply(ctx, cfg, crds); err != nil {
+		if err := applyCRDs(ctx, cfg, crds, fieldManager); err != nil {
 			return err
 		}
 		crds = nil
@@ -69,7 +75,7 @@ func ApplyObjects(ctx context.Context, cfg *rest.Config, objs []*unstructured.Un
 		if err != nil {
 			return err
 		}
-		if _, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
+		if _, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
 			return fmt.Errorf("cannot apply %s %s: %w", gvk.Kind, objName(u), err)
 		}
 	}
