@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
@@ -31,7 +32,10 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.Start)) }
+// TestMain starts a whole local cluster: the ClusterRole aggregation the
+// install relies on (strata:reconciler, strata-view into view...) is done
+// by kube-controller-manager, which a bare API server lacks.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.StartCluster)) }
 
 const saUser = "system:serviceaccount:" + install.DefaultNamespace + ":" + install.ServiceAccount
 
@@ -52,7 +56,10 @@ func (s *syncBuffer) forbidden() string {
 	defer s.mu.Unlock()
 	var out []string
 	for _, l := range strings.Split(s.b.String(), "\n") {
-		if strings.Contains(l, "forbidden") {
+		if strings.Contains(l, "forbidden") || strings.Contains(l, "Forbidden") {
+			if i := strings.Index(l, `"stacktrace"`); i > 0 {
+				l = l[:i]
+			}
 			out = append(out, l)
 		}
 	}
@@ -143,6 +150,7 @@ metadata: {name: team}`)
 
 	logs := &syncBuffer{}
 	log := zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel))
+	ctrl.SetLogger(log)
 	repo := gittest.NewRepo(t, t.TempDir(), "apps")
 	o := manager.DefaultOptions()
 	o.MetricsAddr, o.ProbeAddr = "0", "0"
@@ -182,7 +190,7 @@ metadata: {name: team}`)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		failed(what+" not Ready within 90s", &stringError{last})
+		failed(what+" not Ready within 90s", &stringError{last + "\n" + dump(u)})
 	}
 	obj := func(apiVersion, kind, ns, name string) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{}
@@ -339,5 +347,55 @@ func TestServiceAccountLimits(t *testing.T) {
 	}
 	if _, err := cs.RbacV1().ClusterRoleBindings().Get(ctx, "strata-escalation", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the escalation binding exists: %v", err)
+	}
+}
+
+func dump(u *unstructured.Unstructured) string {
+	b, _ := yaml.Marshal(u.Object["status"])
+	return string(b)
+}
+
+// TestAggregatedUserRoles: strata-view, strata-edit and strata-admin reach
+// users bound to the built-in view, edit and admin roles.
+func TestAggregatedUserRoles(t *testing.T) {
+	ctx := context.Background()
+	installLockdown(t, ctx)
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	for _, level := range []string{"view", "edit", "admin"} {
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "test-" + level},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: level},
+			Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: rbacv1.GroupName, Name: "user-" + level}}}
+		if _, err := cs.RbacV1().RoleBindings("default").Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		user, verb, group, resource string
+		want                        bool
+	}{
+		{"user-view", "list", "gitops.strata.dev", "syncs", true},
+		{"user-view", "create", "gitops.strata.dev", "syncs", false},
+		{"user-edit", "create", "gitops.strata.dev", "syncs", true},
+		{"user-edit", "create", "apiextensions.strata.dev", "compositions", false},
+		{"user-admin", "delete", "nop.strata.dev", "nopresources", true},
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, c := range cases {
+		for {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: c.user,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "default", Verb: c.verb, Group: c.group, Resource: c.resource}}}
+			got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Allowed == c.want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s %s %s.%s: allowed=%v, want %v", c.user, c.verb, c.resource, c.group, got.Status.Allowed, c.want)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 }
