@@ -38,11 +38,11 @@ type bootstrapOptions struct {
 	url, branch, path string
 	interval          time.Duration
 	// credentials, as a GitRepository's secretRef holds them
-	username, password, token     string
+	username, password, token      string
 	privateKeyFile, knownHostsFile string
-	passphrase                    string
-	authorName, authorEmail       string
-	install                       install.Options
+	passphrase                     string
+	authorName, authorEmail        string
+	install                        install.Options
 }
 
 func newBootstrapCommand() *cobra.Command {

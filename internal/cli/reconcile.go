@@ -35,7 +35,7 @@ the controller has handled it and the object is no longer reconciling, and
 prints its Ready condition. With --with-source a Sync's GitRepository is
 reconciled first, so a new commit is fetched and applied.
 Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
-		Args:              cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := newKube(cf)
 			if err != nil {
