@@ -11,7 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -104,27 +104,23 @@ func TestInstallExport(t *testing.T) {
 func TestCheckReportsMissingCRD(t *testing.T) {
 	ctx := context.Background()
 	const name = "grants.mysql.sql.strata.dev"
-	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := env.Client.Delete(ctx, crd); err != nil {
+	crds := apiextensionsclient.NewForConfigOrDie(env.Config).ApiextensionsV1().CustomResourceDefinitions()
+	gone := func() error {
+		if _, err := crds.Get(ctx, name, metav1.GetOptions{}); err == nil {
+			return os.ErrExist
+		}
+		return nil
+	}
+	if err := crds.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		poll(t, "CRD "+name+" gone", func() error {
-			if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &apiextensionsv1.CustomResourceDefinition{}); err == nil {
-				return os.ErrExist
-			}
-			return nil
-		})
+		poll(t, "CRD "+name+" gone", gone)
 		if _, err := install.CRDs(ctx, env.Config); err != nil {
 			t.Error(err)
 		}
 	})
-	poll(t, "CRD "+name+" deleted", func() error {
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &apiextensionsv1.CustomResourceDefinition{}); err == nil {
-			return os.ErrExist
-		}
-		return nil
-	})
+	poll(t, "CRD "+name+" deleted", gone)
 	code, out, errOut := strata(t, "check")
 	if code != 1 {
 		t.Errorf("check: exit %d, want 1\n%s%s", code, out, errOut)

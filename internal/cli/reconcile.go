@@ -11,8 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
+	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/scheme"
 )
 
 func init() {
@@ -65,7 +72,8 @@ Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
 				if err != nil {
 					return &ExitError{Code: 2, Err: err}
 				}
-				ready, err := reconcileAndWait(ctx, cmd, k, src, sm)
+				want := remoteRevision(ctx, cmd, k, src)
+				ready, err := reconcileAndWait(ctx, cmd, k, src, sm, want)
 				if err != nil {
 					return &ExitError{Code: 2, Err: err}
 				}
@@ -73,7 +81,11 @@ Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
 					return &ExitError{Code: 1}
 				}
 			}
-			ready, err := reconcileAndWait(ctx, cmd, k, u, m)
+			want := ""
+			if m.GroupVersionKind.Group == gitopsv1.GroupVersion.Group && m.GroupVersionKind.Kind == "GitRepository" {
+				want = remoteRevision(ctx, cmd, k, u)
+			}
+			ready, err := reconcileAndWait(ctx, cmd, k, u, m, want)
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
@@ -90,9 +102,42 @@ Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
 	return cmd
 }
 
+// remoteRevision resolves a GitRepository's ref against its remote with the
+// same code and credentials the controller uses, so reconcile can wait for
+// that revision: the controller records a fetch request as handled before
+// it fetches. It returns "" (wait for the request to be handled only) when
+// the remote cannot be reached from here.
+func remoteRevision(ctx context.Context, cmd *cobra.Command, k *kube, u *unstructured.Unstructured) string {
+	repo := &gitopsv1.GitRepository{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, repo); err != nil {
+		return ""
+	}
+	c, err := client.New(k.cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return ""
+	}
+	auth, err := inputs.GitAuth(ctx, c, repo)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %v; waiting for the fetch request to be handled only\n", err)
+		return ""
+	}
+	ref := source.Ref{}
+	if s := repo.Spec.Ref; s != nil {
+		ref = source.Ref{Branch: s.Branch, Tag: s.Tag, SemVer: s.SemVer, Commit: s.Commit}
+	}
+	r, err := source.Resolve(ctx, repo.Spec.URL, ref, auth)
+	if err != nil || len(r.Hash) != 40 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: cannot resolve %s from here (%v); waiting for the fetch request to be handled only\n", repo.Spec.URL, err)
+		return ""
+	}
+	return source.Revision(r.Name, r.Hash)
+}
+
 // reconcileAndWait annotates u, waits for the controller to handle the
-// request, prints the outcome and reports whether u ended Ready.
-func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstructured.Unstructured, m *meta.RESTMapping) (bool, error) {
+// request (and, when wantRevision is set, for status.artifact.revision to
+// reach it or Ready to turn False), prints the outcome and reports whether u
+// ended Ready.
+func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstructured.Unstructured, m *meta.RESTMapping, wantRevision string) (bool, error) {
 	ri := k.resource(m, u.GetNamespace())
 	requested := time.Now().UTC().Format(time.RFC3339Nano)
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{reconcileRequestAnnotation: requested}}})
@@ -124,6 +169,10 @@ func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstr
 			return false, nil
 		}
 		st, _, _ := condition(got, "Ready")
+		if wantRevision != "" && st == "True" {
+			rev, _, _ := unstructured.NestedString(got.Object, "status", "artifact", "revision")
+			return rev == wantRevision, nil
+		}
 		return st != "Unknown", nil
 	})
 	if err != nil {

@@ -75,7 +75,23 @@ func installLockdown(t *testing.T, ctx context.Context) *rest.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := install.ApplyObjects(ctx, env.Config, objs); err != nil {
+	// Apply what `strata install --export` prints, read back from YAML.
+	y, err := install.YAML(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exported []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(y), "---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		exported = append(exported, u)
+	}
+	if err := install.ApplyObjects(ctx, env.Config, exported); err != nil {
 		t.Fatal(err)
 	}
 	cs := kubernetes.NewForConfigOrDie(env.Config)
