@@ -33,7 +33,7 @@ build: ## Build bin/strata.
 
 .PHONY: image
 image: ## Build the strata image (no daemon, no base image) into build/image/oci (OCI layout) and build/image/strata.tar.
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BUILD)/strata-linux-$(ARCH) ./cmd/strata
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -ldflags "-s -w $(LDFLAGS)" -o $(BUILD)/strata-linux-$(ARCH) ./cmd/strata
 	$(GO) run ./internal/install/image/cmd/strata-image --binary $(BUILD)/strata-linux-$(ARCH) --arch $(ARCH) \
 		--version $(VERSION) --commit $(COMMIT) --date $(DATE) --ref $(IMAGE) --out $(BUILD)/image
 

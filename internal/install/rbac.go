@@ -71,6 +71,30 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// acts as that account (docs/security.md).
 		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
 	},
+	// The next three arrive with their subsystems (branches secrets/vault,
+	// analysis, notify); check them against the RBAC test when merging.
+	"secrets": {
+		rule(strs("secrets.strata.dev"), strs("*"), allVerbs),
+		// ExternalSecrets write their target Secrets; stores read credentials.
+		rule(strs(""), strs("secrets"), writeVerbs),
+		// Stores that log in with a ServiceAccount token (Vault Kubernetes auth).
+		rule(strs(""), strs("serviceaccounts/token"), strs("create")),
+		rule(strs(""), strs("namespaces"), readVerbs),
+	},
+	"delivery": {
+		rule(strs("delivery.strata.dev"), strs("*"), allVerbs),
+		// Analyses gate and roll back Syncs.
+		rule(strs("gitops.strata.dev"), strs("syncs", "syncs/status"), strs("get", "list", "watch", "patch", "update")),
+		rule(strs(""), strs("secrets"), readVerbs),
+	},
+	"notification": {
+		rule(strs("notification.strata.dev"), strs("*"), allVerbs),
+		// Provider tokens and webhook URLs.
+		rule(strs(""), strs("secrets"), readVerbs),
+		// What alerts watch: Strata objects and their events.
+		rule(strs("gitops.strata.dev", "delivery.strata.dev", "apiextensions.strata.dev"), strs("*"), readVerbs),
+		rule(strs("", "events.k8s.io"), strs("events"), readVerbs),
+	},
 	"provider-nop": providerRules("nop.strata.dev"),
 	"provider-sql": providerRules("postgresql.sql.strata.dev", "mysql.sql.strata.dev"),
 	"provider-s3":  providerRules("s3.aws.strata.dev"),
@@ -95,7 +119,7 @@ var (
 	// write them; view may read them).
 	platformGroups = []string{"apiextensions.strata.dev"}
 	// tenantGroups are written by namespace users: Syncs and GitRepositories.
-	tenantGroups = []string{"gitops.strata.dev"}
+	tenantGroups = []string{"gitops.strata.dev", "delivery.strata.dev", "notification.strata.dev", "secrets.strata.dev"}
 	// providerGroups hold ProviderConfigs (credentials: admin only) and
 	// managed resources.
 	providerGroups = []string{"nop.strata.dev", "postgresql.sql.strata.dev", "mysql.sql.strata.dev", "s3.aws.strata.dev"}
