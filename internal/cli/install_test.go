@@ -251,3 +251,16 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version --client: exit %d\n%s", code, out)
 	}
 }
+
+// TestExitCodes: errors exit above 1, so scripts can tell them from "no".
+func TestExitCodes(t *testing.T) {
+	if code, _, _ := strata(t, "install", "--no-such-flag"); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
+	}
+	if code, _, _ := strata(t, "reconcile", "sync/does-not-exist"); code != 2 {
+		t.Errorf("reconcile of a missing object: exit %d, want 2", code)
+	}
+	if code, _, _ := strata(t, "version", "--client"); code != 0 {
+		t.Errorf("version --client: exit %d", code)
+	}
+}

@@ -46,7 +46,8 @@ func NewRootCommand() *cobra.Command {
 var extraCommands []func() *cobra.Command
 
 // Run runs the strata command with args, writing to stdout and stderr, and
-// returns its exit status: 0, the Code of an *ExitError, else 1.
+// returns its exit status: 0, the Code of an *ExitError, else 2 (exit
+// status 1 is kept for "no" answers: differences, not ready, a failed check).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := NewRootCommand()
 	root.SetArgs(args)
@@ -56,7 +57,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	code := 1
+	code := 2
 	var exit *ExitError
 	if errors.As(err, &exit) {
 		code = exit.Code
