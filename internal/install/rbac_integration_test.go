@@ -19,11 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/strata-dev/strata/internal/cli"
 	"github.com/strata-dev/strata/internal/gitops/gittest"
 	"github.com/strata-dev/strata/internal/install"
 	"github.com/strata-dev/strata/internal/manager"
@@ -293,6 +296,45 @@ spec:
 	if f := logs.forbidden(); f != "" {
 		t.Errorf("the manager logged forbidden requests:\n%s", f)
 	}
+
+	// strata check sees it all: the CRDs, the Deployment's replicas (kwok
+	// runs its pods), this manager leading, the receiver's endpoints.
+	kc := kubeconfig(t)
+	var out, errOut bytes.Buffer
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		out.Reset()
+		errOut.Reset()
+		code := cli.Run(ctx, []string{"check", "--kubeconfig", kc}, &out, &errOut)
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("strata check: exit %d\n%s%s", code, out.String(), errOut.String())
+		}
+		time.Sleep(time.Second)
+	}
+	for _, want := range []string{"✔ crds: all", "✔ manager: 2/2 replicas ready", "is leading", "✔ webhook receiver: service strata-system/strata-webhook-receiver has 2 ready endpoints", "manager test"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("strata check does not say %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// kubeconfig writes a kubeconfig for the test cluster's admin.
+func kubeconfig(t *testing.T) string {
+	t.Helper()
+	c := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func claimObj() *unstructured.Unstructured {
