@@ -264,3 +264,38 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("version --client: exit %d", code)
 	}
 }
+
+// TestInstallAndUninstall applies the install twice (server-side apply is
+// idempotent) and removes it with --force --keep-crds.
+func TestInstallAndUninstall(t *testing.T) {
+	ctx := context.Background()
+	const ns = "strata-cli-install"
+	for i := 0; i < 2; i++ {
+		code, out, errOut := strata(t, "install", "-n", ns, "--lockdown", "--image", "example.test/strata:v1")
+		if code != 0 || !strings.Contains(out, "into namespace "+ns+" (image example.test/strata:v1)") {
+			t.Fatalf("install #%d: exit %d\n%s%s", i+1, code, out, errOut)
+		}
+	}
+	d := &appsv1.Deployment{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: install.ManagerName}, d); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "example.test/strata:v1" {
+		t.Errorf("image %s", got)
+	}
+	if code, out, _ := strata(t, "version", "--manager-namespace", ns); code != 0 || !strings.Contains(out, "manager: "+Version+" (example.test/strata:v1)") {
+		t.Errorf("version: exit %d\n%s", code, out)
+	}
+	code, out, errOut := strata(t, "uninstall", "-n", ns, "--force", "--keep-crds")
+	if code != 0 || !strings.Contains(out, "deleted ") {
+		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
+	}
+	err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: install.ManagerName}, &appsv1.Deployment{})
+	if err == nil {
+		t.Error("the manager Deployment is still there")
+	}
+	crds := apiextensionsclient.NewForConfigOrDie(env.Config).ApiextensionsV1().CustomResourceDefinitions()
+	if _, err := crds.Get(ctx, "syncs.gitops.strata.dev", metav1.GetOptions{}); err != nil {
+		t.Errorf("--keep-crds deleted the CRDs: %v", err)
+	}
+}
