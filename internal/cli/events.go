@@ -26,7 +26,7 @@ with KIND/NAME only that object's. Without an argument only events about
 Strata's kinds (*.strata.dev) are shown.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "json", "yaml", "wide"); err != nil {
+			if err := checkOutputFormat(output, "json", "yaml", "wide"); err != nil {
 				return err
 			}
 			k, err := newKube(cf)

@@ -116,7 +116,7 @@ func addOutputFlag(cmd *cobra.Command, p *string, formats ...string) {
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 }
 
-func checkOutput(o string, formats ...string) error {
+func checkOutputFormat(o string, formats ...string) error {
 	if o == "" {
 		return nil
 	}

@@ -46,7 +46,9 @@ func newTraceCommand() *cobra.Command {
 		Use:   "trace KIND/NAME",
 		Short: "Print a claim or composite resource and everything it composes",
 		Long: `trace prints the tree claim -> composite resource -> composed resources with
-SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.`,
+SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.
+For externalsecret/NAME it prints store -> ExternalSecret -> Secret ->
+the workloads that use the Secret (never the Secret's data).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, ok := strings.Cut(args[0], "/")
@@ -124,6 +126,9 @@ func (t *tracer) trace(ctx context.Context, kind, ns, name string) (*traceNode, 
 	if err != nil {
 		return nil, err
 	}
+	if isExternalSecret(gvk) {
+		return t.traceExternalSecret(ctx, ns, name)
+	}
 	return t.node(ctx, gvk, ns, name, 0)
 }
 
@@ -165,6 +170,10 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	// A Sync lists what it applied in status.inventory, in the same shape.
 	inv, _, _ := unstructured.NestedSlice(u.Object, "status", "inventory")
 	refs = append(refs, inv...)
+	// A verified Sync names the AnalysisRun of its last verification.
+	if run, _, _ := unstructured.NestedString(u.Object, "status", "verification", "runName"); run != "" {
+		refs = append(refs, map[string]any{"apiVersion": "delivery.strata.dev/v1alpha1", "kind": "AnalysisRun", "name": run, "namespace": u.GetNamespace()})
+	}
 	for _, r := range refs {
 		rm, _ := r.(map[string]any)
 		av, _ := rm["apiVersion"].(string)

@@ -39,7 +39,7 @@ func newVersionCommand() *cobra.Command {
 		Short: "Print the versions of the strata client, the installed manager and the API server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "json", "yaml"); err != nil {
+			if err := checkOutputFormat(output, "json", "yaml"); err != nil {
 				return err
 			}
 			v := versionInfo{Client: clientBuildInfo()}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
@@ -107,7 +108,12 @@ func (r *pcReconciler) Reconcile(ctx context.Context, req reconcile.Request) (re
 	if err := r.client.Get(ctx, req.NamespacedName, pc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	orig := pc.DeepCopyObject().(ProviderConfig)
+	// The status (the count of users, and whether deletion waits for them)
+	// is written with the resourceVersion of the ProviderConfig as read, so
+	// a reconcile that started from a stale cache cannot overwrite a newer
+	// count: it gets a Conflict and runs again from a fresh read.
+	status := patch.NewHelper(r.client, pc)
+	orig := status.Base().(ProviderConfig)
 	users, err := r.users(ctx, pc.GetName())
 	if err != nil {
 		return ctrl.Result{}, err
@@ -130,6 +136,7 @@ func (r *pcReconciler) Reconcile(ctx context.Context, req reconcile.Request) (re
 			return ctrl.Result{}, nil
 		}
 		pc.SetResourceVersion(cp.GetResourceVersion())
+		status.Updated(cp)
 	}
 	switch {
 	case deleting && len(users) > 0:
@@ -154,9 +161,9 @@ func (r *pcReconciler) Reconcile(ctx context.Context, req reconcile.Request) (re
 		conditions.MarkReady(pc, conditions.ReasonAvailable, fmt.Sprintf("ProviderConfig %q is available", pc.GetName()))
 	}
 	pc.ProviderConfigStatus().ObservedGeneration = pc.GetGeneration()
-	orig.SetResourceVersion(pc.GetResourceVersion())
-	if err := r.client.Status().Patch(ctx, pc, client.MergeFrom(orig)); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("cannot patch status of %q: %w", pc.GetName(), err))
+	if err := status.Status(ctx, pc, patch.WithOptimisticLock()); err != nil {
+		// A Conflict too: the reconcile runs again from a fresh read.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return res, nil
 }

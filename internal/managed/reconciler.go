@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kubeclient"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
@@ -168,10 +169,12 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 
 // scope is what one reconcile works on.
 type scope struct {
-	log  logr.Logger
-	mg   Managed
-	orig Managed // as fetched, for the status patch
-	gone bool    // the finalizer was removed; there is nothing to patch
+	log logr.Logger
+	mg  Managed
+	// status remembers mg as fetched and writes its status once, at the
+	// end of the reconcile.
+	status *patch.Helper
+	gone   bool // the finalizer was removed; there is nothing to patch
 }
 
 // Reconcile fetches the resource, handles deletion, then runs the phases:
@@ -189,9 +192,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s := &scope{
-		log:  ctrl.LoggerFrom(ctx).WithValues("kind", r.name, "resource", klog.KObj(mg), "externalName", ExternalName(mg)),
-		mg:   mg,
-		orig: mg.DeepCopyObject().(Managed),
+		log:    ctrl.LoggerFrom(ctx).WithValues("kind", r.name, "resource", klog.KObj(mg), "externalName", ExternalName(mg)),
+		mg:     mg,
+		status: patch.NewHelper(r.client, mg),
 	}
 	conditions.EnsureInitialized(mg)
 	defer func() {
@@ -212,11 +215,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	if s.gone {
 		return nil
 	}
-	s.orig.SetResourceVersion(s.mg.GetResourceVersion())
-	if err := r.client.Status().Patch(ctx, s.mg, client.MergeFrom(s.orig)); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("cannot patch status: %w", err))
-	}
-	return nil
+	return client.IgnoreNotFound(s.status.Status(ctx, s.mg))
 }
 
 // updateMeta writes mg's metadata and spec, keeping the in-memory status.
@@ -227,6 +226,7 @@ func (r *Reconciler) updateMeta(ctx context.Context, s *scope) error {
 	}
 	s.mg.SetResourceVersion(cp.GetResourceVersion())
 	s.mg.SetGeneration(cp.GetGeneration())
+	s.status.Updated(cp)
 	return nil
 }
 
@@ -496,7 +496,7 @@ func (r *Reconciler) setReady(s *scope, obs Observation) {
 	// being created, or no reconcile had succeeded before this one (a first
 	// attempt may have failed).
 	prev := conditions.Get(mg, conditions.Ready)
-	first := prev == nil || prev.Reason == conditions.ReasonCreating || s.orig.ManagedStatus().ObservedGeneration == 0
+	first := prev == nil || prev.Reason == conditions.ReasonCreating || s.status.Base().(Managed).ManagedStatus().ObservedGeneration == 0
 	if (prev == nil || prev.Status != metav1.ConditionTrue) && first {
 		metricTimeToReady.WithLabelValues(r.name).Observe(time.Since(mg.GetCreationTimestamp().Time).Seconds())
 	}

@@ -14,9 +14,12 @@ import (
 var subsystems = []Subsystem{
 	{Name: "provider-nop", Setup: provider(nop.Setup)},
 	{Name: "gitops", Setup: setupGitops},
+	{Name: "notification", Setup: setupNotification},
+	{Name: "delivery", Setup: setupDelivery},
 	{Name: "provider-sql", Setup: provider(sql.Setup)},
 	{Name: "provider-s3", Setup: provider(s3.Setup)},
 	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
 		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles, o.KubeAPI)
 	}},
+	{Name: "secrets", Setup: setupSecrets},
 }

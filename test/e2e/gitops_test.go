@@ -84,6 +84,16 @@ func TestGitOpsAcceptance(t *testing.T) {
 	if got := kubectl(t, state, "get", "secret", "shop-db-credentials", "-n", "shop", "-o", "jsonpath={.data.password}"); got != "czNjcjN0LWRlbW8tcGFzc3dvcmQ=" {
 		t.Errorf("decrypted password (base64) = %q", got)
 	}
+	// The ExternalSecret read the payment API key from the fake store, the
+	// Deployment that uses it carries its hash, and trace shows the chain.
+	waitKubectl(t, state, 30*time.Second, "ExternalSecret payment-api synced", func(s string) bool { return s == "ZGVtby1wYXltZW50LWtleQ==" },
+		"get", "secret", "payment-api", "-n", "shop", "-o", "jsonpath={.data.PAYMENT_API_KEY}")
+	waitKubectl(t, state, 30*time.Second, "the secret hash on the shop Deployment", func(s string) bool { return s != "" },
+		"get", "deployment", "shop", "-n", "shop", "-o", `jsonpath={.spec.template.metadata.annotations.secrets\.strata\.dev/secret-hash}`)
+	if tr, err := strata(t, "trace", "externalsecret/payment-api", "-n", "shop", "--kubeconfig", filepath.Join(state, "kubeconfig")); err != nil ||
+		!strings.Contains(tr, "SecretStore/demo-store") || !strings.Contains(tr, "Secret/payment-api") || !strings.Contains(tr, "Deployment/shop") || strings.Contains(tr, "demo-payment-key") {
+		t.Errorf("strata trace externalsecret/payment-api: %v\n%s", err, tr)
+	}
 	cols := kubectl(t, state, "get", "syncs", "-n", "default")
 	for _, c := range []string{"REVISION", "READY", "STATUS", "AGE"} {
 		if !strings.Contains(cols, c) {

@@ -39,3 +39,12 @@ const (
 	// healthy by kstatus rules.
 	Healthy = "Healthy"
 )
+
+// RolledBack is True while a Sync is held at an earlier revision because an
+// alert matching spec.rollback.onAlerts fired (reason AlertFiring).
+const RolledBack = "RolledBack"
+
+// AlertRollbackAnnotation is written on a Sync by the webhook receiver when
+// a matching alert fires: JSON {"alert","revision","at"}; the Sync
+// controller rolls back when revision is still the applied one.
+const AlertRollbackAnnotation = "gitops.strata.dev/alert-rollback"

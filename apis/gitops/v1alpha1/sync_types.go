@@ -44,6 +44,10 @@ const (
 	// ReasonRolledBack: the revision failed its health check and the last
 	// healthy revision was applied again.
 	ReasonRolledBack = "RolledBack"
+	// ReasonAlertFiring: an alert matching spec.rollback.onAlerts fired and
+	// the Sync was rolled back (condition RolledBack, with Ready=False reason
+	// RolledBack); the message names the alert and both revisions.
+	ReasonAlertFiring = "AlertFiring"
 	// ReasonProgressing: applying or waiting for health.
 	ReasonProgressing = "Progressing"
 )
@@ -176,6 +180,51 @@ type Rollback struct {
 	// fails its health check, until the next revision arrives.
 	// +optional
 	OnHealthFailure bool `json:"onHealthFailure,omitempty"`
+	// OnVerificationFailure re-applies the last verified revision when a
+	// new one fails its verification (spec.verify), until the next revision
+	// arrives.
+	// +optional
+	OnVerificationFailure bool `json:"onVerificationFailure,omitempty"`
+	// OnAlerts rolls the Sync back when an alert whose labels match every
+	// one of these matchers fires into a Receiver of the Sync's namespace
+	// (see docs/notifications.md); empty never does.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	OnAlerts []AlertMatcher `json:"onAlerts,omitempty"`
+}
+
+// AlertMatcher matches one label of an alert, as Alertmanager's matchers do.
+type AlertMatcher struct {
+	// Name of the label.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Operator: = (equal), != (not equal), =~ (matches the RE2 regular
+	// expression, anchored), !~ (does not match it).
+	// +optional
+	// +kubebuilder:default="="
+	// +kubebuilder:validation:Enum="=";"!=";"=~";"!~"
+	Operator string `json:"operator,omitempty"`
+	// Value to compare with.
+	// +optional
+	Value string `json:"value,omitempty"`
+}
+
+// AlertRollback records a rollback triggered by a firing alert: Strata keeps
+// Target applied while the source is still at Revision.
+type AlertRollback struct {
+	// Alert is the name of the alert (its alertname label) that fired.
+	// +required
+	Alert string `json:"alert"`
+	// Revision is the revision that was applied when it fired.
+	// +required
+	Revision string `json:"revision"`
+	// Target is the revision rolled back to.
+	// +required
+	Target string `json:"target"`
+	// RequestedAt is the request's time as the receiver recorded it.
+	// +optional
+	RequestedAt string `json:"requestedAt,omitempty"`
 }
 
 // SyncSpec is what to apply and how.
@@ -230,6 +279,10 @@ type SyncSpec struct {
 	// Rollback on health failure.
 	// +optional
 	Rollback *Rollback `json:"rollback,omitempty"`
+	// Verify runs an analysis (AnalysisRun) after each revision is applied
+	// and healthy; the revision is verified when it succeeds.
+	// +optional
+	Verify *Verify `json:"verify,omitempty"`
 }
 
 // InventoryEntry is one object applied by a Sync.
@@ -303,6 +356,18 @@ type SyncStatus struct {
 	// strata.dev/reconcile-requested-at annotation.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+	// AlertRollback is set while a firing alert holds the Sync at an earlier
+	// revision (spec.rollback.onAlerts).
+	// +optional
+	AlertRollback *AlertRollback `json:"alertRollback,omitempty"`
+	// LastVerifiedRevision is the last revision whose verification
+	// succeeded; rollbacks of a Sync with spec.verify return to it.
+	// +optional
+	LastVerifiedRevision string `json:"lastVerifiedRevision,omitempty"`
+	// Verification is the analysis of the revision last verified or being
+	// verified.
+	// +optional
+	Verification *VerificationStatus `json:"verification,omitempty"`
 }
 
 // Sync builds a path of a GitRepository and applies it to the cluster with

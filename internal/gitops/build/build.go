@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/strata-dev/strata/internal/gitops/sops"
 )
 
 // Options change a build.
@@ -29,9 +30,10 @@ type Options struct {
 	Vars map[string]string
 	// Substitute turns substitution on.
 	Substitute bool
-	// Identities decrypt SOPS-encrypted manifests (age keys); without them
-	// an encrypted manifest is a build error.
-	Identities []age.Identity
+	// Decryption holds the keys that decrypt SOPS-encrypted files (age
+	// and PGP); nil means the Sync has no decryption configured, and an
+	// encrypted file the build reads is an error (ErrEncrypted).
+	Decryption *sops.Keys
 	// RemoteBases lets a kustomization use remote bases (a Git URL in
 	// resources, bases or components), each fetched within
 	// RemoteBaseTimeout into memory, its temporary clone removed. Off, a
@@ -74,17 +76,22 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 	if !fi.IsDir() {
 		return nil, &Error{File: path, Err: fmt.Errorf("path is not a folder")}
 	}
+	var dec *sops.Decryptor
+	if o.Decryption != nil {
+		dec = sops.NewDecryptor(o.Decryption)
+		defer func() { _ = dec.Close() }()
+	}
 	var objs []*unstructured.Unstructured
 	// origin is the file each object comes from, for error messages.
 	origin := map[*unstructured.Unstructured]string{}
 	if k := kustomization(dir); k != "" {
-		objs, err = kustomize(root, dir, o)
+		objs, err = kustomize(root, dir, o, dec)
 		rel, _ := filepath.Rel(root, dir)
 		for _, obj := range objs {
 			origin[obj] = filepath.ToSlash(filepath.Join(rel, k))
 		}
 	} else {
-		objs, err = readDir(root, dir, o.Identities, origin)
+		objs, err = readDir(root, dir, dec, origin)
 	}
 	if err != nil {
 		return nil, err
@@ -109,18 +116,19 @@ func kustomization(dir string) string {
 	return ""
 }
 
-func kustomize(root, dir string, o Options) ([]*unstructured.Unstructured, error) {
+func kustomize(root, dir string, o Options, dec *sops.Decryptor) ([]*unstructured.Unstructured, error) {
 	opts := krusty.MakeDefaultOptions()
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	k := krusty.MakeKustomizer(opts)
 	rel, _ := filepath.Rel(root, dir)
 	// kustomize reads an in-memory copy of the source: a kustomization can
 	// reach other folders of the repository (../base) but no file of the
-	// manager's disk, and decrypted files never touch the disk.
-	mem, err := decryptedCopy(root, o.Identities)
+	// manager's disk, and the files it reads are decrypted in memory.
+	copied, err := memCopy(root)
 	if err != nil {
 		return nil, err
 	}
+	mem := &decryptingFS{FileSystem: copied, dec: dec}
 	// kustomize never fetches anything itself: remote bases are refused
 	// or fetched here, into the in-memory copy.
 	if err := resolveRemoteBases(mem, filepath.Join("/", rel), o); err != nil {
@@ -128,6 +136,9 @@ func kustomize(root, dir string, o Options) ([]*unstructured.Unstructured, error
 	}
 	m, err := k.Run(mem, filepath.Join("/", rel))
 	if err != nil {
+		if derr := mem.firstErr(); derr != nil {
+			return nil, derr
+		}
 		return nil, &Error{File: filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), Err: fmt.Errorf("kustomize build failed: %w", err)}
 	}
 	data, err := m.AsYaml()
@@ -137,9 +148,8 @@ func kustomize(root, dir string, o Options) ([]*unstructured.Unstructured, error
 	return Read(filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), data)
 }
 
-// decryptedCopy loads the source folder into an in-memory file system,
-// decrypting SOPS-encrypted YAML files on the way.
-func decryptedCopy(root string, ids []age.Identity) (filesys.FileSystem, error) {
+// memCopy loads the source folder into an in-memory file system.
+func memCopy(root string) (filesys.FileSystem, error) {
 	mem := filesys.MakeFsInMemory()
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -150,24 +160,15 @@ func decryptedCopy(root string, ids []age.Identity) (filesys.FileSystem, error) 
 		if err != nil {
 			return err
 		}
-		if ext := strings.ToLower(filepath.Ext(p)); len(ids) > 0 && (ext == ".yaml" || ext == ".yml") && IsEncrypted(data) {
-			if data, err = DecryptFile(data, ids); err != nil {
-				return &Error{File: filepath.ToSlash(rel), Err: err}
-			}
-		}
 		return mem.WriteFile(filepath.Join("/", rel), data)
 	})
 	if err != nil {
-		var be *Error
-		if errors.As(err, &be) {
-			return nil, be
-		}
-		return nil, fmt.Errorf("cannot load the source for decryption: %w", err)
+		return nil, fmt.Errorf("cannot load the source: %w", err)
 	}
 	return mem, nil
 }
 
-func readDir(root, dir string, ids []age.Identity, origin map[*unstructured.Unstructured]string) ([]*unstructured.Unstructured, error) {
+func readDir(root, dir string, dec *sops.Decryptor, origin map[*unstructured.Unstructured]string) ([]*unstructured.Unstructured, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -196,9 +197,11 @@ func readDir(root, dir string, ids []age.Identity, origin map[*unstructured.Unst
 		if err != nil {
 			return nil, &Error{File: rel, Err: err}
 		}
-		if len(ids) > 0 && IsEncrypted(data) {
-			if data, err = DecryptFile(data, ids); err != nil {
-				return nil, &Error{File: filepath.ToSlash(rel), Err: err}
+		// Without decryption, Read refuses an encrypted manifest naming
+		// its document.
+		if dec != nil {
+			if data, err = decrypt(dec, filepath.ToSlash(rel), data); err != nil {
+				return nil, err
 			}
 		}
 		objs, err := Read(filepath.ToSlash(rel), data)
@@ -253,7 +256,9 @@ func Read(file string, data []byte) ([]*unstructured.Unstructured, error) {
 }
 
 func object(m map[string]any) (*unstructured.Unstructured, error) {
-	if s, ok := m["sops"].(map[string]any); ok && s["mac"] != nil {
+	// Any SOPS metadata left means ciphertext: never apply it, MAC or
+	// not, whatever shape it was given.
+	if _, ok := m["sops"]; ok {
 		return nil, ErrEncrypted
 	}
 	u := &unstructured.Unstructured{Object: m}

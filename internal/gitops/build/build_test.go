@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-dev/strata/internal/gitops/sops"
 )
 
 func writeTree(t *testing.T, files map[string]string) string {
@@ -195,18 +197,18 @@ func FuzzRead(f *testing.F) {
 // TestExamplesBuild keeps examples/gitops buildable as the controller
 // builds it, with substitution turning ${replicas} into a number.
 func TestExamplesBuild(t *testing.T) {
-	want := map[string]int{"clusters/local": 4, "infrastructure": 3, "apps/shop/database": 1, "apps/shop/app": 4}
+	want := map[string]int{"clusters/local": 8, "infrastructure": 3, "apps/shop/database": 1, "apps/shop/app": 6, "apps/storefront": 3}
 	key, err := os.ReadFile("../../../examples/gitops/clusters/local/sops-age.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	i := strings.Index(string(key), "AGE-SECRET-KEY-")
-	ids, err := ParseAgeIdentities([]byte(strings.Fields(string(key)[i:])[0]))
+	keys, err := sops.ParseKeys(map[string][]byte{"age.agekey": []byte(strings.Fields(string(key)[i:])[0])})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for p, n := range want {
-		objs, err := Build("../../../examples/gitops", p, Options{Substitute: true, Vars: map[string]string{"replicas": "2"}, Identities: ids})
+		objs, err := Build("../../../examples/gitops", p, Options{Substitute: true, Vars: map[string]string{"replicas": "2"}, Decryption: keys})
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}

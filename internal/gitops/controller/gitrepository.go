@@ -25,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/patch"
 )
 
 // GitRepositoryReconciler fetches GitRepositories into the artifact store.
@@ -70,9 +71,9 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, r.finalize(ctx, repo)
 	}
 	if !controllerutil.ContainsFinalizer(repo, Finalizer) {
-		patch := client.MergeFrom(repo.DeepCopy())
+		fin := client.MergeFrom(repo.DeepCopy())
 		controllerutil.AddFinalizer(repo, Finalizer)
-		if err := r.client.Patch(ctx, repo, patch); err != nil {
+		if err := r.client.Patch(ctx, repo, fin); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
 		}
 	}
@@ -81,11 +82,11 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, nil
 	}
 
-	before := repo.DeepCopy()
+	status := patch.NewHelper(r.client, repo)
 	conditions.EnsureInitialized(repo)
 	defer func() {
-		if err := r.client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("cannot patch status: %w", err))
+		if err := status.Status(ctx, repo); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 
@@ -95,10 +96,9 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	// this point is seen by this fetch or asks for another one.
 	if v, ok := repo.Annotations[gitopsv1.ReconcileRequestAnnotation]; ok && v != repo.Status.LastHandledReconcileAt {
 		repo.Status.LastHandledReconcileAt = v
-		if err := r.client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("cannot patch status: %w", err)
+		if err := status.Status(ctx, repo); err != nil {
+			return ctrl.Result{}, err
 		}
-		before = repo.DeepCopy()
 	}
 	r.reconcileStorage(repo)
 	if err := r.files.Check(repo.Spec.URL); err != nil {
@@ -227,9 +227,9 @@ func (r *GitRepositoryReconciler) finalize(ctx context.Context, repo *gitopsv1.G
 		return err
 	}
 	if controllerutil.ContainsFinalizer(repo, Finalizer) {
-		patch := client.MergeFrom(repo.DeepCopy())
+		fin := client.MergeFrom(repo.DeepCopy())
 		controllerutil.RemoveFinalizer(repo, Finalizer)
-		if err := r.client.Patch(ctx, repo, patch); err != nil {
+		if err := r.client.Patch(ctx, repo, fin); err != nil {
 			return fmt.Errorf("cannot remove finalizer: %w", err)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
@@ -112,6 +113,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.syncsForSource), builder.WithPredicates(revisionChanged{})).
 		Watches(&gitopsv1.Sync{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
+		Owns(&deliveryv1.AnalysisRun{}, builder.WithPredicates(runPhaseChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("sync").
 		Complete(r)
@@ -243,7 +245,10 @@ func (r *SyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		r.reconcileClient,
 		r.reconcileDependencies,
 		r.reconcileSource,
+		r.cancelVerification,
+		r.reconcileAlertRollback,
 		r.reconcileApply,
+		r.reconcileVerify,
 	}
 	for _, phase := range phases {
 		if res, done := phase(ctx, sc); done {
@@ -486,9 +491,9 @@ func (r *SyncReconciler) clientFor(s *gitopsv1.Sync) (client.Client, error) {
 func (r *SyncReconciler) target(sc *syncScope) (revision, digest string, holding bool) {
 	s := sc.sync
 	a := sc.repo.Status.Artifact
-	if s.Status.RolledBackRevision != "" && s.Status.RolledBackRevision == a.Revision && s.Status.LastHealthyRevision != "" {
-		if d, ok := r.store.Lookup(repoKey(sc.repo.Namespace, sc.repo.Name), s.Status.LastHealthyRevision); ok {
-			return s.Status.LastHealthyRevision, d, true
+	if good := rollbackTarget(s); s.Status.RolledBackRevision != "" && s.Status.RolledBackRevision == a.Revision && good != "" {
+		if d, ok := r.store.Lookup(repoKey(sc.repo.Namespace, sc.repo.Name), good); ok {
+			return good, d, true
 		}
 	}
 	if s.Status.RolledBackRevision != a.Revision {
@@ -521,10 +526,10 @@ func (r *SyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) (ctr
 		return r.retry(s), true
 	}
 	if holding {
-		msg := fmt.Sprintf("revision %s failed its health check; rolled back to %s", s.Status.RolledBackRevision, revision)
-		conditions.Set(s, conditions.Ready, metav1.ConditionFalse, gitopsv1.ReasonRolledBack, msg)
+		reason, msg := holdReason(s, revision)
+		conditions.Set(s, conditions.Ready, metav1.ConditionFalse, reason, msg)
 		conditions.Remove(s, conditions.Reconciling)
-		conditions.Set(s, conditions.Stalled, metav1.ConditionTrue, gitopsv1.ReasonRolledBack, msg)
+		conditions.Set(s, conditions.Stalled, metav1.ConditionTrue, reason, msg)
 		return ctrl.Result{RequeueAfter: jitter(s.Spec.Interval.Duration)}, true
 	}
 	return r.reconcileHealth(ctx, sc, revision, entries)
@@ -729,7 +734,7 @@ func (r *SyncReconciler) healthFailed(ctx context.Context, sc *syncScope, revisi
 	s := sc.sync
 	msg := fmt.Sprintf("health check of revision %s %s", revision, detail)
 	conditions.Set(s, gitopsv1.Healthy, metav1.ConditionFalse, gitopsv1.ReasonHealthCheckFailed, msg)
-	good := s.Status.LastHealthyRevision
+	good := rollbackTarget(s)
 	if s.Spec.Rollback != nil && s.Spec.Rollback.OnHealthFailure && good != "" && good != revision {
 		if digest, ok := r.store.Lookup(repoKey(sc.repo.Namespace, sc.repo.Name), good); ok {
 			if _, err := r.applyRevision(ctx, sc, good, digest); err == nil {
@@ -752,6 +757,7 @@ func (r *SyncReconciler) healthFailed(ctx context.Context, sc *syncScope, revisi
 
 func (r *SyncReconciler) succeeded(sc *syncScope, revision string) {
 	s := sc.sync
+	r.recordRecovery(sc, revision)
 	conditions.MarkReady(s, gitopsv1.ReasonReconciliationSucceeded, "applied revision "+revision)
 	s.Status.ObservedGeneration = s.Generation
 	r.addHistory(sc, revision, gitopsv1.ReasonReconciliationSucceeded)

@@ -3,7 +3,6 @@ package inputs
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +13,7 @@ import (
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
+	"github.com/strata-dev/strata/internal/gitops/sops"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 )
@@ -129,8 +129,10 @@ func BuildOptions(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (
 	return opts, nil
 }
 
-// decryptionKeys reads the age identities of spec.decryption: every
-// `*.agekey` entry of the Secret. They stay in memory.
+// decryptionKeys reads the keys of spec.decryption: the age identities of
+// every `*.agekey` entry and the armored PGP private keys of every `*.asc`
+// entry of the Secret. They stay in memory, and errors name the entry,
+// never its value.
 func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync) (build.Options, error) {
 	d := s.Spec.Decryption
 	if d == nil {
@@ -140,18 +142,12 @@ func decryptionKeys(ctx context.Context, reader client.Reader, s *gitopsv1.Sync)
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: d.SecretRef.Name}, sec); err != nil {
 		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
 	}
-	var keys [][]byte
-	for k, v := range sec.Data {
-		if strings.HasSuffix(k, ".agekey") {
-			keys = append(keys, v)
-		}
-	}
-	if len(keys) == 0 {
-		return build.Options{}, fmt.Errorf("decryption secret %s has no *.agekey entry", d.SecretRef.Name)
-	}
-	ids, err := build.ParseAgeIdentities(keys...)
+	keys, err := sops.ParseKeys(sec.Data)
 	if err != nil {
 		return build.Options{}, fmt.Errorf("decryption secret %s: %w", d.SecretRef.Name, err)
 	}
-	return build.Options{Identities: ids}, nil
+	if keys == nil {
+		return build.Options{}, fmt.Errorf("decryption secret %s has no *.agekey or *.asc entry", d.SecretRef.Name)
+	}
+	return build.Options{Decryption: keys}, nil
 }

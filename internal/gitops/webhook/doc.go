@@ -11,4 +11,11 @@
 // 404 (a path that names no repository), 405 (not POST), 413 (a body over
 // MaxBody), 429 (more than the per-repository rate, with Retry-After) and
 // 500 (the GitRepository could not be annotated).
+//
+// It also serves Alertmanager's webhook at AlertPathPrefix +
+// "<namespace>/<name>" of a Receiver (notification.strata.dev), authenticated
+// by the Receiver's token as a bearer token or X-Signature HMAC: a firing
+// alert marks the Syncs of that namespace whose spec.rollback.onAlerts
+// matchers match it (gitopsv1.AlertRollbackAnnotation); the Sync controller
+// rolls them back. It never touches another namespace.
 package webhook

@@ -271,6 +271,7 @@ func (rc *Receiver) Server(ctx context.Context, addr string, ready func(string))
 	}
 	mux := http.NewServeMux()
 	mux.Handle(PathPrefix, rc)
+	mux.Handle(AlertPathPrefix, rc.Alertmanager())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if ready != nil {
 		ready(l.Addr().String())

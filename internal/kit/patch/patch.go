@@ -22,6 +22,15 @@ func NewHelper(c client.Client, obj client.Object) *Helper {
 // Base is the object as last read or written. Callers must not change it.
 func (h *Helper) Base() client.Object { return h.base }
 
+// Updated tells the helper that the caller itself wrote obj's metadata or
+// spec (client.Update or Patch of the object) since the base was read or
+// written: the base takes obj's new resourceVersion and keeps its status.
+// Without it, a locked status write would carry the resourceVersion from
+// before the caller's own write and fail with a Conflict against it.
+func (h *Helper) Updated(obj client.Object) {
+	h.base.SetResourceVersion(obj.GetResourceVersion())
+}
+
 // Option changes how one write is made.
 type Option func(*options)
 

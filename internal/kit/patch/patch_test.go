@@ -30,11 +30,14 @@ func TestStatus(t *testing.T) {
 	ctx := context.Background()
 	cases := map[string]struct {
 		// stale: someone else writes 10.0.0.9 after our read.
-		stale    bool
-		lock     bool
-		writes   int
-		conflict bool
-		want     string
+		stale bool
+		// ownUpdate: the caller updates the Service's labels after the
+		// read, and tells the helper (Updated) when told is set.
+		ownUpdate, told bool
+		lock            bool
+		writes          int
+		conflict        bool
+		want            string
 	}{
 		"fresh read, unlocked":            {writes: 1, want: "10.0.0.1"},
 		"fresh read, locked":              {lock: true, writes: 1, want: "10.0.0.1"},
@@ -42,6 +45,10 @@ func TestStatus(t *testing.T) {
 		"stale read, unlocked overwrites": {stale: true, writes: 1, want: "10.0.0.1"},
 		"stale read, locked is refused":   {stale: true, lock: true, writes: 1, conflict: true, want: "10.0.0.9"},
 		"stale read, locked, second too":  {stale: true, lock: true, writes: 2, conflict: true, want: "10.0.0.9"},
+		"own update, told, locked":        {ownUpdate: true, told: true, lock: true, writes: 1, want: "10.0.0.1"},
+		"own update, told, unlocked":      {ownUpdate: true, told: true, writes: 1, want: "10.0.0.1"},
+		"own update, untold, locked":      {ownUpdate: true, lock: true, writes: 1, conflict: true, want: ""},
+		"own update, told, then stale":    {ownUpdate: true, told: true, stale: true, lock: true, writes: 1, conflict: true, want: "10.0.0.9"},
 	}
 	i := 0
 	for name, tc := range cases {
@@ -56,8 +63,19 @@ func TestStatus(t *testing.T) {
 			}
 			read := svc.DeepCopy()
 			h := NewHelper(env.Client, read)
+			if tc.ownUpdate {
+				own := read.DeepCopy()
+				own.Labels = map[string]string{"updated": "true"}
+				if err := env.Client.Update(ctx, own); err != nil {
+					t.Fatal(err)
+				}
+				read.Labels, read.ResourceVersion = own.Labels, own.ResourceVersion
+				if tc.told {
+					h.Updated(own)
+				}
+			}
 			if tc.stale {
-				other := svc.DeepCopy()
+				other := read.DeepCopy()
 				other.Status.LoadBalancer = ingress("10.0.0.9")
 				if err := env.Client.Status().Update(ctx, other); err != nil {
 					t.Fatal(err)
@@ -79,7 +97,7 @@ func TestStatus(t *testing.T) {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(svc), got); err != nil {
 				t.Fatal(err)
 			}
-			if ing := got.Status.LoadBalancer.Ingress; len(ing) != 1 || ing[0].IP != tc.want {
+			if ing := got.Status.LoadBalancer.Ingress; tc.want == "" && len(ing) != 0 || tc.want != "" && (len(ing) != 1 || ing[0].IP != tc.want) {
 				t.Errorf("status.loadBalancer = %+v, want ingress %s", got.Status.LoadBalancer, tc.want)
 			}
 			if !tc.conflict && h.Base().GetResourceVersion() != got.ResourceVersion {

@@ -1,0 +1,17 @@
+package manager
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	deliverycontroller "github.com/strata-dev/strata/internal/delivery/controller"
+)
+
+// setupDelivery adapts the delivery subsystem (AnalysisRuns) to the shared
+// options: runs act as --default-service-account in their namespace when
+// they name no service account, as Syncs do.
+func setupDelivery(mgr ctrl.Manager, o Options) error {
+	return deliverycontroller.Setup(mgr, deliverycontroller.Options{
+		DefaultServiceAccount: o.DefaultServiceAccount,
+		Workers:               o.MaxConcurrentReconciles,
+	})
+}

@@ -1,0 +1,13 @@
+package manager
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	notificationcontroller "github.com/strata-dev/strata/internal/notification/controller"
+)
+
+// setupNotification adapts the notification subsystem (Provider, Alert,
+// Receiver) to the shared options.
+func setupNotification(mgr ctrl.Manager, o Options) error {
+	return notificationcontroller.Setup(mgr, notificationcontroller.Options{Workers: o.MaxConcurrentReconciles})
+}
