@@ -80,12 +80,18 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// Stores that log in with a ServiceAccount token (Vault Kubernetes auth).
 		rule(strs(""), strs("serviceaccounts/token"), strs("create")),
 		rule(strs(""), strs("namespaces"), readVerbs),
+		// Reloading: workloads that use a Secret restart when it changes.
+		rule(strs("apps"), strs("deployments", "statefulsets", "daemonsets"), strs("get", "list", "watch", "patch", "update")),
 	},
 	"delivery": {
 		rule(strs("delivery.strata.dev"), strs("*"), allVerbs),
 		// Analyses gate and roll back Syncs.
 		rule(strs("gitops.strata.dev"), strs("syncs", "syncs/status"), strs("get", "list", "watch", "patch", "update")),
 		rule(strs(""), strs("secrets"), readVerbs),
+		// Job measurements: created as the tenant, watched and cleaned up
+		// by the manager.
+		rule(strs("batch"), strs("jobs"), strs("get", "list", "watch", "delete")),
+		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
 	},
 	"notification": {
 		rule(strs("notification.strata.dev"), strs("*"), allVerbs),
