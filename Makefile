@@ -16,9 +16,26 @@ help: ## Show this help.
 tools: ## Build the local cluster binaries into bin/ (cached per version in ~/.cache/strata/tools).
 	@test/tools/build.sh $(BIN)
 
+# Version stamping: every binary carries its version, commit and build date
+# (strata version); the date is the commit's, so builds are reproducible.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s) +%Y-%m-%dT%H:%M:%SZ)
+CLI_PKG := github.com/strata-dev/strata/internal/cli
+LDFLAGS := -X $(CLI_PKG).Version=$(VERSION) -X $(CLI_PKG).Commit=$(COMMIT) -X $(CLI_PKG).Date=$(DATE)
+BUILD := $(CURDIR)/build
+IMAGE ?= ghcr.io/strata-dev/strata:$(VERSION)
+ARCH ?= amd64
+
 .PHONY: build
 build: ## Build bin/strata.
-	$(GO) build -o $(BIN)/strata ./cmd/strata
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/strata ./cmd/strata
+
+.PHONY: image
+image: ## Build the strata image (no daemon, no base image) into build/image/oci (OCI layout) and build/image/strata.tar.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -ldflags "-s -w $(LDFLAGS)" -o $(BUILD)/strata-linux-$(ARCH) ./cmd/strata
+	$(GO) run ./internal/install/image/cmd/strata-image --binary $(BUILD)/strata-linux-$(ARCH) --arch $(ARCH) \
+		--version $(VERSION) --commit $(COMMIT) --date $(DATE) --ref $(IMAGE) --out $(BUILD)/image
 
 .PHONY: run
 run: tools build ## Build everything and start a local cluster with Strata (strata up).
@@ -50,5 +67,5 @@ bench: tools build ## Benchmarks against the local cluster (and kro, built here)
 	$(GO) test -count=1 -p 1 -timeout 120m -run '^$$' -bench . ./test/bench/...
 
 .PHONY: clean
-clean: ## Remove bin/ (the tools cache in ~/.cache/strata stays).
-	rm -rf $(BIN)
+clean: ## Remove bin/ and build/ (the tools cache in ~/.cache/strata stays).
+	rm -rf $(BIN) $(BUILD)

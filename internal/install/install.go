@@ -30,6 +30,10 @@ func CRDs(ctx context.Context, cfg *rest.Config) (int, error) {
 
 // Apply applies the given CRDs and waits until each is Established.
 func Apply(ctx context.Context, cfg *rest.Config, list []*apiextensionsv1.CustomResourceDefinition) error {
+	return applyCRDs(ctx, cfg, list, FieldManager)
+}
+
+func applyCRDs(ctx context.Context, cfg *rest.Config, list []*apiextensionsv1.CustomResourceDefinition, fieldManager string) error {
 	cs, err := apiextensionsclient.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot build apiextensions client: %w", err)
@@ -48,13 +52,13 @@ func Apply(ctx context.Context, cfg *rest.Config, list []*apiextensionsv1.Custom
 			return fmt.Errorf("cannot encode CRD %s: %w", crd.Name, err)
 		}
 		_, err = cs.ApiextensionsV1().CustomResourceDefinitions().Patch(ctx, crd.Name, "application/apply-patch+yaml", js,
-			metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+			metav1.PatchOptions{FieldManager: fieldManager, Force: &force})
 		if err != nil {
 			return fmt.Errorf("cannot apply CRD %s: %w", crd.Name, err)
 		}
 	}
 	for _, crd := range list {
-		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 			got, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
 			if err != nil {
 				return false, nil //nolint:nilerr // keep polling until the deadline

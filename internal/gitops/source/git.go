@@ -264,3 +264,8 @@ func checkoutCommit(repo *git.Repository, hash string) (string, error) {
 	}
 	return h.String(), nil
 }
+
+// AuthMethod is the go-git transport authentication for url with a, as
+// fetching uses it; `strata bootstrap git` pushes with it, so the CLI and
+// the controller authenticate alike.
+func AuthMethod(url string, a Auth) (transport.AuthMethod, error) { return authMethod(url, a) }

@@ -1,0 +1,127 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/strata-dev/strata/apis/crds"
+)
+
+// InUse lists what still depends on Strata in the cluster: Syncs, managed
+// resources of every provider, and the composites and claims of every
+// XRD, as "Kind namespace/name". Uninstall refuses while it is not empty.
+func InUse(ctx context.Context, cfg *rest.Config) ([]string, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build client: %w", err)
+	}
+	type kind struct {
+		gvr  schema.GroupVersionResource
+		kind string
+	}
+	var kinds []kind
+	list, err := crds.All()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list {
+		g := c.Spec.Group
+		if g == "apiextensions.strata.dev" || c.Spec.Names.Kind == "ProviderConfig" || c.Spec.Names.Kind == "GitRepository" {
+			continue
+		}
+		for _, v := range c.Spec.Versions {
+			if v.Storage {
+				kinds = append(kinds, kind{schema.GroupVersionResource{Group: g, Version: v.Name, Resource: c.Spec.Names.Plural}, c.Spec.Names.Kind})
+			}
+		}
+	}
+	xrds, err := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.strata.dev", Version: "v1alpha1", Resource: "compositeresourcedefinitions"}).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("cannot list XRDs: %w", err)
+	}
+	if xrds != nil {
+		for _, x := range xrds.Items {
+			group, _, _ := unstructured.NestedString(x.Object, "spec", "group")
+			versions, _, _ := unstructured.NestedSlice(x.Object, "spec", "versions")
+			version := ""
+			for _, v := range versions {
+				vm, _ := v.(map[string]any)
+				if ref, _ := vm["referenceable"].(bool); ref || version == "" {
+					version, _ = vm["name"].(string)
+				}
+			}
+			for _, names := range []string{"names", "claimNames"} {
+				plural, _, _ := unstructured.NestedString(x.Object, "spec", names, "plural")
+				k, _, _ := unstructured.NestedString(x.Object, "spec", names, "kind")
+				if plural != "" && version != "" {
+					kinds = append(kinds, kind{schema.GroupVersionResource{Group: group, Version: version, Resource: plural}, k})
+				}
+			}
+		}
+	}
+	var out []string
+	for _, k := range kinds {
+		l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
+		}
+		for _, it := range l.Items {
+			out = append(out, k.kind+" "+objName(&it))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Delete removes the objects of an install (Objects(o)) in reverse order:
+// the manager first, the CRDs (and with them every Strata object) last.
+// Objects already gone are skipped. It returns how many it deleted.
+func Delete(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructured) (int, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("cannot build discovery client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("cannot build client: %w", err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	bg := metav1.DeletePropagationBackground
+	n := 0
+	for i := len(objs) - 1; i >= 0; i-- {
+		u := objs[i]
+		gvk := u.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return n, fmt.Errorf("cannot map %s: %w", gvk, err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		}
+		err = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("cannot delete %s %s: %w", gvk.Kind, objName(u), err)
+		}
+		n++
+	}
+	return n, nil
+}
