@@ -51,6 +51,7 @@ type Clients struct {
 	clients  map[storeKey]*cachedClient
 	limiters map[storeKey]*rate.Limiter
 	calls    map[storeKey]*atomic.Int64
+	reads    map[storeKey]*atomic.Int64
 }
 
 // NewClients returns a cache that builds clients with constructors; kube
@@ -61,6 +62,7 @@ func NewClients(constructors map[string]provider.Constructor, kube client.Client
 		clients:  map[storeKey]*cachedClient{},
 		limiters: map[storeKey]*rate.Limiter{},
 		calls:    map[storeKey]*atomic.Int64{},
+		reads:    map[storeKey]*atomic.Int64{},
 	}
 }
 
@@ -78,6 +80,7 @@ func (c *Clients) limiter(k storeKey, spec *secretsv1.SecretStoreSpec) (*rate.Li
 		l = rate.NewLimiter(rate.Limit(qps), burst)
 		c.limiters[k] = l
 		c.calls[k] = &atomic.Int64{}
+		c.reads[k] = &atomic.Int64{}
 	} else if l.Limit() != rate.Limit(qps) || l.Burst() != burst {
 		l.SetLimit(rate.Limit(qps))
 		l.SetBurst(burst)
@@ -91,6 +94,18 @@ func (c *Clients) Calls(kind, namespace, name string) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := c.calls[storeKey{kind, namespace, name}]; ok {
+		return n.Load()
+	}
+	return 0
+}
+
+// Reads returns how many secret reads (GetSecret, GetSecretMap,
+// GetAllSecrets) were sent to a store's provider; unlike Calls it leaves out
+// logins and validations (for tests).
+func (c *Clients) Reads(kind, namespace, name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.reads[storeKey{kind, namespace, name}]; ok {
 		return n.Load()
 	}
 	return 0
@@ -131,7 +146,7 @@ func (c *Clients) Get(ctx context.Context, s secretsv1.GenericStore, fresh bool)
 	if err != nil {
 		return nil, err
 	}
-	lc := &limited{Client: pc, limiter: lim, calls: calls}
+	lc := &limited{Client: pc, limiter: lim, calls: calls, reads: c.reads[k]}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cc, ok := c.clients[k]; ok && !fresh && cc.generation == s.GetGeneration() {
@@ -163,6 +178,7 @@ func (c *Clients) Forget(ctx context.Context, kind, namespace, name string) {
 	}
 	delete(c.limiters, k)
 	delete(c.calls, k)
+	delete(c.reads, k)
 }
 
 // limited is a provider.Client whose every call waits for the store's rate
@@ -171,6 +187,7 @@ type limited struct {
 	provider.Client
 	limiter *rate.Limiter
 	calls   *atomic.Int64
+	reads   *atomic.Int64
 }
 
 func (l *limited) wait(ctx context.Context) error {
@@ -185,6 +202,7 @@ func (l *limited) GetSecret(ctx context.Context, ref provider.Ref) ([]byte, erro
 	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
+	l.reads.Add(1)
 	return l.Client.GetSecret(ctx, ref)
 }
 
@@ -192,6 +210,7 @@ func (l *limited) GetSecretMap(ctx context.Context, ref provider.Ref) (map[strin
 	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
+	l.reads.Add(1)
 	return l.Client.GetSecretMap(ctx, ref)
 }
 
@@ -199,6 +218,7 @@ func (l *limited) GetAllSecrets(ctx context.Context, find provider.Find) (map[st
 	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
+	l.reads.Add(1)
 	return l.Client.GetAllSecrets(ctx, find)
 }
 
