@@ -27,6 +27,7 @@ table() {
 cluster|.|etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml|./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok|k8s
 controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen|
 versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|
+vault|vault|vault|github.com/hashicorp/vault|
 EOF
 }
 
