@@ -7,6 +7,7 @@ import (
 
 	apiextensionsv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	gitopsv1alpha1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
+	secretsv1alpha1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 	nopv1alpha1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
 	s3v1alpha1 "github.com/strata-dev/strata/providers/s3/apis/s3/v1alpha1"
 	mysqlv1alpha1 "github.com/strata-dev/strata/providers/sql/apis/mysql/v1alpha1"
@@ -23,6 +24,7 @@ var AddToSchemes = runtime.SchemeBuilder{
 	s3v1alpha1.AddToScheme,
 	apiextensionsv1alpha1.AddToScheme,
 	gitopsv1alpha1.AddToScheme,
+	secretsv1alpha1.AddToScheme,
 }
 
 // New returns a scheme holding the built-in Kubernetes kinds and every
