@@ -7,9 +7,11 @@ package all
 import (
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/provider/fake"
+	"github.com/strata-dev/strata/internal/secrets/provider/vault"
 )
 
 // Constructors maps provider.Name(spec.provider) to its constructor.
 var Constructors = map[string]provider.Constructor{
-	"fake": fake.New,
+	"fake":  fake.New,
+	"vault": vault.NewFromStore,
 }
