@@ -7,11 +7,15 @@ package all
 import (
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/provider/fake"
+	"github.com/strata-dev/strata/internal/secrets/provider/kubernetes"
 	"github.com/strata-dev/strata/internal/secrets/provider/vault"
+	"github.com/strata-dev/strata/internal/secrets/provider/webhook"
 )
 
 // Constructors maps provider.Name(spec.provider) to its constructor.
 var Constructors = map[string]provider.Constructor{
-	"fake":  fake.New,
-	"vault": vault.NewFromStore,
+	"fake":       fake.New,
+	"kubernetes": kubernetes.New,
+	"vault":      vault.NewFromStore,
+	"webhook":    webhook.New,
 }

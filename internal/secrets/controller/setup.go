@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
+	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/internal/secrets/provider"
+	"github.com/strata-dev/strata/internal/secrets/provider/all"
+)
+
+// Options configure the external-secrets subsystem.
+type Options struct {
+	// Workers is the number of concurrent reconciles per controller.
+	Workers int
+	// ClientLimit rate-limits the controllers' API client; zero fields take
+	// DefaultClientLimit.
+	ClientLimit kubeclient.Limit
+	// Constructors maps provider names to constructors; nil uses
+	// all.Constructors.
+	Constructors map[string]provider.Constructor
+	// Clients, when set, is used instead of a new cache (tests read its call
+	// counts).
+	Clients *Clients
+}
+
+// DefaultClientLimit is the API client's rate limit unless
+// --kube-api-qps/--kube-api-burst say otherwise: an ExternalSecret costs a
+// Secret apply and a status patch per change.
+var DefaultClientLimit = kubeclient.Limit{QPS: 200, Burst: 400}
+
+// Field indexes.
+const (
+	indexStoreRef   = "secrets.strata.dev/store-ref"
+	indexTargetName = "secrets.strata.dev/target-name"
+)
+
+func storeRefKey(kind, name string) string { return kind + "/" + name }
+
+// Setup registers the store, ExternalSecret, ClusterExternalSecret and
+// reload controllers with mgr.
+func Setup(mgr ctrl.Manager, o Options) error {
+	if o.Workers == 0 {
+		o.Workers = 4
+	}
+	if o.Constructors == nil {
+		o.Constructors = all.Constructors
+	}
+	c, _, err := kubeclient.New(mgr, o.ClientLimit.Or(DefaultClientLimit), nil)
+	if err != nil {
+		return err
+	}
+	clients := o.Clients
+	if clients == nil {
+		clients = NewClients(o.Constructors, c, mgr.GetConfig())
+	}
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &secretsv1.ExternalSecret{}, indexStoreRef, func(o client.Object) []string {
+		es := o.(*secretsv1.ExternalSecret)
+		return []string{storeRefKey(es.StoreKind(), es.Spec.SecretStoreRef.Name)}
+	}); err != nil {
+		return fmt.Errorf("cannot index ExternalSecrets by store: %w", err)
+	}
+	if err := idx.IndexField(ctx, &secretsv1.ExternalSecret{}, indexTargetName, func(o client.Object) []string {
+		return []string{o.(*secretsv1.ExternalSecret).TargetName()}
+	}); err != nil {
+		return fmt.Errorf("cannot index ExternalSecrets by target: %w", err)
+	}
+	if err := setupStores(mgr, c, clients, o.Workers); err != nil {
+		return err
+	}
+	if err := setupExternalSecret(mgr, c, clients, o.Workers); err != nil {
+		return err
+	}
+	if err := setupClusterExternalSecret(mgr, c, o.Workers); err != nil {
+		return err
+	}
+	for _, w := range []workloadKind{
+		{name: "deployment", new: func() client.Object { return &appsv1.Deployment{} }},
+		{name: "statefulset", new: func() client.Object { return &appsv1.StatefulSet{} }},
+		{name: "daemonset", new: func() client.Object { return &appsv1.DaemonSet{} }},
+	} {
+		if err := setupReload(mgr, c, w, o.Workers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
