@@ -208,7 +208,7 @@ spec:
 	}
 	got := vs.Get(t, "secret", "e2e/billing/db")
 	if got["password"] != dbPassword || got["user"] != secretData(t, dir, "default", "billing-db", "user") {
-		t.Fatalf("vault e2e/billing/db has keys %v, not the claim's user and password", keys(got))
+		t.Fatalf("vault e2e/billing/db has keys %v, not the claim's user and password", vaultKeys(got))
 	}
 	if owner := vs.Metadata(t, "secret", "e2e/billing/db")["strata.dev/pushed-by.password"]; owner != "pushsecret/default/billing-db" {
 		t.Errorf("vault records writer %v", owner)
@@ -225,7 +225,7 @@ spec:
 	kubectl(t, dir, "delete", "postgresqldatabase/billing", "-n", "default", "--timeout=180s")
 }
 
-func keys(m map[string]any) []string {
+func vaultKeys(m map[string]any) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
