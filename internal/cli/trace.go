@@ -46,7 +46,9 @@ func newTraceCommand() *cobra.Command {
 		Use:   "trace KIND/NAME",
 		Short: "Print a claim or composite resource and everything it composes",
 		Long: `trace prints the tree claim -> composite resource -> composed resources with
-SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.`,
+SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.
+For externalsecret/NAME it prints store -> ExternalSecret -> Secret ->
+the workloads that use the Secret (never the Secret's data).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name, ok := strings.Cut(args[0], "/")
@@ -123,6 +125,9 @@ func (t *tracer) trace(ctx context.Context, kind, ns, name string) (*traceNode, 
 	gvk, err := t.mapper.KindFor(gvr)
 	if err != nil {
 		return nil, err
+	}
+	if isExternalSecret(gvk) {
+		return t.traceExternalSecret(ctx, ns, name)
 	}
 	return t.node(ctx, gvk, ns, name, 0)
 }

@@ -19,4 +19,5 @@ var subsystems = []Subsystem{
 	{Name: "composition", Setup: func(mgr ctrl.Manager, o Options) error {
 		return compositioncontroller.Setup(mgr, o.PollInterval, o.MaxConcurrentReconciles, o.KubeAPI)
 	}},
+	{Name: "secrets", Setup: setupSecrets},
 }

@@ -195,7 +195,7 @@ func FuzzRead(f *testing.F) {
 // TestExamplesBuild keeps examples/gitops buildable as the controller
 // builds it, with substitution turning ${replicas} into a number.
 func TestExamplesBuild(t *testing.T) {
-	want := map[string]int{"clusters/local": 4, "infrastructure": 3, "apps/shop/database": 1, "apps/shop/app": 4}
+	want := map[string]int{"clusters/local": 4, "infrastructure": 3, "apps/shop/database": 1, "apps/shop/app": 6}
 	key, err := os.ReadFile("../../../examples/gitops/clusters/local/sops-age.yaml")
 	if err != nil {
 		t.Fatal(err)
