@@ -520,3 +520,8 @@ require (
 replace github.com/99designs/keyring => github.com/Jeffail/keyring v1.2.3
 
 replace github.com/ma314smith/signedxml v1.1.1 => github.com/moov-io/signedxml v1.1.1
+
+// Vault v1.21.4 builds against the sdk in its own tree (its go.mod replaces
+// it with ./sdk), which is the v0.20 API (ActivationFunc without the third
+// argument), not the published v0.21.0 its go.mod names.
+replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.20.0
