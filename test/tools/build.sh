@@ -31,6 +31,7 @@ alertmanager|alertmanager|alertmanager|github.com/prometheus/alertmanager/cmd/al
 prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|-tags=remove_all_sd
 sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|
 bench:kro|kro|controller|github.com/kubernetes-sigs/kro/cmd/controller|
+vault|vault|vault|github.com/hashicorp/vault|
 EOF
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/provider/all"
+	"github.com/strata-dev/strata/internal/secrets/pushsecret"
 )
 
 // Options configure the external-secrets subsystem.
@@ -79,6 +80,9 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	if err := setupClusterExternalSecret(mgr, c, o.Workers); err != nil {
+		return err
+	}
+	if err := pushsecret.Setup(mgr, c, &pushStores{r: &esReconciler{client: c}, clients: clients}, o.Workers); err != nil {
 		return err
 	}
 	for _, w := range []workloadKind{

@@ -8,6 +8,7 @@ import (
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/provider/fake"
 	"github.com/strata-dev/strata/internal/secrets/provider/kubernetes"
+	"github.com/strata-dev/strata/internal/secrets/provider/vault"
 	"github.com/strata-dev/strata/internal/secrets/provider/webhook"
 )
 
@@ -15,5 +16,6 @@ import (
 var Constructors = map[string]provider.Constructor{
 	"fake":       fake.New,
 	"kubernetes": kubernetes.New,
+	"vault":      vault.NewFromStore,
 	"webhook":    webhook.New,
 }

@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools pins the version of Vault that `make tools` builds (v1.21.0:
+// v1.21.4 needs an sdk snapshot that was never published). Vault's
+// main package is the module root; its api and sdk modules come from their own
+// pinned versions (Vault's go.mod points them at local folders, which a
+// dependent module cannot use).
+package tools
+
+import _ "github.com/hashicorp/vault"
