@@ -72,7 +72,10 @@ type occurrence struct {
 // after each one.
 func (r *AlertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	a := &notificationv1.Alert{}
-	if err := r.client.Get(ctx, req.NamespacedName, a); err != nil {
+	// Read live, not from the cache: the previous reconcile of this Alert
+	// moved its cursor, and a cache that has not seen that write yet would
+	// send the same events again.
+	if err := r.reader.Get(ctx, req.NamespacedName, a); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := r.log.WithValues("alert", req.NamespacedName)
