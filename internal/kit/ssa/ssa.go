@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -74,6 +75,23 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, o Options) e
 	}
 	obj.SetManagedFields(nil)
 	return c.Patch(ctx, obj, client.Apply, o.patchOptions()...) //nolint:staticcheck // one place for typed and unstructured SSA
+}
+
+// ApplyConfig server-side applies a typed apply configuration (client-go's
+// applyconfigurations, or client.ApplyConfigurationFromUnstructured) with
+// o's field manager and policy.
+func ApplyConfig(ctx context.Context, c client.Client, ac runtime.ApplyConfiguration, o Options) error {
+	if o.FieldManager == "" {
+		return fmt.Errorf("cannot apply: no field manager")
+	}
+	opts := []client.ApplyOption{client.FieldOwner(o.FieldManager)}
+	if o.Policy == Force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if o.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return c.Apply(ctx, ac, opts...)
 }
 
 // Unchanged reports whether applying desired with fieldManager would leave
