@@ -83,7 +83,7 @@ func (p Publisher) Publish(ctx context.Context, r Request) (Result, error) {
 		maps.Copy(data, live.Data)
 	}
 	maps.Copy(data, r.Data)
-	if decision == ownership.Update && live.Type == Type && equal(live.Data, data) && hasLabels(live, r.Labels) &&
+	if decision == ownership.Update && equal(live.Data, data) && hasLabels(live, r.Labels) &&
 		!ssa.HasApplyEntry(live, ssa.LegacyFieldManager) {
 		return Unchanged, nil
 	}
