@@ -9,3 +9,13 @@
 // It knows nothing about what a writer renders or which objects it may touch:
 // the caller decides that with kit/ownership and passes the Policy.
 package ssa
+
+// Why not github.com/fluxcd/pkg/ssa (v0.78.0 builds with this Go): its
+// ResourceManager.Apply reads the object, dry-runs the apply and then applies
+// (three requests per object, where the composition engine skips an
+// unchanged object with none), always forces ownership (Strata refuses what
+// another owner holds, and creates without force), and its package imports
+// Flux's fork of cli-utils (a second kstatus beside sigs.k8s.io/cli-utils,
+// which kit/health uses) and kubectl. Its managed-fields merge
+// (PatchReplaceFieldsManagers) is the idea MoveManagers implements on
+// structured-merge-diff, already a dependency.
