@@ -8,8 +8,7 @@
 //
 // It knows nothing about what a writer renders or which objects it may touch:
 // the caller decides that with kit/ownership and passes the Policy.
-package ssa
-
+//
 // Why not github.com/fluxcd/pkg/ssa (v0.78.0 builds with this Go): its
 // ResourceManager.Apply reads the object, dry-runs the apply and then applies
 // (three requests per object, where the composition engine skips an
@@ -19,3 +18,4 @@ package ssa
 // which kit/health uses) and kubectl. Its managed-fields merge
 // (PatchReplaceFieldsManagers) is the idea MoveManagers implements on
 // structured-merge-diff, already a dependency.
+package ssa
