@@ -25,7 +25,9 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -125,7 +127,7 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 	}
 	owner := inputs.Owner(s)
 	var created, changed, unchanged int
-	var refused []string
+	var refused, notReady []string
 	current := make([]apply.Entry, 0, len(objs))
 	for _, o := range objs {
 		e := apply.EntryOf(o)
@@ -142,6 +144,11 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 				fmt.Fprintf(out, "! %s: %v\n", e, err)
 				refused = append(refused, e.String())
 				continue
+			}
+		}
+		if exists {
+			if note, ok := healthNote(e, live); !ok {
+				notReady = append(notReady, note)
 			}
 		}
 		result := o.DeepCopy()
@@ -193,7 +200,14 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 			}
 		}
 	}
-	fmt.Fprintf(out, "%d to create, %d to change, %d to prune, %d unchanged\n", created, changed, pruned, unchanged)
+	for _, n := range notReady {
+		fmt.Fprintf(out, "? %s\n", n)
+	}
+	summary := fmt.Sprintf("%d to create, %d to change, %d to prune, %d unchanged", created, changed, pruned, unchanged)
+	if len(notReady) > 0 {
+		summary += fmt.Sprintf(", %d not ready now", len(notReady))
+	}
+	fmt.Fprintln(out, summary)
 	if len(refused) > 0 {
 		return false, fmt.Errorf("the Sync would be refused on %d objects another writer owns: %s", len(refused), strings.Join(refused, ", "))
 	}
@@ -201,11 +215,26 @@ func runDiff(ctx context.Context, out io.Writer, cfg *rest.Config, ns, name, loc
 }
 
 // dryRunResult applies o with dryRun=All as the Sync's controller would: its
-// ownership labels and its own field manager.
+// ownership labels and its own field manager, through the kit's apply.
 func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, owner ownership.Owner) error {
 	owner.SetMark(o)
 	delete(o.Object, "status")
-	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner(owner.FieldManager()), client.DryRunAll) //nolint:staticcheck // unstructured SSA
+	return ssa.Apply(ctx, c, o, ssa.Options{FieldManager: owner.FieldManager(), Policy: ssa.Force, DryRun: true})
+}
+
+// healthNote reads live's health with the evaluator the Sync controller and
+// trace use (kit/health) and, when it is not ready, says so: "Deployment/ns/web
+// InProgress: ...". ok is true for a ready object.
+func healthNote(e apply.Entry, live *unstructured.Unstructured) (note string, ok bool) {
+	h := health.Compute(live)
+	if h.Ready() {
+		return "", true
+	}
+	note = fmt.Sprintf("%s %s", e, h.Status)
+	if h.Message != "" {
+		note += ": " + h.Message
+	}
+	return note, false
 }
 
 // Masks kubectl diff shows instead of a Secret's values.
