@@ -114,7 +114,7 @@ func (r *Reconciler) releaseDeployment(ctx context.Context, s *scope) error {
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata":   map[string]any{"name": dep.Name, "namespace": dep.Namespace},
+		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
 	}}
 	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
 		return fmt.Errorf("cannot release Deployment %s/%s: %w", dep.Namespace, dep.Name, err)
