@@ -70,6 +70,15 @@ func (r *Reconciler) reconcileService(ctx context.Context, s *scope) error {
 			s.svc = svc
 		}
 	}
+	msg, err := r.checkRoutes(ctx, s)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		r.degrade(s, deliveryv1.ReasonRouteNotReferencingService, msg, false)
+		s.after(routeResync)
+		return errDone
+	}
 	return nil
 }
 
