@@ -64,16 +64,18 @@ func TestBlueGreen(t *testing.T) {
 		return nil
 	})
 	preview := ro.Status.CanaryRevision.PodTemplateHash
-	wantPods(t, ns, "site", map[string]int{"site:1": 3, "site:2": 3})
-	if eps := endpointsByImage(t, ns, "site"); counts(eps) != "site:1=3" {
-		t.Errorf("active endpoints %s before promotion", counts(eps))
-	}
-	waitFor(t, "preview endpoints", func() error {
+	waitFor(t, "preview pods and endpoints", func() error {
+		if pods := readyPods(t, ns, map[string]string{"app": "site"}); counts(pods.byImage) != "site:1=3 site:2=3" {
+			return fmt.Errorf("ready pods %s", counts(pods.byImage))
+		}
 		if eps := endpointsByImage(t, ns, "site-preview"); counts(eps) != "site:2=3" {
 			return fmt.Errorf("preview endpoints %s", counts(eps))
 		}
 		return nil
 	})
+	if eps := endpointsByImage(t, ns, "site"); counts(eps) != "site:1=3" {
+		t.Errorf("active endpoints %s before promotion", counts(eps))
+	}
 	if got := selectorHash(t, ns, "site"); got != stable {
 		t.Fatalf("active selector switched to %q while the analysis runs", got)
 	}

@@ -46,7 +46,7 @@ func untouched(t *testing.T, ns, name string) {
 		t.Errorf("Deployment %s/%s was touched: paused=%v annotations %v", ns, name, d.Spec.Paused, d.Annotations)
 	}
 	rss := &appsv1.ReplicaSetList{}
-	if err := env.Client.List(context.Background(), rss, client.InNamespace(ns)); err != nil {
+	if err := env.Client.List(context.Background(), rss, client.InNamespace(ns), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
 		t.Fatal(err)
 	}
 	for _, rs := range rss.Items {
