@@ -178,3 +178,25 @@ func TestGatewayAPIWeights(t *testing.T) {
 		t.Errorf("web-canary labels %v owners %v", svc.Labels, svc.OwnerReferences)
 	}
 }
+
+// TestGatewayAPIServiceConflict: a Rollout does not take over a Service
+// named like the ones it manages (`<service>-canary`) that someone else
+// created: it is refused with ResourceConflict naming it, and neither that
+// Service nor the route changes.
+func TestGatewayAPIServiceConflict(t *testing.T) {
+	installHTTPRouteCRD(t)
+	startManager(t)
+	ns := namespace(t)
+	ro := canaryRollout(ns, "pre", "pre", weight(20))
+	ro.Spec.Strategy.Canary.TrafficRouting = &deliveryv1.TrafficRouting{GatewayAPI: &deliveryv1.GatewayAPIRouting{HTTPRoutes: []string{"pre"}}}
+	squatter := service(ns, "pre-canary", map[string]string{"app": "someone-else"})
+	create(t, deployment(ns, "pre", 1, "pre:1"), service(ns, "pre", map[string]string{"app": "pre"}), httpRoute(ns, "pre", "pre"), squatter, ro)
+	notReady(t, ro, deliveryv1.ReasonResourceConflict, "Service "+ns+"/pre-canary")
+	get(t, squatter)
+	if squatter.Spec.Selector["app"] != "someone-else" || len(squatter.OwnerReferences) != 0 {
+		t.Errorf("the squatter's Service changed: selector %v owners %v", squatter.Spec.Selector, squatter.OwnerReferences)
+	}
+	if got := routeWeights(t, ns, "pre"); got != "pre=1" {
+		t.Errorf("route changed: %s", got)
+	}
+}
