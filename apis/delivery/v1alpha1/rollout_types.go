@@ -546,7 +546,9 @@ type RolloutStatus struct {
 	// +optional
 	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
 	// Weight is the canary's weight from the last setWeight step reached
-	// (100 once promoted, 0 when there is no canary or it was aborted).
+	// (100 at promotion and, in blue-green, once the active Service
+	// switched; 0 when there is no canary: once the promoted revision is
+	// stable, or after an abort).
 	// With trafficRouting it is the canary's share of the route; without,
 	// the canary runs that percentage of spec.replicas beside the stable
 	// pods, and its share of the Service's endpoints is
