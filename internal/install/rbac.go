@@ -66,6 +66,8 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		rule(strs("gitops.strata.dev"), strs("*"), allVerbs),
 		// Git credentials, SOPS keys, webhook tokens and substituteFrom.
 		rule(strs(""), strs("secrets", "configmaps"), readVerbs),
+		// The Alertmanager receiver asks Rollouts to abort (an annotation).
+		rule(strs("delivery.strata.dev"), strs("rollouts"), strs("get", "list", "watch", "patch")),
 		rule(strs(""), strs("namespaces"), readVerbs),
 		// A Sync with serviceAccountName (or under --default-service-account)
 		// acts as that account (docs/security.md).
@@ -92,6 +94,10 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// by the manager.
 		rule(strs("batch"), strs("jobs"), strs("get", "list", "watch", "delete")),
 		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
+		// Rollouts watch what they act on (as the tenant, who needs the
+		// rights to write it) to wake up when it changes.
+		rule(strs("apps"), strs("deployments", "replicasets"), readVerbs),
+		rule(strs(""), strs("services"), readVerbs),
 	},
 	"notification": {
 		rule(strs("notification.strata.dev"), strs("*"), allVerbs),
