@@ -13,10 +13,10 @@ func TestRenderAll(t *testing.T) {
 	values := map[string][]byte{"user": []byte("app"), "password": []byte("s3cr3t-VALUE")}
 	lit := func(s string) *string { return &s }
 	cases := map[string]struct {
-		tpl        *secretsv1.ExternalSecretTemplate
-		sources    []Source
-		want       Output
-		wantErr    string
+		tpl     *secretsv1.ExternalSecretTemplate
+		sources []Source
+		want    Output
+		wantErr string
 	}{
 		"Values: the item is the template of its key": {
 			tpl: &secretsv1.ExternalSecretTemplate{TemplateFrom: []secretsv1.TemplateFrom{{}}},
@@ -54,9 +54,9 @@ func TestRenderAll(t *testing.T) {
 			wantErr: `template.templateFrom[0].configMap tpl key "a":`,
 		},
 		"KeysAndValues that is not a map names the source, not the value": {
-			tpl:        &secretsv1.ExternalSecretTemplate{TemplateFrom: []secretsv1.TemplateFrom{{}}},
-			sources:    []Source{{Where: "template.templateFrom[0].secret tpl", Items: []Item{{Key: "a", Text: "- {{ .password }}", Scope: secretsv1.TemplateScopeKeysAndValues}}}},
-			wantErr:    `template.templateFrom[0].secret tpl key "a": templateAs KeysAndValues did not render a map of strings`,
+			tpl:     &secretsv1.ExternalSecretTemplate{TemplateFrom: []secretsv1.TemplateFrom{{}}},
+			sources: []Source{{Where: "template.templateFrom[0].secret tpl", Items: []Item{{Key: "a", Text: "- {{ .password }}", Scope: secretsv1.TemplateScopeKeysAndValues}}}},
+			wantErr: `template.templateFrom[0].secret tpl key "a": templateAs KeysAndValues did not render a map of strings`,
 		},
 	}
 	for name, tc := range cases {
