@@ -36,7 +36,7 @@ func decode(strategy secretsv1.ExternalSecretDecodingStrategy, v []byte) ([]byte
 	case secretsv1.DecodingBase64URL:
 		return try(base64.URLEncoding, base64.RawURLEncoding)
 	case secretsv1.DecodingAuto:
-		if out, err := try(base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding); err == nil {
+		if out, err := try(base64.StdEncoding, base64.URLEncoding); err == nil {
 			return out, nil
 		}
 		return v, nil
