@@ -73,6 +73,7 @@ func setupExternalSecret(mgr ctrl.Manager, c client.Client, clients *Clients, wo
 	return ctrl.NewControllerManagedBy(mgr).Named("externalsecret.secrets.strata.dev").
 		For(&secretsv1.ExternalSecret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.forTemplate("ConfigMap"))).
 		Watches(&secretsv1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		Watches(&secretsv1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
@@ -87,14 +88,27 @@ func requests(items []secretsv1.ExternalSecret) []reconcile.Request {
 	return out
 }
 
-// forSecret wakes the ExternalSecrets whose target is this Secret: drift,
-// deletion, or a conflicting Secret that went away.
+// forSecret wakes the ExternalSecrets whose target is this Secret (drift,
+// deletion, or a conflicting Secret that went away) or that use it as a
+// template.
 func (r *esReconciler) forSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	var l secretsv1.ExternalSecretList
 	if err := r.client.List(ctx, &l, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTargetName: o.GetName()}); err != nil {
 		return nil
 	}
-	return requests(l.Items)
+	return append(requests(l.Items), r.forTemplate("Secret")(ctx, o)...)
+}
+
+// forTemplate wakes the ExternalSecrets whose templateFrom names this
+// ConfigMap or Secret (kind).
+func (r *esReconciler) forTemplate(kind string) func(context.Context, client.Object) []reconcile.Request {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var l secretsv1.ExternalSecretList
+		if err := r.client.List(ctx, &l, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTemplateRef: kind + "/" + o.GetName()}); err != nil {
+			return nil
+		}
+		return requests(l.Items)
+	}
 }
 
 // forStore wakes the ExternalSecrets that use a store.
