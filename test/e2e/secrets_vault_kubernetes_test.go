@@ -19,8 +19,8 @@ import (
 // (TokenRequest API, audience vault) and logs in. The value written in Vault
 // lands in the Secret; a ServiceAccount the role does not bind is refused.
 // (`strata up` runs the manager with the admin kubeconfig, so this does not
-// exercise the install's RBAC; TestEverySubsystemHasRules covers that the
-// secrets subsystem has serviceaccounts/token create.)
+// exercise the install's RBAC, whose secrets rules grant
+// serviceaccounts/token create.)
 func TestVaultKubernetesAuth(t *testing.T) {
 	dir := t.TempDir()
 	startUp(t, dir)
