@@ -110,3 +110,22 @@ func TestParseLiteral(t *testing.T) {
 		t.Errorf("Parse error %v", err)
 	}
 }
+
+// FuzzRenderAll: templateFrom items and rewrite transforms are user input;
+// whatever they hold, rendering returns output or an error, never panics,
+// and an error never shows the value.
+func FuzzRenderAll(f *testing.F) {
+	f.Add("{{ .user }}", "KeysAndValues")
+	f.Add("a: {{ .password | b64enc }}", "KeysAndValues")
+	f.Add("{{ .value | upper }}", "Values")
+	f.Add("{{ range . }}", "Values")
+	f.Fuzz(func(t *testing.T, text, scope string) {
+		values := map[string][]byte{"user": []byte("app"), "password": []byte("fuzz-secret-value")}
+		tpl := &secretsv1.ExternalSecretTemplate{TemplateFrom: []secretsv1.TemplateFrom{{}}}
+		src := []Source{{Where: "src", Items: []Item{{Key: "k", Text: text, Scope: secretsv1.TemplateScope(scope)}}}}
+		if _, err := RenderAll(tpl, src, values); err != nil && strings.Contains(err.Error(), "fuzz-secret-value") && !strings.Contains(text, "fuzz-secret-value") {
+			t.Errorf("the error shows a value: %v", err)
+		}
+		_, _ = Key(text, "some/key")
+	})
+}
