@@ -82,6 +82,8 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// Stores that log in with a ServiceAccount token (Vault Kubernetes auth).
 		rule(strs(""), strs("serviceaccounts/token"), strs("create")),
 		rule(strs(""), strs("namespaces"), readVerbs),
+		// caProvider bundles and templateFrom templates.
+		rule(strs(""), strs("configmaps"), readVerbs),
 		// Reloading: workloads that use a Secret restart when it changes.
 		rule(strs("apps"), strs("deployments", "statefulsets", "daemonsets"), strs("get", "list", "watch", "patch", "update")),
 	},

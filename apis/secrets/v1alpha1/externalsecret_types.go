@@ -100,6 +100,25 @@ const (
 	RefreshPolicyCreatedOnce ExternalSecretRefreshPolicy = "CreatedOnce"
 )
 
+// ExternalSecretDecodingStrategy says how fetched values are decoded before
+// they are written (ESO's decodingStrategy).
+// +kubebuilder:validation:Enum=Auto;Base64;Base64URL;None
+type ExternalSecretDecodingStrategy string
+
+// Decoding strategies.
+const (
+	// DecodingNone writes the values as fetched.
+	DecodingNone ExternalSecretDecodingStrategy = "None"
+	// DecodingBase64 decodes standard base64 (padding optional); a value
+	// that is not base64 is an error naming the key.
+	DecodingBase64 ExternalSecretDecodingStrategy = "Base64"
+	// DecodingBase64URL decodes URL-safe base64 (padding optional).
+	DecodingBase64URL ExternalSecretDecodingStrategy = "Base64URL"
+	// DecodingAuto decodes base64, then URL-safe base64, and writes the
+	// value as fetched when it is neither.
+	DecodingAuto ExternalSecretDecodingStrategy = "Auto"
+)
+
 // SecretStoreRef names the store an ExternalSecret reads.
 type SecretStoreRef struct {
 	// Name of the store.
@@ -125,6 +144,78 @@ type ExternalSecretTemplateMetadata struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
+// TemplateScope says how a templateFrom item is rendered.
+// +kubebuilder:validation:Enum=Values;KeysAndValues
+type TemplateScope string
+
+// Template scopes.
+const (
+	// TemplateScopeValues renders the item's value as the template of the
+	// target key of the same name.
+	TemplateScopeValues TemplateScope = "Values"
+	// TemplateScopeKeysAndValues renders the item into a YAML (or JSON) map
+	// whose keys and values are all written.
+	TemplateScopeKeysAndValues TemplateScope = "KeysAndValues"
+)
+
+// TemplateTarget says where a templateFrom entry's output goes.
+// +kubebuilder:validation:Enum=Data;Annotations;Labels
+type TemplateTarget string
+
+// Template targets.
+const (
+	TemplateTargetData        TemplateTarget = "Data"
+	TemplateTargetAnnotations TemplateTarget = "Annotations"
+	TemplateTargetLabels      TemplateTarget = "Labels"
+)
+
+// TemplateRefItem is one key of a template ConfigMap or Secret.
+type TemplateRefItem struct {
+	// Key in the ConfigMap's or Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+	// TemplateAs: Values (the item is the template of the key of the same
+	// name) or KeysAndValues (the item renders a map of keys and values).
+	// +optional
+	// +kubebuilder:default=Values
+	TemplateAs TemplateScope `json:"templateAs,omitempty"`
+}
+
+// TemplateRef names a ConfigMap or Secret of the ExternalSecret's own
+// namespace that holds templates.
+type TemplateRef struct {
+	// Name of the ConfigMap or Secret (in the ExternalSecret's namespace).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Items are the keys used as templates.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	Items []TemplateRefItem `json:"items"`
+}
+
+// TemplateFrom is one source of templates: a ConfigMap, a Secret or a
+// literal, rendered over the fetched values like template.data.
+// +kubebuilder:validation:XValidation:rule="(has(self.configMap) ? 1 : 0) + (has(self.secret) ? 1 : 0) + (has(self.literal) ? 1 : 0) == 1",message="exactly one of configMap, secret, literal must be set"
+type TemplateFrom struct {
+	// ConfigMap holding templates.
+	// +optional
+	ConfigMap *TemplateRef `json:"configMap,omitempty"`
+	// Secret holding templates.
+	// +optional
+	Secret *TemplateRef `json:"secret,omitempty"`
+	// Literal is a template that renders a YAML map of keys and values.
+	// +optional
+	Literal *string `json:"literal,omitempty"`
+	// Target: Data (default), Annotations or Labels of the Secret.
+	// +optional
+	// +kubebuilder:default=Data
+	Target TemplateTarget `json:"target,omitempty"`
+}
+
 // ExternalSecretTemplate shapes the target Secret. Data values are Go
 // templates (text/template with sprig-like helpers) over the fetched values:
 // `{{ .password }}`.
@@ -143,6 +234,12 @@ type ExternalSecretTemplate struct {
 	// Data maps Secret keys to templates.
 	// +optional
 	Data map[string]string `json:"data,omitempty"`
+	// TemplateFrom lists templates kept in ConfigMaps, Secrets (of the
+	// ExternalSecret's namespace) or literals, rendered before data (a key
+	// in data wins).
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	TemplateFrom []TemplateFrom `json:"templateFrom,omitempty"`
 	// MergePolicy Replace writes only the template's keys; Merge also
 	// writes the fetched keys the template does not set.
 	// +optional
@@ -186,6 +283,10 @@ type ExternalSecretDataRemoteRef struct {
 	// Version of the secret; empty is the latest.
 	// +optional
 	Version string `json:"version,omitempty"`
+	// DecodingStrategy: None (default), Base64, Base64URL or Auto.
+	// +optional
+	// +kubebuilder:default=None
+	DecodingStrategy ExternalSecretDecodingStrategy `json:"decodingStrategy,omitempty"`
 }
 
 // ExternalSecretData is one value copied into one key of the Secret.
@@ -219,6 +320,43 @@ type ExternalSecretFind struct {
 	// Tags must all match.
 	// +optional
 	Tags map[string]string `json:"tags,omitempty"`
+	// DecodingStrategy: None (default), Base64, Base64URL or Auto.
+	// +optional
+	// +kubebuilder:default=None
+	DecodingStrategy ExternalSecretDecodingStrategy `json:"decodingStrategy,omitempty"`
+}
+
+// ExternalSecretRewriteRegexp replaces what a regular expression matches in
+// every key.
+type ExternalSecretRewriteRegexp struct {
+	// Source is the regular expression (Go syntax).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Source string `json:"source"`
+	// Target is the replacement; $1 or ${name} insert submatches.
+	// +required
+	Target string `json:"target"`
+}
+
+// ExternalSecretRewriteTransform renders every key with a Go template in
+// which .value is the key.
+type ExternalSecretRewriteTransform struct {
+	// Template over .value, e.g. `{{ .value | upper }}`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Template string `json:"template"`
+}
+
+// ExternalSecretRewrite is one rewrite of the keys a dataFrom entry
+// returns.
+// +kubebuilder:validation:XValidation:rule="(has(self.regexp) ? 1 : 0) + (has(self.transform) ? 1 : 0) == 1",message="exactly one of regexp, transform must be set"
+type ExternalSecretRewrite struct {
+	// Regexp replaces matches in the keys.
+	// +optional
+	Regexp *ExternalSecretRewriteRegexp `json:"regexp,omitempty"`
+	// Transform renders the keys with a template.
+	// +optional
+	Transform *ExternalSecretRewriteTransform `json:"transform,omitempty"`
 }
 
 // ExternalSecretDataFromRemoteRef copies many values at once.
@@ -230,6 +368,11 @@ type ExternalSecretDataFromRemoteRef struct {
 	// Find copies every secret it selects, keyed by name.
 	// +optional
 	Find *ExternalSecretFind `json:"find,omitempty"`
+	// Rewrite changes the keys extract or find returns, in order, before
+	// they are written (a find's "/" become "_" only without a rewrite).
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Rewrite []ExternalSecretRewrite `json:"rewrite,omitempty"`
 }
 
 // ExternalSecretSpec is what to fetch and where to write it.

@@ -347,6 +347,21 @@ type RateLimit struct {
 	Burst int32 `json:"burst,omitempty"`
 }
 
+// SecretStoreRetrySettings retry a failed request to the provider before
+// the reconcile fails (ESO's retrySettings).
+type SecretStoreRetrySettings struct {
+	// MaxRetries is how many times a failed request is retried (0 never).
+	// A key that does not exist is not retried.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	MaxRetries *int32 `json:"maxRetries,omitempty"`
+	// RetryInterval is the wait before each retry (default 1s, at most 30s).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m))+$`
+	RetryInterval *string `json:"retryInterval,omitempty"`
+}
+
 // ClusterSecretStoreCondition says which namespaces may use a
 // ClusterSecretStore: a namespace matches when it is listed, matches a
 // regular expression, or matches the selector.
@@ -372,6 +387,10 @@ type SecretStoreSpec struct {
 	// store sends at most 10 requests per second (burst 20).
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// RetrySettings retry failed requests to the provider; without them a
+	// failed request fails the reconcile, which backs off and tries again.
+	// +optional
+	RetrySettings *SecretStoreRetrySettings `json:"retrySettings,omitempty"`
 	// RefreshInterval re-validates the store periodically; 0 validates only
 	// on change.
 	// +optional

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,7 @@ func (c *Clients) Get(ctx context.Context, s secretsv1.GenericStore, fresh bool)
 		return nil, err
 	}
 	lc := &limited{Client: pc, limiter: lim, calls: calls, reads: c.reads[k]}
+	lc.maxRetries, lc.retryInterval = retrySettings(spec.RetrySettings)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cc, ok := c.clients[k]; ok && !fresh && cc.generation == s.GetGeneration() {
@@ -188,6 +190,9 @@ type limited struct {
 	limiter *rate.Limiter
 	calls   *atomic.Int64
 	reads   *atomic.Int64
+	// maxRetries and retryInterval are the store's spec.retrySettings.
+	maxRetries    int
+	retryInterval time.Duration
 }
 
 func (l *limited) wait(ctx context.Context) error {
@@ -198,49 +203,85 @@ func (l *limited) wait(ctx context.Context) error {
 	return nil
 }
 
-func (l *limited) GetSecret(ctx context.Context, ref provider.Ref) ([]byte, error) {
-	if err := l.wait(ctx); err != nil {
-		return nil, err
+// Retry bounds of spec.retrySettings.
+const (
+	defaultRetryInterval = time.Second
+	maxRetryInterval     = 30 * time.Second
+)
+
+// retrySettings reads spec.retrySettings: no retries without them; the
+// interval defaults to 1s and is at most 30s (the CRD checks its format).
+func retrySettings(rs *secretsv1.SecretStoreRetrySettings) (int, time.Duration) {
+	if rs == nil || rs.MaxRetries == nil || *rs.MaxRetries <= 0 {
+		return 0, 0
 	}
-	l.reads.Add(1)
-	return l.Client.GetSecret(ctx, ref)
+	interval := defaultRetryInterval
+	if rs.RetryInterval != nil {
+		if d, err := time.ParseDuration(*rs.RetryInterval); err == nil && d >= 0 {
+			interval = min(d, maxRetryInterval)
+		}
+	}
+	return int(*rs.MaxRetries), interval
 }
 
-func (l *limited) GetSecretMap(ctx context.Context, ref provider.Ref) (map[string][]byte, error) {
-	if err := l.wait(ctx); err != nil {
-		return nil, err
-	}
-	l.reads.Add(1)
-	return l.Client.GetSecretMap(ctx, ref)
+// retriable says whether a failed request may succeed when sent again: not
+// a missing key, an unsupported operation, a configuration error or a
+// cancelled context.
+func retriable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, provider.ErrNotFound) && !errors.Is(err, provider.ErrNotSupported) &&
+		!errors.Is(err, provider.ErrInvalidConfig) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-func (l *limited) GetAllSecrets(ctx context.Context, find provider.Find) (map[string][]byte, error) {
-	if err := l.wait(ctx); err != nil {
-		return nil, err
+// do sends one request through the rate limiter, and sends it again (each
+// time through the limiter) after retryInterval, up to maxRetries times,
+// while it fails with a retriable error.
+func (l *limited) do(ctx context.Context, read bool, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		if err := l.wait(ctx); err != nil {
+			return err
+		}
+		if read {
+			l.reads.Add(1)
+		}
+		err := fn()
+		if err == nil || attempt >= l.maxRetries || !retriable(ctx, err) {
+			return err
+		}
+		t := time.NewTimer(l.retryInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
-	l.reads.Add(1)
-	return l.Client.GetAllSecrets(ctx, find)
+}
+
+func (l *limited) GetSecret(ctx context.Context, ref provider.Ref) (v []byte, err error) {
+	err = l.do(ctx, true, func() error { v, err = l.Client.GetSecret(ctx, ref); return err })
+	return v, err
+}
+
+func (l *limited) GetSecretMap(ctx context.Context, ref provider.Ref) (m map[string][]byte, err error) {
+	err = l.do(ctx, true, func() error { m, err = l.Client.GetSecretMap(ctx, ref); return err })
+	return m, err
+}
+
+func (l *limited) GetAllSecrets(ctx context.Context, find provider.Find) (m map[string][]byte, err error) {
+	err = l.do(ctx, true, func() error { m, err = l.Client.GetAllSecrets(ctx, find); return err })
+	return m, err
 }
 
 func (l *limited) PushSecret(ctx context.Context, ref provider.PushRef, value []byte) error {
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return l.Client.PushSecret(ctx, ref, value)
+	return l.do(ctx, false, func() error { return l.Client.PushSecret(ctx, ref, value) })
 }
 
 func (l *limited) DeleteSecret(ctx context.Context, ref provider.PushRef) error {
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return l.Client.DeleteSecret(ctx, ref)
+	return l.do(ctx, false, func() error { return l.Client.DeleteSecret(ctx, ref) })
 }
 
 func (l *limited) Validate(ctx context.Context) error {
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return l.Client.Validate(ctx)
+	return l.do(ctx, false, func() error { return l.Client.Validate(ctx) })
 }
 
 // PushSecretAs and DeleteSecretAs pass through when the store records
@@ -252,10 +293,7 @@ func (l *limited) PushSecretAs(ctx context.Context, ref provider.PushRef, value 
 	if !ok {
 		return fmt.Errorf("push with owner: %w", provider.ErrNotSupported)
 	}
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return ow.PushSecretAs(ctx, ref, value, owner, adopt)
+	return l.do(ctx, false, func() error { return ow.PushSecretAs(ctx, ref, value, owner, adopt) })
 }
 
 // DeleteSecretAs: see PushSecretAs.
@@ -266,8 +304,5 @@ func (l *limited) DeleteSecretAs(ctx context.Context, ref provider.PushRef, owne
 	if !ok {
 		return fmt.Errorf("delete with owner: %w", provider.ErrNotSupported)
 	}
-	if err := l.wait(ctx); err != nil {
-		return err
-	}
-	return dw.DeleteSecretAs(ctx, ref, owner, adopt)
+	return l.do(ctx, false, func() error { return dw.DeleteSecretAs(ctx, ref, owner, adopt) })
 }

@@ -58,6 +58,22 @@ func TestDue(t *testing.T) {
 			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyCreatedOnce
 			e.Status.RefreshTime = metav1.NewTime(now.Add(-2 * time.Hour))
 		}), target: ours},
+		"OnChange fetches for a spec change": {es: synced(func(e *secretsv1.ExternalSecret) {
+			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyOnChange
+			e.Generation = 3
+		}), target: ours, due: true},
+		"CreatedOnce ignores a spec change": {es: synced(func(e *secretsv1.ExternalSecret) {
+			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyCreatedOnce
+			e.Generation = 3
+		}), target: ours},
+		"CreatedOnce fetches on a manual refresh": {es: synced(func(e *secretsv1.ExternalSecret) {
+			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyCreatedOnce
+			e.Annotations = map[string]string{secretsv1.ReconcileRequestAnnotation: "now"}
+		}), target: ours, due: true},
+		"CreatedOnce retries until the first sync": {es: synced(func(e *secretsv1.ExternalSecret) {
+			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyCreatedOnce
+			conditions.MarkFailed(e, "KeyNotFound", "x")
+		}), target: ours, due: true},
 		"CreatedOnce recreates a deleted Secret": {es: synced(func(e *secretsv1.ExternalSecret) {
 			e.Spec.RefreshPolicy = secretsv1.RefreshPolicyCreatedOnce
 		}), due: true},

@@ -74,6 +74,7 @@ func setupExternalSecret(mgr ctrl.Manager, c client.Client, clients *Clients, wo
 	return ctrl.NewControllerManagedBy(mgr).Named("externalsecret.secrets.strata.dev").
 		For(&secretsv1.ExternalSecret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.forTemplate("ConfigMap"))).
 		Watches(&secretsv1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		Watches(&secretsv1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
@@ -88,14 +89,27 @@ func requests(items []secretsv1.ExternalSecret) []reconcile.Request {
 	return out
 }
 
-// forSecret wakes the ExternalSecrets whose target is this Secret: drift,
-// deletion, or a conflicting Secret that went away.
+// forSecret wakes the ExternalSecrets whose target is this Secret (drift,
+// deletion, or a conflicting Secret that went away) or that use it as a
+// template.
 func (r *esReconciler) forSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	var l secretsv1.ExternalSecretList
 	if err := r.client.List(ctx, &l, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTargetName: o.GetName()}); err != nil {
 		return nil
 	}
-	return requests(l.Items)
+	return append(requests(l.Items), r.forTemplate("Secret")(ctx, o)...)
+}
+
+// forTemplate wakes the ExternalSecrets whose templateFrom names this
+// ConfigMap or Secret (kind).
+func (r *esReconciler) forTemplate(kind string) func(context.Context, client.Object) []reconcile.Request {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var l secretsv1.ExternalSecretList
+		if err := r.client.List(ctx, &l, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTemplateRef: kind + "/" + o.GetName()}); err != nil {
+			return nil
+		}
+		return requests(l.Items)
+	}
 }
 
 // forStore wakes the ExternalSecrets that use a store.
@@ -192,12 +206,22 @@ func (r *esReconciler) reconcile(ctx context.Context, s *esScope) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	if due, wait := r.due(es, target); !due {
+		if es.Status.ObservedGeneration != es.Generation {
+			// CreatedOnce: the change is seen, and deliberately not applied.
+			es.Status.ObservedGeneration = es.Generation
+			msg := fmt.Sprintf("Secret %s/%s was synced once (refreshPolicy CreatedOnce); spec changes are not applied until the Secret is deleted or a refresh is requested with the %s annotation",
+				es.Namespace, es.TargetName(), secretsv1.ReconcileRequestAnnotation)
+			conditions.MarkReady(es, secretsv1.ReasonSecretSynced, msg)
+		}
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	es.Status.LastHandledReconcileAt = es.Annotations[secretsv1.ReconcileRequestAnnotation]
 	// A template that does not parse is refused before any request.
 	if err := template.Parse(es.Spec.Target.Template); err != nil {
 		return r.fail(s, kitreconcile.Terminal(secretsv1.ReasonTemplateInvalid, fmt.Errorf("ExternalSecret %s/%s: spec.target.%w", es.Namespace, es.Name, err)))
+	}
+	if err := validateRewrites(es); err != nil {
+		return r.fail(s, err)
 	}
 	st, err := r.resolveStore(ctx, es)
 	if err != nil {
@@ -227,11 +251,16 @@ func (r *esReconciler) reconcile(ctx context.Context, s *esScope) (ctrl.Result, 
 			return r.removeAll(ctx, s, target, missing)
 		}
 	}
-	data, err := template.Render(es.Spec.Target.Template, values)
+	sources, err := r.templateSources(ctx, es)
+	if err != nil {
+		return r.fail(s, err)
+	}
+	out, err := template.RenderAll(es.Spec.Target.Template, sources, values)
 	if err != nil {
 		return r.fail(s, kitreconcile.Terminal(secretsv1.ReasonTemplateInvalid, fmt.Errorf("ExternalSecret %s/%s: spec.target.%w", es.Namespace, es.Name, err)))
 	}
-	if err := r.write(ctx, s, target, data); err != nil {
+	data := out.Data
+	if err := r.write(ctx, s, target, out); err != nil {
 		return r.fail(s, err)
 	}
 	msg := fmt.Sprintf("Secret %s/%s holds %d key(s) from %s", es.Namespace, es.TargetName(), len(data), s.store)
@@ -316,7 +345,12 @@ func (r *esReconciler) due(es *secretsv1.ExternalSecret, target *corev1.Secret) 
 	if v := es.Annotations[secretsv1.ReconcileRequestAnnotation]; v != "" && v != es.Status.LastHandledReconcileAt {
 		return true, 0
 	}
-	if es.Status.ObservedGeneration != es.Generation || !conditions.IsTrue(es, conditions.Ready) {
+	if !conditions.IsTrue(es, conditions.Ready) || es.Status.RefreshTime.IsZero() {
+		return true, 0
+	}
+	// CreatedOnce (as in ESO) does not fetch again for a spec change once
+	// it has synced; the manual refresh annotation still does.
+	if es.Status.ObservedGeneration != es.Generation && es.Spec.RefreshPolicy != secretsv1.RefreshPolicyCreatedOnce {
 		return true, 0
 	}
 	switch creationPolicy(es) {
@@ -464,6 +498,10 @@ func (r *esReconciler) fetch(ctx context.Context, s *esScope, cl provider.Client
 			if err != nil {
 				return nil, nil, kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot read spec.dataFrom[%d].extract %s from %s: %w", i, refString(ref.Key, ref.Property), s.store, err))
 			}
+			m, err = shapeFrom(i, "extract", df, df.Extract.DecodingStrategy, m)
+			if err != nil {
+				return nil, nil, err
+			}
 			for k, v := range m {
 				values[k] = v
 			}
@@ -485,12 +523,23 @@ func (r *esReconciler) fetch(ctx context.Context, s *esScope, cl provider.Client
 			if err != nil {
 				return nil, nil, kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot search %s (spec.dataFrom[%d].find): %w", s.store, i, err))
 			}
+			if len(df.Rewrite) == 0 {
+				conv := make(map[string][]byte, len(m))
+				for k, v := range m {
+					conv[invalidKeyChars.ReplaceAllString(k, "_")] = v
+				}
+				m = conv
+			}
+			m, err = shapeFrom(i, "find", df, df.Find.DecodingStrategy, m)
+			if err != nil {
+				return nil, nil, err
+			}
 			for k, v := range m {
-				values[invalidKeyChars.ReplaceAllString(k, "_")] = v
+				values[k] = v
 			}
 		}
 	}
-	for _, d := range es.Spec.Data {
+	for i, d := range es.Spec.Data {
 		ref := provider.Ref{Key: d.RemoteRef.Key, Property: d.RemoteRef.Property, Version: d.RemoteRef.Version}
 		v, err := cl.GetSecret(ctx, ref)
 		if errors.Is(err, provider.ErrNotFound) {
@@ -500,9 +549,29 @@ func (r *esReconciler) fetch(ctx context.Context, s *esScope, cl provider.Client
 		if err != nil {
 			return nil, nil, kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot read %s (secretKey %q) from %s: %w", refString(ref.Key, ref.Property), d.SecretKey, s.store, err))
 		}
+		if v, err = decode(d.RemoteRef.DecodingStrategy, v); err != nil {
+			return nil, nil, kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("spec.data[%d] (secretKey %q): the value of %s in %s is not %s (remoteRef.decodingStrategy): %w",
+				i, d.SecretKey, refString(ref.Key, ref.Property), s.store, d.RemoteRef.DecodingStrategy, err))
+		}
 		values[d.SecretKey] = v
 	}
 	return values, missing, nil
+}
+
+// shapeFrom rewrites the keys of dataFrom[i]'s result, checks that they can
+// be Secret keys and decodes the values.
+func shapeFrom(i int, what string, df secretsv1.ExternalSecretDataFromRemoteRef, strategy secretsv1.ExternalSecretDecodingStrategy, m map[string][]byte) (map[string][]byte, error) {
+	m, err := rewriteKeys(df.Rewrite, m)
+	if err != nil {
+		return nil, kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("spec.dataFrom[%d].%w", i, err))
+	}
+	if bad := invalidKeys(m); len(bad) > 0 {
+		return nil, kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("spec.dataFrom[%d] gives key(s) that cannot be Secret keys: %s (rewrite them with spec.dataFrom[%d].rewrite)", i, strings.Join(bad, ", "), i))
+	}
+	if err := decodeMap(strategy, m); err != nil {
+		return nil, kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("spec.dataFrom[%d].%s.decodingStrategy: %w", i, what, err))
+	}
+	return m, nil
 }
 
 // mine says whether this ExternalSecret may write target: it created it
@@ -526,9 +595,94 @@ func (s *esScope) mine(target *corev1.Secret) error {
 	return nil
 }
 
+// validateRewrites refuses rewrites that do not compile, before any request.
+func validateRewrites(es *secretsv1.ExternalSecret) error {
+	for i, df := range es.Spec.DataFrom {
+		for j, rw := range df.Rewrite {
+			switch {
+			case rw.Regexp != nil:
+				if _, err := regexp.Compile(rw.Regexp.Source); err != nil {
+					return kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("ExternalSecret %s/%s: spec.dataFrom[%d].rewrite[%d].regexp.source does not compile: %w", es.Namespace, es.Name, i, j, err))
+				}
+			case rw.Transform != nil:
+				if err := template.ParseKey(rw.Transform.Template); err != nil {
+					return kitreconcile.Terminal(secretsv1.ReasonInvalidSpec, fmt.Errorf("ExternalSecret %s/%s: spec.dataFrom[%d].rewrite[%d].%w", es.Namespace, es.Name, i, j, err))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// templateSources reads the templates target.template.templateFrom names:
+// ConfigMaps and Secrets of the ExternalSecret's own namespace (there is no
+// namespace field), and literals.
+func (r *esReconciler) templateSources(ctx context.Context, es *secretsv1.ExternalSecret) ([]template.Source, error) {
+	t := es.Spec.Target.Template
+	if t == nil || len(t.TemplateFrom) == 0 {
+		return nil, nil
+	}
+	literals := template.Literals(t)
+	out := make([]template.Source, 0, len(t.TemplateFrom))
+	for i, tf := range t.TemplateFrom {
+		if src, ok := literals[i]; ok {
+			out = append(out, src)
+			continue
+		}
+		var ref *secretsv1.TemplateRef
+		var data map[string]string
+		var kind string
+		switch {
+		case tf.ConfigMap != nil:
+			ref, kind = tf.ConfigMap, "configMap"
+			cm := &corev1.ConfigMap{}
+			if err := r.client.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: ref.Name}, cm); err != nil {
+				return nil, templateRefError(es, i, kind, "ConfigMap", ref.Name, err)
+			}
+			data = cm.Data
+		case tf.Secret != nil:
+			ref, kind = tf.Secret, "secret"
+			sec := &corev1.Secret{}
+			if err := r.client.Get(ctx, client.ObjectKey{Namespace: es.Namespace, Name: ref.Name}, sec); err != nil {
+				return nil, templateRefError(es, i, kind, "Secret", ref.Name, err)
+			}
+			data = map[string]string{}
+			for k, v := range sec.Data {
+				data[k] = string(v)
+			}
+		default:
+			continue
+		}
+		src := template.Source{Where: fmt.Sprintf("template.templateFrom[%d].%s %s", i, kind, ref.Name), Target: tf.Target}
+		for _, it := range ref.Items {
+			text, ok := data[it.Key]
+			if !ok {
+				return nil, kitreconcile.Terminal(secretsv1.ReasonTemplateInvalid, fmt.Errorf("ExternalSecret %s/%s: spec.target.template.templateFrom[%d].%s: %s/%s has no key %q",
+					es.Namespace, es.Name, i, kind, es.Namespace, ref.Name, it.Key))
+			}
+			scope := it.TemplateAs
+			if scope == "" {
+				scope = secretsv1.TemplateScopeValues
+			}
+			src.Items = append(src.Items, template.Item{Key: it.Key, Text: text, Scope: scope})
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func templateRefError(es *secretsv1.ExternalSecret, i int, field, kind, name string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return kitreconcile.Terminal(secretsv1.ReasonTemplateInvalid, fmt.Errorf("ExternalSecret %s/%s: spec.target.template.templateFrom[%d].%s: %s %s/%s not found",
+			es.Namespace, es.Name, i, field, kind, es.Namespace, name))
+	}
+	return fmt.Errorf("cannot read %s %s/%s: %w", kind, es.Namespace, name, err)
+}
+
 // write applies the target Secret as creationPolicy says.
-func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Secret, data map[string][]byte) error {
+func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Secret, out template.Output) error {
 	es := s.es
+	data := out.Data
 	name := es.TargetName()
 	switch creationPolicy(es) {
 	case secretsv1.CreatePolicyNone:
@@ -568,11 +722,12 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 		}
 	}
 	ac := corev1ac.Secret(name, es.Namespace).WithData(data)
-	labels := map[string]string{secretsv1.ManagedByLabel: secretsv1.ManagedByValue}
-	annotations := map[string]string{
-		secretsv1.OwnerAnnotation:    es.Namespace + "/" + es.Name,
-		secretsv1.DataHashAnnotation: hash,
-		saltAnnotation:               salt,
+	labels, annotations := map[string]string{}, map[string]string{}
+	for k, v := range out.Labels {
+		labels[k] = v
+	}
+	for k, v := range out.Annotations {
+		annotations[k] = v
 	}
 	if t := es.Spec.Target.Template; t != nil {
 		for k, v := range t.Metadata.Labels {
@@ -585,6 +740,11 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 			ac.WithType(t.Type)
 		}
 	}
+	// Set last: a template cannot forge who owns the Secret or its hash.
+	labels[secretsv1.ManagedByLabel] = secretsv1.ManagedByValue
+	annotations[secretsv1.OwnerAnnotation] = es.Namespace + "/" + es.Name
+	annotations[secretsv1.DataHashAnnotation] = hash
+	annotations[saltAnnotation] = salt
 	ac.WithLabels(labels).WithAnnotations(annotations)
 	if creationPolicy(es) == secretsv1.CreatePolicyOwner {
 		ac.WithOwnerReferences(metav1ac.OwnerReference().WithAPIVersion(s.owner.APIVersion).WithKind(s.owner.Kind).

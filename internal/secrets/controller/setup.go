@@ -39,7 +39,28 @@ var DefaultClientLimit = kubeclient.Limit{QPS: 500, Burst: 1000}
 const (
 	indexStoreRef   = "secrets.strata.dev/store-ref"
 	indexTargetName = "secrets.strata.dev/target-name"
+	// indexTemplateRef: "ConfigMap/<name>" and "Secret/<name>" of the
+	// ExternalSecret's templateFrom, so a template that appears or changes
+	// wakes the ExternalSecrets that use it.
+	indexTemplateRef = "secrets.strata.dev/template-ref"
 )
+
+func templateRefs(es *secretsv1.ExternalSecret) []string {
+	t := es.Spec.Target.Template
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, tf := range t.TemplateFrom {
+		if tf.ConfigMap != nil {
+			out = append(out, "ConfigMap/"+tf.ConfigMap.Name)
+		}
+		if tf.Secret != nil {
+			out = append(out, "Secret/"+tf.Secret.Name)
+		}
+	}
+	return out
+}
 
 func storeRefKey(kind, name string) string { return kind + "/" + name }
 
@@ -72,6 +93,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		return []string{o.(*secretsv1.ExternalSecret).TargetName()}
 	}); err != nil {
 		return fmt.Errorf("cannot index ExternalSecrets by target: %w", err)
+	}
+	if err := idx.IndexField(ctx, &secretsv1.ExternalSecret{}, indexTemplateRef, func(o client.Object) []string {
+		return templateRefs(o.(*secretsv1.ExternalSecret))
+	}); err != nil {
+		return fmt.Errorf("cannot index ExternalSecrets by template: %w", err)
 	}
 	if err := setupStores(mgr, c, clients, o.Workers); err != nil {
 		return err

@@ -76,10 +76,18 @@ func indent(n int, s string) string {
 // the target key.
 type Error struct {
 	Key string
-	Err error
+	// Where, when set, names a template that is not a key of
+	// template.data (a templateFrom item, a rewrite).
+	Where string
+	Err   error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("template of key %q: %v", e.Key, e.Err) }
+func (e *Error) Error() string {
+	if e.Where != "" {
+		return fmt.Sprintf("%s: %v", e.Where, e.Err)
+	}
+	return fmt.Sprintf("template of key %q: %v", e.Key, e.Err)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Parse checks every template of t without executing it.
@@ -89,6 +97,15 @@ func Parse(t *secretsv1.ExternalSecretTemplate) error {
 	}
 	for _, k := range sortedKeys(t.Data) {
 		if _, err := parse(k, t.Data[k]); err != nil {
+			return err
+		}
+	}
+	for i, src := range Literals(t) {
+		if _, err := parse("literal", src.Items[0].Text); err != nil {
+			var te *Error
+			if errors.As(err, &te) {
+				te.Where = fmt.Sprintf("template.templateFrom[%d].literal", i)
+			}
 			return err
 		}
 	}

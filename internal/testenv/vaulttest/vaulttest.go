@@ -215,6 +215,19 @@ func (s *Server) KubernetesRole(t testing.TB, mount, role, ns, sa, audience stri
 	})
 }
 
+// KubernetesRoleFor is KubernetesRole binding several namespaces and
+// ServiceAccount names.
+func (s *Server) KubernetesRoleFor(t testing.TB, mount, role string, namespaces, sas []string, audience string, policies ...string) {
+	t.Helper()
+	s.write(t, "auth/"+mount+"/role/"+role, map[string]any{
+		"bound_service_account_names":      sas,
+		"bound_service_account_namespaces": namespaces,
+		"audience":                         audience,
+		"token_policies":                   policies,
+		"token_ttl":                        "10m",
+	})
+}
+
 // EnsureNamespace creates ns if it does not exist.
 func EnsureNamespace(t testing.TB, cs kubernetes.Interface, ns string) {
 	t.Helper()
