@@ -208,13 +208,13 @@ func (r *Reconciler) tenantClient(user string) (client.Client, error) {
 
 // scope is what one reconcile of a Stage knows.
 type scope struct {
-	stage    *deliveryv1.Stage
-	policy   deliveryv1.PromotionPolicy // with the Pipeline's defaults
-	sync     *gitopsv1.Sync
-	repo     *gitopsv1.GitRepository // the Sync's GitRepository
-	tenant   client.Client
-	user     string
-	windows  []window
+	stage     *deliveryv1.Stage
+	policy    deliveryv1.PromotionPolicy // with the Pipeline's defaults
+	sync      *gitopsv1.Sync
+	repo      *gitopsv1.GitRepository // the Sync's GitRepository
+	tenant    client.Client
+	user      string
+	windows   []window
 	following bool // the stage's Sync deploys its source GitRepository itself
 
 	// candidates are the revisions verified upstream, newest first.

@@ -259,7 +259,7 @@ func approve(t *testing.T, ns, stage, rev, decision, user string, groups ...stri
 	t.Helper()
 	a := &deliveryv1.Approval{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "approval-"},
-		Spec: deliveryv1.ApprovalSpec{Stage: stage, Revision: rev, Decision: decision, Approver: user, Groups: groups},
+		Spec:       deliveryv1.ApprovalSpec{Stage: stage, Revision: rev, Decision: decision, Approver: user, Groups: groups},
 	}
 	if err := as(t, user, groups...).Create(context.Background(), a); err != nil {
 		t.Fatalf("approval by %s: %v", user, err)
