@@ -70,9 +70,13 @@ func (r *Reconciler) finish(ctx context.Context, sc *scope, p *deliveryv1.Promot
 	}
 	switch sc.policy.Mode {
 	case deliveryv1.PromotionModeGitWriteBack:
-		commit, err := r.writeBack(ctx, sc, f.Revision)
-		if err != nil {
-			return err
+		commit := f.Commit
+		if commit == "" {
+			c, err := r.writeBack(ctx, sc, f.Revision)
+			if err != nil {
+				return err
+			}
+			commit = c
 		}
 		if f.Commit != commit {
 			f.Commit = commit
