@@ -221,8 +221,11 @@ func (r *Reconciler) rollback(ctx context.Context, sc *scope, rev, run, why stri
 	return nil
 }
 
+// verificationFailed reports, for this reconcile, that the stage's current
+// revision failed its verification (summarize makes it the Ready reason
+// unless a promotion is under way).
 func (r *Reconciler) verificationFailed(sc *scope, _ string, msg string) {
-	conditions.MarkFailed(sc.stage, deliveryv1.ReasonVerificationFailed, msg)
+	sc.failed = msg
 }
 
 func (r *Reconciler) addVerified(sc *scope, v deliveryv1.VerifiedRevision) {
