@@ -31,6 +31,7 @@ type pipelineOptions struct {
 	production        deliveryv1.PromotionPolicy
 	stagingVerify     *deliveryv1.StageVerification
 	productionAccount bool // give the production Stage a service account with the rights it needs
+	stagingSync       func(*gitopsv1.Sync)
 }
 
 func newPipeline(t *testing.T, o pipelineOptions) *pipeline {
@@ -38,7 +39,11 @@ func newPipeline(t *testing.T, o pipelineOptions) *pipeline {
 	p := &pipeline{repo: newRepo(t, "app"), staging: newNamespace(t, "staging"), prod: newNamespace(t, "production")}
 	p.c0 = p.repo.Commit("c0", appFiles("c0"))
 	create(t, gitRepository(p.staging, "app", p.repo.URL(), &gitopsv1.GitRepositoryRef{Branch: "main"}))
-	create(t, syncOf(p.staging, "app", "app", "app"))
+	ss := syncOf(p.staging, "app", "app", "app")
+	if o.stagingSync != nil {
+		o.stagingSync(ss)
+	}
+	create(t, ss)
 	create(t, &deliveryv1.Stage{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "staging"},
 		Spec: deliveryv1.StageSpec{Pipeline: "web", SyncRef: deliveryv1.LocalReference{Name: "app"},
 			Source: deliveryv1.StageSource{GitRepository: "app"}, Verification: o.stagingVerify}})
@@ -281,3 +286,55 @@ func patchStage(t *testing.T, ns, name string, mutate func(*deliveryv1.Stage)) {
 }
 
 var _ = ptr.To[int]
+
+// TestSyncVerificationRollback: staging's Sync verifies each revision
+// (spec.verify) and rolls back on failure; the Stage takes the verified
+// revisions and their runs from the Sync, reports the rollback with
+// VerificationFailed naming both revisions, and the failed revision never
+// reaches production.
+func TestSyncVerificationRollback(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{Auto: true},
+		stagingSync: func(s *gitopsv1.Sync) {
+			s.Spec.Verify = &gitopsv1.Verify{Templates: []deliveryv1.TemplateRef{{Name: "version"}}}
+			s.Spec.Rollback = &gitopsv1.Rollback{OnVerificationFailure: true}
+		}})
+	create(t, &deliveryv1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "version"},
+		Spec: deliveryv1.AnalysisTemplateSpec{
+			Args: []deliveryv1.Argument{{Name: "revision"}},
+			Metrics: []deliveryv1.Metric{{Name: "version", NoData: deliveryv1.NoDataFail,
+				Provider: deliveryv1.MetricProvider{Kubernetes: &deliveryv1.KubernetesMetric{APIVersion: "v1", Kind: "ConfigMap", Name: "web",
+					Condition: `objects.all(o, o.data.version != "bad")`}}}}}})
+	c1 := p.push(t, "c1")
+	st := p.waitVerifiedInStaging(t, c1)
+	if run := st.Status.VerifiedRevisions[0].Run; !strings.Contains(run, "-verify-") {
+		t.Errorf("c1 verified by %q, want the Sync's AnalysisRun", run)
+	}
+	p.waitProduction(t, c1)
+
+	bad := p.push(t, "bad")
+	st = waitStage(t, p.staging, "staging", "bad rolled back", func(st *deliveryv1.Stage) bool {
+		return readyReason(st) == deliveryv1.ReasonVerificationFailed
+	})
+	msg := conditions.Get(st, conditions.Ready).Message
+	if !strings.Contains(msg, short(bad)) || !strings.Contains(msg, "rolled back to "+short(c1)) {
+		t.Errorf("VerificationFailed message %q does not name both revisions", msg)
+	}
+	if verified(st, bad) {
+		t.Fatal("the failed revision is verified")
+	}
+	prod := getStage(t, p.prod, "production")
+	if prod.Status.CurrentRevision != c1 || repoCommit(t, p.prod, "app") != c1 || (prod.Status.Pending != nil && prod.Status.Pending.Revision == bad) {
+		t.Fatalf("production moved towards the failed revision: %s", describe(prod))
+	}
+	var l deliveryv1.PromotionList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(p.prod)); err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range l.Items {
+		if matches(bad, pr.Spec.Revision) {
+			t.Errorf("a Promotion of the failed revision exists: %s", pr.Name)
+		}
+	}
+}
