@@ -123,6 +123,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Watches(&gitopsv1.Sync{}, handler.EnqueueRequestsFromMapFunc(r.stagesOfSync)).
 		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
 		Watches(&deliveryv1.Stage{}, handler.EnqueueRequestsFromMapFunc(r.downstreamStages)).
+		Watches(&deliveryv1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("stage").
 		Complete(r)
