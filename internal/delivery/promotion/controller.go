@@ -254,10 +254,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	h := patch.NewHelper(r.client, st)
 	conditions.EnsureInitialized(st)
 	defer func() {
-		if retErr == nil || !kitreconcile.IsTerminal(retErr) {
-			// keep observedGeneration for terminal errors too: the spec was read
-		}
-		st.Status.ObservedGeneration = st.Generation
 		// In-flight promotions and verified revisions are what later
 		// steps rely on: a write based on a stale read must not replace
 		// newer ones (a Conflict retries the reconcile).
@@ -281,6 +277,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 	}
 	r.summarize(sc)
+	st.Status.ObservedGeneration = st.Generation
 	return ctrl.Result{RequeueAfter: sc.requeue}, nil
 }
 
@@ -293,6 +290,8 @@ func (r *Reconciler) fail(_ context.Context, st *deliveryv1.Stage, err error, lo
 	}
 	prev := conditions.Get(st, conditions.Ready)
 	if kitreconcile.IsTerminal(err) {
+		// The spec was read and cannot work: that is its verdict.
+		st.Status.ObservedGeneration = st.Generation
 		conditions.MarkStalled(st, reason, err.Error())
 	} else {
 		conditions.MarkFailed(st, reason, err.Error())
