@@ -68,8 +68,9 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 		rev := sourceRevision(st, commitOf(v.Revision))
 		r.withdraw(sc, rev, fmt.Sprintf("its verification by AnalysisRun %s in Sync %s ended %s: %s", v.RunName, s.Name, v.Phase, v.Message))
 		if s.Status.RolledBackRevision != "" && commitOf(s.Status.RolledBackRevision) == commitOf(v.Revision) {
+			target := sourceRevision(st, commitOf(s.Status.LastVerifiedRevision))
 			r.verificationFailed(sc, rev, fmt.Sprintf("revision %s failed its verification by AnalysisRun %s (%s); Sync %s rolled back to %s",
-				short(rev), v.RunName, v.Message, s.Name, short(cur)))
+				short(rev), v.RunName, v.Message, s.Name, short(target)))
 		}
 	}
 	if rb := s.Status.RolledBackRevision; rb != "" {

@@ -235,8 +235,8 @@ func TestVerificationSoakAndWithdrawal(t *testing.T) {
 	if !prod.Status.Pending.Until.Equal(until) {
 		t.Errorf("the soak of c2 was reset by c3: until %s, was %s", prod.Status.Pending.Until, until)
 	}
-	if p3 := getPromotion(t, p.prod, promotionName(prod, c3)); p3.Status.Phase != deliveryv1.PromotionPending {
-		t.Errorf("c3's promotion is %s, want queued behind c2", p3.Status.Phase)
+	if p3 := waitPromotion(t, p.prod, promotionName(prod, c3), deliveryv1.PromotionPending); conditions.Get(p3, conditions.Ready).Reason != deliveryv1.ReasonQueued {
+		t.Errorf("c3's promotion is %+v, want queued behind c2", conditions.Get(p3, conditions.Ready))
 	}
 
 	// Withdrawal: c3's re-verification fails in staging; its promotion stops.
@@ -266,7 +266,7 @@ func TestVerificationSoakAndWithdrawal(t *testing.T) {
 	if hasHistory(st, c3, "Withdrawn") != 1 {
 		t.Errorf("staging history: %+v", st.Status.History)
 	}
-	waitPromotion(t, p.prod, promotionName(st, c3), deliveryv1.PromotionWithdrawn)
+	waitPromotion(t, p.prod, promotionName(prod, c3), deliveryv1.PromotionWithdrawn)
 	approve(t, p.prod, "production", c3, deliveryv1.DecisionApprove, "alice")
 	prod = waitStage(t, p.prod, "production", "nothing pending", func(st *deliveryv1.Stage) bool {
 		return st.Status.Pending == nil && st.Status.CurrentRevision == c2
