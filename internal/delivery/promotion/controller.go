@@ -459,6 +459,10 @@ func (r *Reconciler) summarize(sc *scope) {
 	switch {
 	case sc.failed != "" && st.Status.InFlight == nil:
 		conditions.MarkFailed(st, deliveryv1.ReasonVerificationFailed, sc.failed)
+	case st.Status.InFlight == nil && st.Status.Pending == nil && len(st.Status.History) > 0 && st.Status.History[0].Result == resultRolledBack:
+		// Reported until the next promotion, as a Sync reports its
+		// rollback until the source moves on.
+		conditions.MarkFailed(st, deliveryv1.ReasonVerificationFailed, st.Status.History[0].Message)
 	case st.Status.InFlight != nil:
 		f := st.Status.InFlight
 		conditions.MarkProgressing(st, deliveryv1.ReasonPromoting, fmt.Sprintf("promoting revision %s (Promotion %s); waiting for Sync %s to apply it", short(f.Revision), f.Promotion, sc.sync.Name))

@@ -338,3 +338,52 @@ func TestSyncVerificationRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestPinnedStageRollsBackOnFailedVerification: production verifies each
+// revision with its own AnalysisRun; a revision that fails there is
+// withdrawn and production's GitRepository is pinned back to its previous
+// verified revision, which its Sync applies again; the stage reports both.
+func TestPinnedStageRollsBackOnFailedVerification(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{Auto: true}})
+	create(t, &deliveryv1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: p.prod, Name: "version"},
+		Spec: deliveryv1.AnalysisTemplateSpec{
+			Metrics: []deliveryv1.Metric{{Name: "version", NoData: deliveryv1.NoDataFail,
+				Provider: deliveryv1.MetricProvider{Kubernetes: &deliveryv1.KubernetesMetric{APIVersion: "v1", Kind: "ConfigMap", Name: "web",
+					Condition: `objects.all(o, o.data.version != "bad")`}}}}}})
+	// The run reads as production's service account.
+	grant(t, p.prod, "read-configmaps", serviceAccount(p.prod, "promoter"), ruleFor("", "configmaps", "get", "list"))
+	patchStage(t, p.prod, "production", func(s *deliveryv1.Stage) {
+		s.Spec.Verification = &deliveryv1.StageVerification{Templates: []deliveryv1.TemplateRef{{Name: "version"}}}
+	})
+	c1 := p.push(t, "c1")
+	p.waitVerifiedInStaging(t, c1)
+	st := p.waitProduction(t, c1)
+	if st.Status.VerifiedRevisions[0].Run == "" {
+		t.Errorf("c1 verified in production without its run: %+v", st.Status.VerifiedRevisions[0])
+	}
+	bad := p.push(t, "bad")
+	p.waitVerifiedInStaging(t, bad) // staging does not verify beyond its Sync being Ready
+	st = waitStage(t, p.prod, "production", "rolled back to c1", func(st *deliveryv1.Stage) bool {
+		return readyReason(st) == deliveryv1.ReasonVerificationFailed && st.Status.CurrentRevision == c1 && hasHistory(st, c1, "RolledBack") == 1
+	})
+	msg := conditions.Get(st, conditions.Ready).Message
+	if !strings.Contains(msg, short(bad)) || !strings.Contains(msg, "rolled back to "+short(c1)) {
+		t.Errorf("message %q does not name both revisions", msg)
+	}
+	waitPromotion(t, p.prod, promotionName(st, bad), deliveryv1.PromotionFailed)
+	if verified(st, bad) || repoCommit(t, p.prod, "app") != c1 {
+		t.Fatalf("after the rollback: %s, pinned to %s", describe(st), repoCommit(t, p.prod, "app"))
+	}
+	cm := &corev1.ConfigMap{}
+	managedtest.Eventually(t, 30*time.Second, "c1 applied again", func() error {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.prod, Name: "web"}, cm); err != nil {
+			return err
+		}
+		if cm.Data["version"] != "c1" {
+			return errorf("version %s", cm.Data["version"])
+		}
+		return nil
+	})
+}
