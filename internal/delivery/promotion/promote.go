@@ -351,6 +351,7 @@ func (r *Reconciler) countApprovals(ctx context.Context, sc *scope, rev, author 
 				fmt.Sprintf("%s authored revision %s and cannot approve it alone (four-eyes rule)", a.Spec.Approver, short(rev)))
 		}
 	}
+	slices.Sort(approvedBy)
 	if !required {
 		return approvedBy, rejectedBy, ""
 	}
