@@ -127,6 +127,7 @@ func TestAutoPromotionWithApprovals(t *testing.T) {
 		t.Errorf("pending.waitingFor = %s", st.Status.Pending.WaitingFor)
 	}
 	prom := promotionName(st, c1)
+	managedtest.HasEvent(t, env.Client, "production", deliveryv1.ReasonAwaitingApproval)
 
 	bob := approve(t, p.prod, "production", c1[:7], deliveryv1.DecisionApprove, "bob", "developers")
 	waitCounted(t, bob, metav1.ConditionFalse, deliveryv1.ReasonNotAnApprover)
@@ -172,6 +173,18 @@ func TestAutoPromotionWithApprovals(t *testing.T) {
 	if repoCommit(t, p.prod, "app") != c1 {
 		t.Fatalf("production pinned to %s after c2 was rejected", repoCommit(t, p.prod, "app"))
 	}
+
+	// A Promotion naming no Stage says so.
+	orphan := &deliveryv1.Promotion{ObjectMeta: metav1.ObjectMeta{Namespace: p.prod, Name: "orphan"},
+		Spec: deliveryv1.PromotionSpec{Stage: "missing", Revision: c2}}
+	create(t, orphan)
+	managedtest.Eventually(t, 30*time.Second, "orphan promotion reported", func() error {
+		o := getPromotion(t, p.prod, "orphan")
+		if c := conditions.Get(o, conditions.Ready); c != nil && c.Reason == deliveryv1.ReasonStageNotFound && strings.Contains(c.Message, "missing") {
+			return nil
+		}
+		return errorf("status %+v", o.Status)
+	})
 }
 
 // TestVerificationSoakAndWithdrawal: staging verifies each revision with
