@@ -100,6 +100,11 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// rights to write it) to wake up when it changes.
 		rule(strs("apps"), strs("deployments", "replicasets"), readVerbs),
 		rule(strs(""), strs("services"), readVerbs),
+		// Promotion: Stages read GitRepositories and pin them (as the
+		// tenant when it has a service account), and check who may
+		// override promotion windows.
+		rule(strs("gitops.strata.dev"), strs("gitrepositories"), strs("get", "list", "watch", "patch")),
+		rule(strs("authorization.k8s.io"), strs("subjectaccessreviews"), strs("create")),
 	},
 	"notification": {
 		rule(strs("notification.strata.dev"), strs("*"), allVerbs),

@@ -18,8 +18,11 @@ func setupDelivery(mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	// Rollouts act as the same account in their namespace.
-	return rollout.Setup(mgr, rollout.Options{
+	if err := rollout.Setup(mgr, rollout.Options{
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		Workers:               o.MaxConcurrentReconciles,
-	})
+	}); err != nil {
+		return err
+	}
+	return setupPromotion(mgr, o)
 }
