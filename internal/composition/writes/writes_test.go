@@ -276,7 +276,8 @@ func count(ctx context.Context, c client.Client, ns string, want int) error {
 	return nil
 }
 
-// writes are the API server's write requests so far by "VERB resource".
+// writes are the API server's write requests so far by "VERB resource", and
+// "VERB resource (code)" for those that failed.
 type writes map[string]float64
 
 func (w writes) total() float64 {
@@ -327,6 +328,11 @@ func scrape(t *testing.T) writes {
 		key := labels["verb"] + " " + labels["resource"]
 		if labels["subresource"] != "" {
 			key += "/" + labels["subresource"]
+		}
+		if code := labels["code"]; !strings.HasPrefix(code, "2") {
+			// A refused write (a Conflict, say) is counted and named
+			// apart: it costs the API server a request all the same.
+			key += " (" + code + ")"
 		}
 		out[key] += v
 	}
