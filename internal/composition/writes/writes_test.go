@@ -127,6 +127,9 @@ func init() {
 	}
 }
 
+// runs counts the runs of TestWritesPerClaim in this process.
+var runs int
+
 // TestWritesPerClaim creates, updates and deletes n claims of three
 // ConfigMaps and counts the API server's write requests.
 func TestWritesPerClaim(t *testing.T) {
@@ -141,7 +144,10 @@ func TestWritesPerClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ns := "writes"
+	// A namespace of its own for each run, so that -count=N runs it again
+	// from scratch on the same API server.
+	runs++
+	ns := fmt.Sprintf("writes-%d", runs)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
