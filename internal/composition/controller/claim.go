@@ -47,6 +47,8 @@ type claimReconciler struct {
 	grace time.Duration
 	// memory is the status last written per claim.
 	memory *patch.Memory
+	// metaWrites are the engine's own writes of claims' metadata and spec.
+	metaWrites *ownWrites
 }
 
 // claimOnlyFields stay on the claim and are not copied to the XR's spec.
@@ -90,6 +92,7 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	defer func() {
 		if claim.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
 			r.memory.Forget(claim.GetUID())
+			r.metaWrites.forget(claim.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -172,11 +175,15 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 			"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": name,
 		}}
 	}
-	if len(patch) > 0 {
+	// A claim read from a cache that has not seen this patch yet (the XR's
+	// creation brings the claim back at once) is bound already, to the
+	// same deterministic name.
+	if len(patch) > 0 && !r.metaWrites.lags(claim) {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, claim, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldOwnerClaim)); err != nil {
 			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
 		}
+		r.metaWrites.record(claim)
 	}
 
 	xr := &unstructured.Unstructured{}

@@ -116,6 +116,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	defer func() {
 		if xr.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(xr, FinalizerComposite) {
 			r.engine.statusMemory.Forget(xr.GetUID())
+			r.engine.metaWrites.forget(xr.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -203,11 +204,19 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 			"compositionRevisionRef": map[string]any{"name": revName},
 		}
 	}
+	if len(patch) > 0 && r.engine.metaWrites.lags(s.xr) {
+		// The cache has not seen this controller's own patch yet: the
+		// selection (a function of the same inputs) is recorded already,
+		// and so is its event.
+		patch = nil
+		curComp, oldRev = name, revName
+	}
 	if len(patch) > 0 {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, s.xr, client.RawPatch("application/merge-patch+json", data), client.FieldOwner(fieldOwnerXR)); err != nil {
 			return fmt.Errorf("cannot record the selected composition: %w", err)
 		}
+		r.engine.metaWrites.record(s.xr)
 	}
 	if curComp != name || oldRev != revName {
 		if curComp != name {
