@@ -92,7 +92,6 @@ func (r *claimReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	defer func() {
 		if claim.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
 			r.memory.Forget(claim.GetUID())
-			r.metaWrites.forget(claim.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -407,11 +406,20 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 			return reconcile.Result{}, false, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 		}
 	}
+	if r.metaWrites.lags(claim) {
+		// The finalizer is gone already: the cache has not seen it (the
+		// XR's deletion event can bring the claim back after that).
+		controllerutil.RemoveFinalizer(claim, FinalizerClaim)
+		return reconcile.Result{}, true, nil
+	}
 	p := client.MergeFrom(claim.DeepCopy())
 	controllerutil.RemoveFinalizer(claim, FinalizerClaim)
 	if err := r.client.Patch(ctx, claim, p); err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, false, fmt.Errorf("cannot remove finalizer: %w", err)
 	}
+	// Remembered until it expires: the claim is gone, and so may be the
+	// events that would tell a later reconcile.
+	r.metaWrites.record(claim)
 	return reconcile.Result{}, true, nil
 }
 

@@ -107,7 +107,10 @@ var claimGVK = schema.GroupVersionKind{Group: "writes.strata.dev", Version: "v1a
 // and the claim's status once each (2) and one event (1).
 // Update: the XR's spec (1), three ConfigMaps (3), and the XR's and the
 // claim's status (2), which must record the new observedGeneration of each
-// (kstatus calls an object whose observedGeneration lags InProgress).
+// (kstatus calls an object whose observedGeneration lags InProgress). Each
+// of the six changes a different object or subresource, so none can carry
+// another's change: issue 15's 5 needs an XR that does not mirror its
+// claim's spec (its generation would then not move either).
 // Delete: the XR (1), three ConfigMaps (3), the XR's and the claim's
 // finalizers (2) and one event (1); no status, as nothing holds the
 // deletion up.
