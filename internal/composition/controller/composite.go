@@ -552,6 +552,16 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 						mu.Unlock()
 						return nil
 					}
+					if decision == ownership.Update && ownership.Unchanged(desired, live, owner.FieldManager()) {
+						// The XR composed it a moment ago and the cache
+						// has not seen it yet: applying it again would
+						// change nothing.
+						mu.Lock()
+						defer mu.Unlock()
+						added++
+						s.observed[id] = live
+						return nil
+					}
 				}
 			}
 			opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
