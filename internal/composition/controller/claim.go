@@ -47,6 +47,8 @@ type claimReconciler struct {
 	grace time.Duration
 	// memory is the status last written per claim.
 	memory *patch.Memory
+	// metaWrites are the engine's own writes of claims' metadata and spec.
+	metaWrites *ownWrites
 }
 
 // claimOnlyFields stay on the claim and are not copied to the XR's spec.
@@ -172,11 +174,15 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 			"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": name,
 		}}
 	}
-	if len(patch) > 0 {
+	// A claim read from a cache that has not seen this patch yet (the XR's
+	// creation brings the claim back at once) is bound already, to the
+	// same deterministic name.
+	if len(patch) > 0 && !r.metaWrites.lags(claim) {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, claim, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldOwnerClaim)); err != nil {
 			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
 		}
+		r.metaWrites.record(claim)
 	}
 
 	xr := &unstructured.Unstructured{}
@@ -400,11 +406,20 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 			return reconcile.Result{}, false, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 		}
 	}
+	if r.metaWrites.lags(claim) {
+		// The finalizer is gone already: the cache has not seen it (the
+		// XR's deletion event can bring the claim back after that).
+		controllerutil.RemoveFinalizer(claim, FinalizerClaim)
+		return reconcile.Result{}, true, nil
+	}
 	p := client.MergeFrom(claim.DeepCopy())
 	controllerutil.RemoveFinalizer(claim, FinalizerClaim)
 	if err := r.client.Patch(ctx, claim, p); err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, false, fmt.Errorf("cannot remove finalizer: %w", err)
 	}
+	// Remembered until it expires: the claim is gone, and so may be the
+	// events that would tell a later reconcile.
+	r.metaWrites.record(claim)
 	return reconcile.Result{}, true, nil
 }
 

@@ -118,6 +118,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	defer func() {
 		if xr.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(xr, FinalizerComposite) {
 			r.engine.statusMemory.Forget(xr.GetUID())
+			r.engine.metaWrites.forget(xr.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -205,11 +206,19 @@ func (r *compositeReconciler) selectRevision(ctx context.Context, s *scope) erro
 			"compositionRevisionRef": map[string]any{"name": revName},
 		}
 	}
+	if len(patch) > 0 && r.engine.metaWrites.lags(s.xr) {
+		// The cache has not seen this controller's own patch yet: the
+		// selection (a function of the same inputs) is recorded already,
+		// and so is its event.
+		patch = nil
+		curComp, oldRev = name, revName
+	}
 	if len(patch) > 0 {
 		data, _ := utiljson.Marshal(patch)
 		if err := r.client.Patch(ctx, s.xr, client.RawPatch("application/merge-patch+json", data), client.FieldOwner(fieldOwnerXR)); err != nil {
 			return fmt.Errorf("cannot record the selected composition: %w", err)
 		}
+		r.engine.metaWrites.record(s.xr)
 	}
 	if curComp != name || oldRev != revName {
 		if curComp != name {
@@ -544,6 +553,16 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 						mu.Lock()
 						problems = append(problems, problem{reason: ownership.ReasonResourceConflict, message: fmt.Sprintf("resource %q: %v", id, err)})
 						mu.Unlock()
+						return nil
+					}
+					if decision == ownership.Update && ownership.Unchanged(desired, live, owner.FieldManager()) {
+						// The XR composed it a moment ago and the cache
+						// has not seen it yet: applying it again would
+						// change nothing.
+						mu.Lock()
+						defer mu.Unlock()
+						added++
+						s.observed[id] = live
 						return nil
 					}
 				}

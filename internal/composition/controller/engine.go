@@ -68,6 +68,9 @@ type Engine struct {
 	// statusMemory is the status last written per XR and claim (their UIDs
 	// differ), so a reconcile from a stale cache does not write it again.
 	statusMemory *patch.Memory
+	// metaWrites are the engine's own writes of claims' and XRs' metadata
+	// and spec, for the same reason.
+	metaWrites *ownWrites
 
 	releasedMu sync.Mutex
 	// released are the XRs whose finalizer the engine removed, and when:
@@ -132,6 +135,57 @@ func (e *Engine) cacheLags(key, hash string, live *unstructured.Unstructured) bo
 	defer e.appliedMu.Unlock()
 	r, ok := e.applied[key]
 	return ok && r.hash == hash && n < r.rv
+}
+
+// ownWrites remembers, per claim or XR (by UID), the resourceVersion the API
+// server answered to the engine's last write of its metadata or spec (the
+// finalizer and the references it records once), so a reconcile that starts
+// from a cache that has not seen that write yet does not send it again.
+type ownWrites struct {
+	mu sync.Mutex
+	rv map[types.UID]appliedRec
+}
+
+func newOwnWrites() *ownWrites { return &ownWrites{rv: map[types.UID]appliedRec{}} }
+
+// record remembers o as the engine just wrote it.
+func (w *ownWrites) record(o metav1.Object) {
+	n, err := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if len(w.rv) > 0 && len(w.rv)%1024 == 0 {
+		for k, r := range w.rv {
+			if now.Sub(r.at) > appliedFor {
+				delete(w.rv, k)
+			}
+		}
+	}
+	w.rv[o.GetUID()] = appliedRec{rv: n, at: now}
+}
+
+// lags says whether o, read from the cache, is older than the engine's last
+// write of it: the write is done, the cache has not seen it. As in
+// cacheLags, resourceVersions are compared as the etcd revisions they are;
+// one that is not a number trusts the cache.
+func (w *ownWrites) lags(o metav1.Object) bool {
+	n, err := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.rv[o.GetUID()]
+	return ok && n < r.rv
+}
+
+func (w *ownWrites) forget(uid types.UID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.rv, uid)
 }
 
 // releasedFor is how long a released XR is remembered; its deletion reaches
@@ -256,7 +310,7 @@ func SetupEngineWithOptions(mgr ctrl.Manager, o Options) (*Engine, error) {
 		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers, claimGrace: o.ClaimGrace,
 		ctxReady: make(chan struct{}), running: map[string]*xrdControllers{}, plans: map[types.UID]*render.Plan{},
-		statusMemory: patch.NewMemory(), released: map[types.UID]time.Time{}, applied: map[string]appliedRec{},
+		statusMemory: patch.NewMemory(), metaWrites: newOwnWrites(), released: map[types.UID]time.Time{}, applied: map[string]appliedRec{},
 	}
 	// The per-XRD controllers are not the manager's (it cannot stop one):
 	// they run under the manager's context, taken here.
@@ -452,7 +506,7 @@ func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (cont
 }
 
 func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (controller.Controller, error) {
-	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName, memory: e.statusMemory, grace: e.claimGrace,
+	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName, memory: e.statusMemory, metaWrites: e.metaWrites, grace: e.claimGrace,
 		reader: e.mgr.GetAPIReader()}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

@@ -23,7 +23,8 @@ type Memory struct {
 func NewMemory() *Memory { return &Memory{written: map[types.UID]any{}} }
 
 // WithMemory skips a write whose status m remembers as the last written for
-// the object, and remembers each status written.
+// the object (but for the transition times of its conditions), and
+// remembers each status written.
 func WithMemory(m *Memory) Option { return func(o *options) { o.memory = m } }
 
 // Forget drops what m remembers of the object with uid.
@@ -43,7 +44,46 @@ func (m *Memory) wrote(obj client.Object, status any) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last, ok := m.written[obj.GetUID()]
-	return ok && equality.Semantic.DeepEqual(last, status)
+	return ok && equality.Semantic.DeepEqual(withoutTransitionTimes(last), withoutTransitionTimes(status))
+}
+
+// withoutTransitionTimes is status without the lastTransitionTime of its
+// conditions. A reconcile that starts from a cache that has not seen the
+// controller's last write computes its conditions from an older status, so
+// a condition that has not changed since that write gets a new transition
+// time (one second later is enough); the status written holds the right
+// one, and sending the later time would be a write that changes nothing
+// else, and a wrong time.
+func withoutTransitionTimes(status any) any {
+	m, ok := status.(map[string]any)
+	if !ok {
+		return status
+	}
+	conds, ok := m["conditions"].([]any)
+	if !ok {
+		return status
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	stripped := make([]any, len(conds))
+	for i, c := range conds {
+		cm, ok := c.(map[string]any)
+		if !ok {
+			stripped[i] = c
+			continue
+		}
+		cc := make(map[string]any, len(cm))
+		for k, v := range cm {
+			if k != "lastTransitionTime" {
+				cc[k] = v
+			}
+		}
+		stripped[i] = cc
+	}
+	out["conditions"] = stripped
+	return out
 }
 
 func (m *Memory) remember(obj client.Object, status any) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -171,6 +172,79 @@ func TestStatusSkips(t *testing.T) {
 			}
 			if writes != tc.writes {
 				t.Errorf("%d status writes sent, want %d", writes, tc.writes)
+			}
+		})
+	}
+}
+
+// TestStatusSkipsTransitionTime starts a reconcile from the object as
+// created after an earlier reconcile wrote a condition: the same condition,
+// computed again a second later, is not written again WithMemory (the API
+// server keeps the first transition time); a changed condition is.
+func TestStatusSkipsTransitionTime(t *testing.T) {
+	ctx := context.Background()
+	t1 := metav1.NewTime(metav1.Now().Add(-time.Minute).Truncate(time.Second))
+	t2 := metav1.NewTime(t1.Add(time.Second))
+	cases := map[string]struct {
+		memory bool
+		status metav1.ConditionStatus
+		writes int
+		want   metav1.Time
+	}{
+		"same condition, later time, memory skips":     {memory: true, status: metav1.ConditionTrue, writes: 0, want: t1},
+		"same condition, later time, no memory writes": {status: metav1.ConditionTrue, writes: 1, want: t2},
+		"changed condition, memory writes":             {memory: true, status: metav1.ConditionFalse, writes: 1, want: t2},
+	}
+	i := 0
+	for name, tc := range cases {
+		i++
+		t.Run(name, func(t *testing.T) {
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("times-%d", i)},
+				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+			}
+			if err := env.Client.Create(ctx, svc); err != nil {
+				t.Fatal(err)
+			}
+			var opts []Option
+			if tc.memory {
+				opts = append(opts, WithMemory(NewMemory()))
+			}
+			cond := func(s metav1.ConditionStatus, at metav1.Time) []metav1.Condition {
+				return []metav1.Condition{{Type: "Ready", Status: s, Reason: "Available", Message: "ready", LastTransitionTime: at}}
+			}
+			earlier := svc.DeepCopy()
+			h := NewHelper(env.Client, earlier)
+			earlier.Status.Conditions = cond(metav1.ConditionTrue, t1)
+			if err := h.Status(ctx, earlier, opts...); err != nil {
+				t.Fatal(err)
+			}
+			writes := 0
+			ww, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := interceptor.NewClient(ww, interceptor.Funcs{
+				SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, po ...client.SubResourcePatchOption) error {
+					writes++
+					return c.SubResource(sub).Patch(ctx, o, p, po...)
+				},
+			})
+			read := svc.DeepCopy()
+			h = NewHelper(c, read)
+			read.Status.Conditions = cond(tc.status, t2)
+			if err := h.Status(ctx, read, opts...); err != nil {
+				t.Fatal(err)
+			}
+			if writes != tc.writes {
+				t.Errorf("%d status writes sent, want %d", writes, tc.writes)
+			}
+			got := &corev1.Service{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(svc), got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Status.Conditions) != 1 || !got.Status.Conditions[0].LastTransitionTime.Equal(&tc.want) {
+				t.Errorf("conditions %+v, want one with lastTransitionTime %s", got.Status.Conditions, tc.want)
 			}
 		})
 	}
