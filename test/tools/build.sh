@@ -90,6 +90,20 @@ build_group() {
 	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
 }
 
+# locked runs a group's build holding a per-user lock for that group, so a
+# second `make tools` (another checkout, a CI run) waits for the first and then
+# finds its result in the cache instead of compiling the same group beside it.
+locked() {
+	mkdir -p "$cacheroot"
+	local lock
+	exec {lock}>"$cacheroot/${2#bench:}.lock"
+	if ! flock -n "$lock"; then
+		echo "tools: waiting for another build of ${2#bench:}"
+		flock "$lock"
+	fi
+	"$@"
+}
+
 groups=("$@")
 if [ ${#groups[@]} = 0 ]; then mapfile -t groups < <(default_groups); fi
 # The groups build side by side: one `go build` keeps about one core busy
@@ -100,7 +114,7 @@ for g in "${groups[@]}"; do
 	line=$(table | grep -E "^(bench:)?$g\|" || true)
 	if [ -z "$line" ]; then echo "tools: no group $g" >&2; exit 2; fi
 	IFS='|' read -r name dir outs pkgs extra <<<"$line"
-	build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
+	locked build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
 	pids+=($!)
 done
 failed=0
