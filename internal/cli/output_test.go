@@ -104,11 +104,11 @@ func TestDiffOutput(t *testing.T) {
 1 to create, 1 to change, 1 to prune, 4 unchanged
 `,
 		"name": "configmap/new\ndeployment.apps/web\nservice/old\n",
-		"wide": `ACTION  NAMESPACE  NAME                FIELDS                     REASON
-Create  apps       configmap/new       -                          -
+		"wide": `ACTION  NAMESPACE  NAME                 FIELDS                     REASON
+Create  apps       configmap/new        -                          -
 Change  apps       deployment.apps/web  spec.replicas,spec.paused  -
-Prune   apps       service/old         -                          -
-Keep    apps       configmap/kept      -                          prune disabled by annotation
+Prune   apps       service/old          -                          -
+Keep    apps       configmap/kept       -                          prune disabled by annotation
 `,
 		"json": `{
   "apiVersion": "cli.strata.dev/v1alpha1",

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,8 +180,25 @@ func TestTraceWatch(t *testing.T) {
 	}
 	t.Logf("%d trees:\n%s", len(trs), s)
 
-	// On a terminal the tree is redrawn in place.
-	k, err := newKube(&clusterFlags{})
+	// On a terminal the tree is redrawn in place. The requests show what
+	// drives it: a watch on each object of the tree, by name.
+	cfg, err := (&clusterFlags{}).config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var watches []string
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Query().Get("watch") == "true" {
+				mu.Lock()
+				watches = append(watches, r.URL.Path+"?"+r.URL.Query().Get("fieldSelector"))
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	k, err := newKubeFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +218,18 @@ func TestTraceWatch(t *testing.T) {
 	if err := <-tdone; err != nil {
 		t.Error(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"/apis/watch.strata.dev/v1alpha1/xtraces?metadata.name=demo", "/apis/apps/v1/namespaces/default/deployments?metadata.name=demo-web"} {
+		if !slices.Contains(watches, want) {
+			t.Errorf("no watch %s; watches: %v", want, watches)
+		}
+	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestIsTerminal(t *testing.T) {
 	r, w, err := os.Pipe()
