@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/internal/composition/controller"
@@ -303,5 +304,21 @@ func TestFinalizerOrphansCoverControllers(t *testing.T) {
 		if install.IsStrataFinalizer(f) {
 			t.Errorf("finalizer %q is taken for Strata's", f)
 		}
+	}
+}
+
+// TestKubectlNames: -o name is kubectl's kind.group/name everywhere.
+func TestKubectlNames(t *testing.T) {
+	objs := []*unstructured.Unstructured{
+		{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "settings"}}},
+		{Object: map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "web"}}},
+		{Object: map[string]any{"apiVersion": "gitops.strata.dev/v1alpha1", "kind": "Sync", "metadata": map[string]any{"name": "app"}}},
+	}
+	var b bytes.Buffer
+	if err := printObjects(&b, "name", objs); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff("configmap/settings\ndeployment.apps/web\nsync.gitops.strata.dev/app\n", b.String()); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }
