@@ -25,7 +25,9 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/build"
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
+	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -117,7 +119,18 @@ type syncDiff struct {
 	Kind       string         `json:"kind"`
 	Sync       objectRef      `json:"sync"`
 	Changes    []objectChange `json:"changes"`
-	Summary    diffSummary    `json:"summary"`
+	// NotReady are the objects of the build that exist and are not ready
+	// now, read by kit/health as the Sync controller reads them.
+	NotReady []objectHealth `json:"notReady,omitempty"`
+	Summary  diffSummary    `json:"summary"`
+}
+
+// objectHealth is an object that is not ready: its kstatus status
+// (InProgress, Failed...) and why.
+type objectHealth struct {
+	objectRef
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
 }
 
 // objectRef names one object.
@@ -160,6 +173,7 @@ type diffSummary struct {
 	Change    int `json:"change"`
 	Prune     int `json:"prune"`
 	Unchanged int `json:"unchanged"`
+	NotReady  int `json:"notReady"`
 }
 
 func (d *syncDiff) refused() []string {
@@ -251,6 +265,12 @@ func computeDiff(ctx context.Context, cfg *rest.Config, ns, name, localPath stri
 				continue
 			}
 		}
+		if exists {
+			if h, ok := healthOf(e, live); !ok {
+				d.NotReady = append(d.NotReady, h)
+				d.Summary.NotReady++
+			}
+		}
 		result := o.DeepCopy()
 		if err := dryRunResult(ctx, writer, result, owner); err != nil {
 			if !exists && meta.IsNoMatchError(err) {
@@ -303,8 +323,8 @@ func computeDiff(ctx context.Context, cfg *rest.Config, ns, name, localPath stri
 }
 
 // printDiff prints d: by default one line per object ("+ created",
-// "~ changed" with its fields, "- pruned", "! refused", "  kept") and a
-// summary line; json|yaml the SyncDiff document; name the objects that would
+// "~ changed" with its fields, "- pruned", "! refused", "  kept"), one per
+// object not ready now ("? ...") and a summary line; json|yaml the SyncDiff document; name the objects that would
 // be created, changed or pruned; wide a table of every action.
 func printDiff(out io.Writer, d *syncDiff, format string) error {
 	switch format {
@@ -352,7 +372,14 @@ func printDiff(out io.Writer, d *syncDiff, format string) error {
 			fmt.Fprintf(out, "! %s: %s\n", e, c.Reason)
 		}
 	}
-	_, err := fmt.Fprintf(out, "%d to create, %d to change, %d to prune, %d unchanged\n", d.Summary.Create, d.Summary.Change, d.Summary.Prune, d.Summary.Unchanged)
+	for _, n := range d.NotReady {
+		fmt.Fprintf(out, "? %s\n", n.note())
+	}
+	summary := fmt.Sprintf("%d to create, %d to change, %d to prune, %d unchanged", d.Summary.Create, d.Summary.Change, d.Summary.Prune, d.Summary.Unchanged)
+	if d.Summary.NotReady > 0 {
+		summary += fmt.Sprintf(", %d not ready now", d.Summary.NotReady)
+	}
+	_, err := fmt.Fprintln(out, summary)
 	return err
 }
 
@@ -364,11 +391,36 @@ func dash(s string) string {
 }
 
 // dryRunResult applies o with dryRun=All as the Sync's controller would: its
-// ownership labels and its own field manager.
+// ownership labels and its own field manager, through the kit's apply.
 func dryRunResult(ctx context.Context, c client.Client, o *unstructured.Unstructured, owner ownership.Owner) error {
 	owner.SetMark(o)
 	delete(o.Object, "status")
-	return c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner(owner.FieldManager()), client.DryRunAll) //nolint:staticcheck // unstructured SSA
+	return ssa.Apply(ctx, c, o, ssa.Options{FieldManager: owner.FieldManager(), Policy: ssa.Force, DryRun: true})
+}
+
+// healthOf reads live's health with the evaluator the Sync controller and
+// trace use (kit/health); ok is true for a ready object.
+func healthOf(e apply.Entry, live *unstructured.Unstructured) (objectHealth, bool) {
+	h := health.Compute(live)
+	return objectHealth{objectRef: refOf(e), Status: string(h.Status), Message: h.Message}, h.Ready()
+}
+
+// note says why an object is not ready: "Deployment/ns/web InProgress: ...".
+func (n objectHealth) note() string {
+	s := fmt.Sprintf("%s %s", n.entry(), n.Status)
+	if n.Message != "" {
+		s += ": " + n.Message
+	}
+	return s
+}
+
+// healthNote is healthOf as a note ("" and true for a ready object).
+func healthNote(e apply.Entry, live *unstructured.Unstructured) (string, bool) {
+	h, ok := healthOf(e, live)
+	if ok {
+		return "", true
+	}
+	return h.note(), false
 }
 
 // Masks kubectl diff shows instead of a Secret's values.

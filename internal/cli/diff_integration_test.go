@@ -237,3 +237,41 @@ func TestDiffOverSSHWithPassphraseProtectedKey(t *testing.T) {
 		t.Errorf("diff without the passphrase: exit %d, want >1 naming the SSH identity\n%s%s", code, out, errOut)
 	}
 }
+
+// TestDiffReadsHealthLikeTheController: diff names the objects that are not
+// ready now, read by kit/health as the Sync controller and trace read them (a
+// Deployment no controller has rolled out is InProgress; a ConfigMap is
+// ready), and health alone does not make a diff.
+func TestDiffReadsHealthLikeTheController(t *testing.T) {
+	ns := newNamespace(t, "diff-health")
+	root := t.TempDir()
+	repo := gittest.NewRepo(t, root, "app")
+	repo.Commit("one", map[string]string{
+		"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  GREETING: hello\n",
+		"app/deploy.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: example.org/web:1}]}
+`,
+	})
+	s := newSync(t, ns, repo.URL(), "", "app")
+	applyAsController(t, s, repo.Dir)
+	code, out, errOut := strata(t, "diff", "sync/app", "-n", ns)
+	if code != 0 {
+		t.Fatalf("diff of the applied tree: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"? Deployment/" + ns + "/web InProgress", "0 to create, 0 to change, 0 to prune, 2 unchanged, 1 not ready now"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "ConfigMap/"+ns+"/settings") {
+		t.Errorf("a ready ConfigMap is listed:\n%s", out)
+	}
+}

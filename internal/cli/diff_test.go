@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/strata-dev/strata/internal/gitops/apply"
 )
 
 func TestFieldDiff(t *testing.T) {
@@ -91,5 +95,44 @@ func TestParseUpSync(t *testing.T) {
 	}
 	if _, _, _, err := parseUpSync(t.TempDir() + "#x"); err == nil {
 		t.Error("a folder that is not a Git repository was accepted")
+	}
+}
+
+// TestHealthNote: diff reads an object's health with kit/health, as the Sync
+// controller and trace do.
+func TestHealthNote(t *testing.T) {
+	e := apply.Entry{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "ns", Name: "web"}
+	cases := map[string]struct {
+		obj  string
+		ok   bool
+		want string
+	}{
+		"config map is ready": {obj: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web","namespace":"ns"}}`, ok: true},
+		"deployment not yet observed": {
+			obj:  `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns","generation":2},"status":{"observedGeneration":1}}`,
+			want: "Deployment/ns/web InProgress",
+		},
+		"deployment available": {
+			obj: `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"ns","generation":1},"spec":{"replicas":1},
+				"status":{"observedGeneration":1,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1,
+				"conditions":[{"type":"Available","status":"True"},{"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable"}]}}`,
+			ok: true,
+		},
+		"claim without Ready waits (Strata's rule)": {
+			obj:  `{"apiVersion":"example.org/v1","kind":"PostgreSQLInstance","metadata":{"name":"web","namespace":"ns"},"spec":{"compositionRef":{"name":"x"}}}`,
+			want: "Deployment/ns/web InProgress",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			u := &unstructured.Unstructured{}
+			if err := u.UnmarshalJSON([]byte(tc.obj)); err != nil {
+				t.Fatal(err)
+			}
+			note, ok := healthNote(e, u)
+			if ok != tc.ok || !strings.HasPrefix(note, tc.want) {
+				t.Errorf("healthNote() = %q, %v; want prefix %q, %v", note, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }

@@ -94,7 +94,8 @@ func TestDiffOutput(t *testing.T) {
 			{Action: diffPrune, objectRef: objectRef{APIVersion: "v1", Kind: "Service", Namespace: "apps", Name: "old"}},
 			{Action: diffKeep, objectRef: objectRef{APIVersion: "v1", Kind: "ConfigMap", Namespace: "apps", Name: "kept"}, Reason: "prune disabled by annotation"},
 		},
-		Summary: diffSummary{Create: 1, Change: 1, Prune: 1, Unchanged: 4}}
+		NotReady: []objectHealth{{objectRef: objectRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "web"}, Status: "InProgress", Message: "Available: 1/2"}},
+		Summary:  diffSummary{Create: 1, Change: 1, Prune: 1, Unchanged: 4, NotReady: 1}}
 	cases := map[string]string{
 		"": `+ ConfigMap/apps/new
 ~ Deployment/apps/web
@@ -102,7 +103,8 @@ func TestDiffOutput(t *testing.T) {
     spec.paused: (none) -> true
 - Service/apps/old
   ConfigMap/apps/kept kept (prune disabled by annotation)
-1 to create, 1 to change, 1 to prune, 4 unchanged
+? Deployment/apps/web InProgress: Available: 1/2
+1 to create, 1 to change, 1 to prune, 4 unchanged, 1 not ready now
 `,
 		"name": "configmap/new\ndeployment.apps/web\nservice/old\n",
 		"wide": `ACTION  NAMESPACE  NAME                 FIELDS                     REASON
@@ -162,11 +164,22 @@ Keep    apps       configmap/kept       -                          prune disable
       "reason": "prune disabled by annotation"
     }
   ],
+  "notReady": [
+    {
+      "apiVersion": "apps/v1",
+      "kind": "Deployment",
+      "namespace": "apps",
+      "name": "web",
+      "status": "InProgress",
+      "message": "Available: 1/2"
+    }
+  ],
   "summary": {
     "create": 1,
     "change": 1,
     "prune": 1,
-    "unchanged": 4
+    "unchanged": 4,
+    "notReady": 1
   }
 }
 `,

@@ -15,6 +15,7 @@ import (
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/install"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -92,7 +93,7 @@ func applyUpSync(ctx context.Context, cfg *rest.Config, value string) (string, e
 		},
 	}
 	for _, o := range []client.Object{repo, s} {
-		if err := c.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner(install.FieldManager)); err != nil { //nolint:staticcheck // typed SSA
+		if err := ssa.Apply(ctx, c, o, ssa.Options{FieldManager: install.FieldManager, Policy: ssa.Force}); err != nil {
 			return "", fmt.Errorf("cannot apply %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, upSyncName, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/managed"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 	"github.com/strata-dev/strata/internal/scheme"
@@ -485,4 +486,66 @@ func TestUnreachableAndRecovery(t *testing.T) {
 	if n := mem.creates.Load(); n != 1 {
 		t.Errorf("Create called %d times, want 1", n)
 	}
+}
+
+// TestConnectionSecretOfAnotherOwnerIsRefused is the hostile case of the
+// connection-Secret publisher: a resource whose writeConnectionSecretToRef
+// names a Secret another controller owns. The resource stalls with
+// ResourceConflict naming the Secret and its owner; the Secret keeps its
+// values and owner, and deleting the resource leaves it in place.
+func TestConnectionSecretOfAnotherOwnerIsRefused(t *testing.T) {
+	startManager(t, func(m ctrl.Manager) error { return nop.Setup(m, managed.Options{}) })
+	ctx := context.Background()
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "victim-app"}}
+	if err := env.Client.Create(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	victim := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "victim-conn",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "victim-app", UID: owner.UID, Controller: &yes}}},
+		Data: map[string][]byte{"username": []byte("victim-user"), "password": []byte("victim-pw-1234")}}
+	if err := env.Client.Create(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	r := &nopv1.NopResource{
+		ObjectMeta: metav1.ObjectMeta{Name: "grab-conn"},
+		Spec: nopv1.NopResourceSpec{ResourceSpec: managedv1.ResourceSpec{
+			WriteConnectionSecretToReference: &managedv1.SecretReference{Name: "victim-conn", Namespace: "default"},
+		}},
+	}
+	if err := env.Client.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, r.Name, conditions.Stalled, metav1.ConditionTrue, ownership.ReasonResourceConflict)
+	msg := condition(got, conditions.Stalled).Message
+	for _, want := range []string{"Secret default/victim-conn", "ConfigMap victim-app"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Stalled message %q does not name %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "victim-pw") || strings.Contains(msg, "victim-user") {
+		t.Errorf("Stalled message shows a value: %q", msg)
+	}
+	assertVictim := func() {
+		t.Helper()
+		s := &corev1.Secret{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(victim), s); err != nil {
+			t.Fatalf("victim Secret: %v", err)
+		}
+		if string(s.Data["username"]) != "victim-user" || string(s.Data["password"]) != "victim-pw-1234" || len(s.Data) != 2 ||
+			len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != owner.UID {
+			t.Errorf("victim Secret changed: keys %d owners %+v", len(s.Data), s.OwnerReferences)
+		}
+		for _, f := range s.ManagedFields {
+			if strings.HasPrefix(f.Manager, "strata") {
+				t.Errorf("victim Secret has fields of %s", f.Manager)
+			}
+		}
+	}
+	assertVictim()
+	if err := env.Client.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, got)
+	assertVictim()
 }

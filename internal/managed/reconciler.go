@@ -94,14 +94,21 @@ var DefaultClientLimit = kubeclient.Limit{QPS: 200, Burst: 400}
 
 var clients sync.Map // ctrl.Manager -> client.Client
 
-// managerClient returns the client every managed controller of mgr shares:
-// reads from the manager's cache, writes limited to l (the first kind set up
-// decides; every kind gets the same Options from the manager).
+// Client returns the client every managed controller of mgr shares, for
+// providers to read and write with: reads from the manager's cache except
+// Secrets, which are read live (connection and credential Secrets are a few
+// of the cluster's; a cache would hold every Secret of the cluster), and
+// requests limited to o.ClientLimit (the first kind set up decides; every
+// kind gets the same Options from the manager).
+func Client(mgr ctrl.Manager, o Options) (client.Client, error) {
+	return managerClient(mgr, o.withDefaults().ClientLimit)
+}
+
 func managerClient(mgr ctrl.Manager, l kubeclient.Limit) (client.Client, error) {
 	if c, ok := clients.Load(mgr); ok {
 		return c.(client.Client), nil
 	}
-	c, _, err := kubeclient.New(mgr, l, nil)
+	c, _, err := kubeclient.New(mgr, l, &client.CacheOptions{Reader: mgr.GetCache(), DisableFor: []client.Object{&corev1.Secret{}}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot build the managed-resource client: %w", err)
 	}

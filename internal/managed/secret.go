@@ -1,24 +1,24 @@
 package managed
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"math/big"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/strata-dev/strata/internal/kit/connsecret"
+	"github.com/strata-dev/strata/internal/kit/ownership"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
 
 // SecretTypeConnection is the type of connection Secrets.
-const SecretTypeConnection corev1.SecretType = "connection.strata.dev/v1alpha1"
+const SecretTypeConnection = connsecret.Type
 
 // Standard connection detail keys.
 const (
@@ -58,22 +58,54 @@ func ReadSecretKey(ctx context.Context, c client.Reader, ref managedv1.SecretKey
 	return string(v), nil
 }
 
+// owner is mg as the writer of its connection Secret: an owner reference
+// that is not a controller reference, so a composite resource that composes
+// the Secret can still control it.
+func owner(c client.Client, mg Managed) ownership.Owner {
+	o := ownership.Owner{Kind: fmt.Sprintf("%T", mg), Namespace: mg.GetNamespace(), Name: mg.GetName(), UID: mg.GetUID(), Mark: ownership.OwnerRef}
+	if gvk, err := apiutil.GVKForObject(mg, c.Scheme()); err == nil {
+		o.APIVersion, o.Kind = schema.GroupVersion{Group: gvk.Group, Version: gvk.Version}.String(), gvk.Kind
+	}
+	return o
+}
+
+// connectionSecret is mg's connection Secret and the publisher that writes
+// it, or false when mg has no writeConnectionSecretToRef. c must read
+// Secrets live (Client does): the publisher never caches every Secret.
+func connectionSecret(c client.Client, mg Managed) (connsecret.Publisher, connsecret.Ref, bool) {
+	ref := mg.ManagedSpec().WriteConnectionSecretToReference
+	if ref == nil {
+		return connsecret.Publisher{}, connsecret.Ref{}, false
+	}
+	return connsecret.Publisher{Client: c, Reader: c}, connsecret.Ref{Namespace: ref.Namespace, Name: ref.Name}, true
+}
+
+// conflict turns the refusal to touch a Secret someone else owns into a
+// user error with reason ResourceConflict: only the user can fix it (by
+// naming another Secret, or by the owner handing it over).
+func conflict(err error) error {
+	if ownership.IsConflict(err) {
+		return kitreconcile.Terminal(ownership.ReasonResourceConflict, fmt.Errorf("connection secret: %w", err))
+	}
+	return err
+}
+
 // EnsurePassword returns the password stored under key in mg's connection
 // Secret, generating one and saving it there first when there is none. The
 // password is saved before the external create, so a crash between the two
 // never loses it. It returns "" when mg has no writeConnectionSecretToRef.
+// A Secret that is not mg's is neither read nor written (ResourceConflict).
 func EnsurePassword(ctx context.Context, c client.Client, mg Managed, key string) (string, error) {
-	ref := mg.ManagedSpec().WriteConnectionSecretToReference
-	if ref == nil {
+	p, ref, ok := connectionSecret(c, mg)
+	if !ok {
 		return "", nil
 	}
-	s := &corev1.Secret{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s)
-	if err == nil && len(s.Data[key]) > 0 {
-		return string(s.Data[key]), nil
+	data, err := p.Read(ctx, owner(c, mg), ref)
+	if err != nil {
+		return "", conflict(err)
 	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("cannot read connection Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	if len(data[key]) > 0 {
+		return string(data[key]), nil
 	}
 	pw, err := GeneratePassword()
 	if err != nil {
@@ -86,82 +118,26 @@ func EnsurePassword(ctx context.Context, c client.Client, mg Managed, key string
 }
 
 // PublishConnectionDetails merges details into mg's connection Secret,
-// creating it (owned by mg) when missing. It writes only when a value changes.
+// creating it (owned by mg) when missing, by server-side apply with mg's
+// own field manager. It writes only when a value changes, and refuses a
+// Secret someone else owns (ResourceConflict).
 func PublishConnectionDetails(ctx context.Context, c client.Client, mg Managed, details ConnectionDetails) error {
-	ref := mg.ManagedSpec().WriteConnectionSecretToReference
-	if ref == nil || len(details) == 0 {
+	p, ref, ok := connectionSecret(c, mg)
+	if !ok || len(details) == 0 {
 		return nil
 	}
-	s := &corev1.Secret{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s)
-	if apierrors.IsNotFound(err) {
-		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name},
-			Type:       SecretTypeConnection,
-			Data:       map[string][]byte{},
-		}
-		setOwner(c, s, mg)
-		for k, v := range details {
-			s.Data[k] = v
-		}
-		if err := c.Create(ctx, s); err != nil {
-			return fmt.Errorf("cannot create connection Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cannot read connection Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	changed := false
-	if s.Data == nil {
-		s.Data = map[string][]byte{}
-	}
-	for k, v := range details {
-		if !bytes.Equal(s.Data[k], v) {
-			s.Data[k] = v
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	if err := c.Update(ctx, s); err != nil {
-		return fmt.Errorf("cannot update connection Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	return nil
+	_, err := p.Publish(ctx, connsecret.Request{Owner: owner(c, mg), Ref: ref, Data: details, Merge: true})
+	return conflict(err)
 }
 
 // deleteConnectionSecret deletes mg's connection Secret if mg owns it.
 func deleteConnectionSecret(ctx context.Context, c client.Client, mg Managed) error {
-	ref := mg.ManagedSpec().WriteConnectionSecretToReference
-	if ref == nil {
+	p, ref, ok := connectionSecret(c, mg)
+	if !ok {
 		return nil
 	}
-	s := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	for _, o := range s.OwnerReferences {
-		if o.UID == mg.GetUID() {
-			if err := c.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("cannot delete connection Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-func setOwner(c client.Client, s *corev1.Secret, mg Managed) {
-	gvk, err := apiutil.GVKForObject(mg, c.Scheme())
-	if err != nil || mg.GetUID() == "" {
-		return
-	}
-	s.OwnerReferences = []metav1.OwnerReference{{
-		APIVersion: schema.GroupVersion{Group: gvk.Group, Version: gvk.Version}.String(),
-		Kind:       gvk.Kind,
-		Name:       mg.GetName(),
-		UID:        mg.GetUID(),
-	}}
+	_, err := p.Delete(ctx, owner(c, mg), ref)
+	return err
 }
 
 // DesiredPassword returns the password a database login should have: read
@@ -175,17 +151,17 @@ func DesiredPassword(ctx context.Context, c client.Client, mg Managed, ref *mana
 }
 
 // PublishedPassword returns the password in the resource's connection
-// Secret, or "" when it has none yet.
-func PublishedPassword(ctx context.Context, c client.Reader, mg Managed) string {
-	ref := mg.ManagedSpec().WriteConnectionSecretToReference
-	if ref == nil {
+// Secret, or "" when it has none yet or the Secret is not the resource's.
+func PublishedPassword(ctx context.Context, c client.Client, mg Managed) string {
+	p, ref, ok := connectionSecret(c, mg)
+	if !ok {
 		return ""
 	}
-	s := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
+	data, err := p.Read(ctx, owner(c, mg), ref)
+	if err != nil {
 		return ""
 	}
-	return string(s.Data[ConnectionPassword])
+	return string(data[ConnectionPassword])
 }
 
 // LoginDetails are the connection details of a database login; the password

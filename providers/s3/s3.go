@@ -29,7 +29,11 @@ import (
 
 // Setup registers the Bucket and ProviderConfig controllers.
 func Setup(mgr ctrl.Manager, o managed.Options) error {
-	c := &connector{client: mgr.GetClient()}
+	mc, err := managed.Client(mgr, o)
+	if err != nil {
+		return err
+	}
+	c := &connector{client: mc}
 	if err := managed.Setup(mgr, o, managed.Kind{New: func() managed.Managed { return &s3v1.Bucket{} }, Connector: c}); err != nil {
 		return err
 	}

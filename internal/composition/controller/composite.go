@@ -32,9 +32,11 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/connsecret"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 )
 
 // Annotations and finalizers on composites and claims.
@@ -517,7 +519,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		// The cache may also not have seen the XR's last apply of this
 		// very object yet.
 		key, hash := appliedKey(desired), appliedHash(desired)
-		if obs != nil && (ownership.Unchanged(desired, obs, owner.FieldManager()) || r.engine.cacheLags(key, hash, obs)) {
+		if obs != nil && (ssa.Unchanged(desired, obs, owner.FieldManager()) || r.engine.cacheLags(key, hash, obs)) {
 			continue
 		}
 		if obs == nil {
@@ -527,8 +529,9 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		g.Go(func() error {
 			what := fmt.Sprintf("resource %q (%s)", id, ownership.Describe(desired))
 			decision := ownership.Update
+			var live *unstructured.Unstructured
 			if obs == nil {
-				live := &unstructured.Unstructured{}
+				live = &unstructured.Unstructured{}
 				live.SetGroupVersionKind(desired.GroupVersionKind())
 				err := reader.Get(gctx, client.ObjectKeyFromObject(desired), live)
 				switch {
@@ -543,6 +546,11 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 						mu.Unlock()
 						return nil
 					}
+				}
+			}
+			if decision != ownership.Create && (live != nil && ssa.HasApplyEntry(live, ssa.LegacyFieldManager) || obs != nil && ssa.HasApplyEntry(obs, ssa.LegacyFieldManager)) {
+				if err := migrateLegacy(gctx, r.client, reader, desired, owner.FieldManager()); err != nil {
+					return fmt.Errorf("cannot apply %s: %w", what, err)
 				}
 			}
 			opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
@@ -598,6 +606,21 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 	s.actions.updated = append(s.actions.updated, updated...)
 	s.actions.adopted = append(s.actions.adopted, adopted...)
 	s.actions.deleted = append(s.actions.deleted, deleted...)
+	return err
+}
+
+// migrateLegacy moves the fields an older Strata applied to desired's object
+// with the shared "strata" field manager to the XR's own (kit/ssa.Migrate,
+// on the object read live with its managedFields), so the apply that follows
+// removes a field that left the template instead of leaving it owned by the
+// old manager, and no field stays owned twice.
+func migrateLegacy(ctx context.Context, c client.Client, reader client.Reader, desired *unstructured.Unstructured, manager string) error {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(desired.GroupVersionKind())
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	_, err := ssa.Migrate(ctx, c, live, []string{ssa.LegacyFieldManager}, manager)
 	return err
 }
 
@@ -680,38 +703,20 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 			data[k] = v
 		}
 	}
-	// Read live: caching every Secret of the cluster is not worth it.
-	existing := &corev1.Secret{}
-	err := r.engine.mgr.GetAPIReader().Get(ctx, client.ObjectKey{Namespace: ns, Name: ref["name"]}, existing)
-	if err == nil && ownedBy(existing, s.xr) && secretEqual(existing.Data, data) {
-		return nil
-	}
-	owner := xrOwner(s.xr)
-	decision := ownership.Create
+	// The kit's publisher reads the Secret live (caching every Secret of the
+	// cluster is not worth it), never touches one another owner holds and
+	// writes with the XR's own field manager.
+	p := connsecret.Publisher{Client: r.client, Reader: r.engine.mgr.GetAPIReader()}
+	res, err := p.Publish(ctx, connsecret.Request{Owner: xrOwner(s.xr), Ref: connsecret.Ref{Namespace: ns, Name: ref["name"]}, Data: data,
+		Labels: withShard(s.xr, map[string]string{render.LabelComposite: s.xr.GetName()})})
 	switch {
-	case apierrors.IsNotFound(err):
+	case ownership.IsConflict(err):
+		s.problems = append(s.problems, problem{reason: ownership.ReasonResourceConflict, message: "connection secret: " + err.Error()})
+		return nil
 	case err != nil:
-		return fmt.Errorf("cannot get connection secret: %w", err)
-	default:
-		if decision, err = ownership.Decide(kinded{&existing.ObjectMeta, "Secret"}, owner); err != nil {
-			s.problems = append(s.problems, problem{reason: ownership.ReasonResourceConflict, message: "connection secret: " + err.Error()})
-			return nil
-		}
-	}
-	sec := &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: ref["name"], Namespace: ns,
-			Labels: withShard(s.xr, map[string]string{render.LabelComposite: s.xr.GetName()})},
-		Type: "connection.strata.dev/v1alpha1",
-		Data: data,
-	}
-	owner.SetMark(sec)
-	opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
-	if decision != ownership.Create {
-		opts = append(opts, client.ForceOwnership)
-	}
-	if err := r.client.Patch(ctx, sec, client.Apply, opts...); err != nil {
-		return fmt.Errorf("cannot publish connection secret %s/%s: %w", ns, ref["name"], err)
+		return err
+	case res == connsecret.Unchanged:
+		return nil
 	}
 	keys := make([]string, 0, len(data))
 	for k := range data {
@@ -720,26 +725,6 @@ func (r *compositeReconciler) publishConnection(ctx context.Context, s *scope) e
 	sort.Strings(keys)
 	r.recorder.Eventf(s.xr, nil, corev1.EventTypeNormal, ReasonPublishConnectionSecret, "Publish", "published keys [%s] to secret %s/%s", strings.Join(keys, " "), ns, ref["name"])
 	return nil
-}
-
-// kinded gives typed object metadata the kind that ownership messages name.
-type kinded struct {
-	*metav1.ObjectMeta
-	kind string
-}
-
-func (k kinded) GetKind() string { return k.kind }
-
-func secretEqual(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if string(b[k]) != string(v) {
-			return false
-		}
-	}
-	return true
 }
 
 // setStatus records resource refs, status fields and Synced/Ready.

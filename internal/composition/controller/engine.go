@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
@@ -565,7 +566,9 @@ func keepOwnApplies(in any) (any, error) {
 	}
 	var keep []metav1.ManagedFieldsEntry
 	for _, mf := range o.GetManagedFields() {
-		if mf.Operation == metav1.ManagedFieldsOperationApply && strings.HasPrefix(mf.Manager, "strata/") {
+		// The shared "strata" manager's entry stays too: the next apply
+		// moves its fields to the XR's own manager (kit/ssa.Migrate).
+		if mf.Operation == metav1.ManagedFieldsOperationApply && (strings.HasPrefix(mf.Manager, "strata/") || mf.Manager == ssa.LegacyFieldManager) {
 			keep = append(keep, mf)
 		}
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 )
 
 // Finalizer keeps an XRD until its instances and CRDs are gone.
@@ -149,7 +150,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	established := map[string]bool{}
 	for _, c := range crds {
-		if err := r.Client.Patch(ctx, c, client.Apply, client.FieldOwner(install.FieldManager), client.ForceOwnership); err != nil {
+		if err := ssa.Apply(ctx, r.Client, c, ssa.Options{FieldManager: install.FieldManager, Policy: ssa.Force}); err != nil {
 			msg := fmt.Sprintf("cannot apply CRD %s: %v", c.Name, err)
 			conditions.Set(x, v1alpha1.Established, "False", v1alpha1.ReasonInvalidSchema, msg)
 			if apierrors.IsInvalid(err) {

@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,13 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/internal/install"
 	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 )
 
 // Entry identifies an applied object.
@@ -223,11 +221,9 @@ func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, m
 	o.SetManagedFields(nil)
 	o.SetResourceVersion("")
 	delete(o.Object, "status")
-	opts := []client.PatchOption{client.ForceOwnership, client.FieldOwner(a.FieldManager())}
-	if a.DryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	if err := a.Client.Patch(ctx, o, client.Apply, opts...); err != nil { //nolint:staticcheck // unstructured SSA
+	// The Sync controls every object it gets here (checkOwnership refused
+	// the others): its fields are the Sync's, whoever wrote them last.
+	if err := ssa.Apply(ctx, a.Client, o, ssa.Options{FieldManager: a.FieldManager(), Policy: ssa.Force, DryRun: a.DryRun}); err != nil {
 		return Change{}, &ObjectError{Entry: e, Err: cleanErr(err)}
 	}
 	rv := o.GetResourceVersion()
@@ -278,48 +274,23 @@ func (a *Applier) checkOwnership(ctx context.Context, o *unstructured.Unstructur
 	}
 	if d == ownership.Update && !a.DryRun {
 		if err := a.migrateFieldManager(ctx, live); err != nil {
-			return &ObjectError{Entry: EntryOf(o), Err: fmt.Errorf("cannot move fields from field manager %q to %q: %w", install.FieldManager, a.FieldManager(), cleanErr(err))}
+			return &ObjectError{Entry: EntryOf(o), Err: fmt.Errorf("cannot move fields from field manager %q to %q: %w", ssa.LegacyFieldManager, a.FieldManager(), cleanErr(err))}
 		}
 	}
 	return nil
 }
 
-// migrateFieldManager renames the shared field manager's apply entry of
-// live to the owner's (Flux does the same when its manager name changes).
+// migrateFieldManager moves the shared field manager's apply entry of live
+// to the owner's (kit/ssa.Migrate: the union of both, so no field is left to
+// the old manager or owned twice; Flux does the same when its manager name
+// changes).
 func (a *Applier) migrateFieldManager(ctx context.Context, live *unstructured.Unstructured) error {
 	mine := a.FieldManager()
-	if mine == install.FieldManager {
+	if mine == ssa.LegacyFieldManager {
 		return nil
 	}
-	fields := live.GetManagedFields()
-	legacy, has := -1, false
-	for i, f := range fields {
-		if f.Operation != "Apply" || f.Subresource != "" {
-			continue
-		}
-		switch f.Manager {
-		case install.FieldManager:
-			legacy = i
-		case mine:
-			has = true
-		}
-	}
-	if legacy < 0 {
-		return nil
-	}
-	if has {
-		fields = append(fields[:legacy:legacy], fields[legacy+1:]...)
-	} else {
-		fields[legacy].Manager = mine
-	}
-	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/metadata/resourceVersion", "value": live.GetResourceVersion()},
-		{"op": "replace", "path": "/metadata/managedFields", "value": fields},
-	})
-	if err != nil {
-		return err
-	}
-	return a.Client.Patch(ctx, live, client.RawPatch(types.JSONPatchType, patch))
+	_, err := ssa.Migrate(ctx, a.Client, live, []string{ssa.LegacyFieldManager}, mine)
+	return err
 }
 
 // writeStamp identifies the last write Strata made to an object: its

@@ -42,6 +42,11 @@ const (
 	ControllerRef Mark = iota
 	// SyncLabels marks with LabelSyncName and LabelSyncNamespace.
 	SyncLabels
+	// OwnerRef marks with an owner reference that is not a controller
+	// reference (a managed resource's connection Secret: garbage collection
+	// deletes it with the resource, and a composite resource that composes
+	// the Secret may still become its controller).
+	OwnerRef
 )
 
 // Owner is a writer Strata acts for.
@@ -93,6 +98,13 @@ func (o Owner) Controls(obj metav1.Object) bool {
 	case SyncLabels:
 		l := obj.GetLabels()
 		return l[LabelSyncName] == o.Name && l[LabelSyncNamespace] == o.Namespace
+	case OwnerRef:
+		for _, ref := range obj.GetOwnerReferences() {
+			if o.UID != "" && ref.UID == o.UID {
+				return true
+			}
+		}
+		return false
 	default:
 		ref := metav1.GetControllerOfNoCopy(obj)
 		return ref != nil && o.UID != "" && ref.UID == o.UID
@@ -109,6 +121,14 @@ func (o Owner) SetMark(obj metav1.Object) {
 		}
 		l[LabelSyncName], l[LabelSyncNamespace] = o.Name, o.Namespace
 		obj.SetLabels(l)
+	case OwnerRef:
+		refs := []metav1.OwnerReference{{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID}}
+		for _, r := range obj.GetOwnerReferences() {
+			if r.UID != o.UID {
+				refs = append(refs, r)
+			}
+		}
+		obj.SetOwnerReferences(refs)
 	default:
 		t := true
 		refs := []metav1.OwnerReference{{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: &t, BlockOwnerDeletion: &t}}

@@ -25,6 +25,7 @@ func TestDecide(t *testing.T) {
 	xr := Owner{APIVersion: "example.org/v1", Kind: "XApp", Name: "a-1", UID: "uid-a"}
 	other := Owner{APIVersion: "example.org/v1", Kind: "XApp", Name: "b-1", UID: "uid-b"}
 	sync := Owner{Kind: "Sync", Namespace: "team-a", Name: "app", Mark: SyncLabels}
+	mr := Owner{APIVersion: "sql.strata.dev/v1alpha1", Kind: "Role", Name: "r", UID: "uid-r", Mark: OwnerRef}
 	cases := map[string]struct {
 		owner    Owner
 		obj      *unstructured.Unstructured
@@ -47,6 +48,14 @@ func TestDecide(t *testing.T) {
 		}), want: Adopt},
 		"adopt annotation for someone else": {owner: sync, obj: obj(func(u *unstructured.Unstructured) {
 			u.SetAnnotations(map[string]string{AnnotationAdopt: "Sync/team-b/app"})
+		}), conflict: "owned by another writer"},
+		"owner reference marks the owner's": {owner: mr, obj: obj(func(u *unstructured.Unstructured) { mr.SetMark(u) }), want: Update},
+		"owner reference beside another controller is still the owner's": {owner: mr, obj: obj(func(u *unstructured.Unstructured) {
+			other.SetMark(u)
+			mr.SetMark(u)
+		}), want: Update},
+		"another owner reference refused": {owner: mr, obj: obj(func(u *unstructured.Unstructured) {
+			u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "uid-x"}})
 		}), conflict: "owned by another writer"},
 		"adopt annotation does not override a controller": {owner: xr, obj: obj(func(u *unstructured.Unstructured) {
 			other.SetMark(u)
@@ -94,5 +103,26 @@ func TestDescribeTyped(t *testing.T) {
 	cm.Kind = ""
 	if got := Describe(cm); got != "kube-system/victim" {
 		t.Errorf("Describe(typed without kind) = %q", got)
+	}
+}
+
+// An owner-reference mark is not a controller reference, and keeps the
+// references others put there.
+func TestSetMarkOwnerRef(t *testing.T) {
+	mr := Owner{APIVersion: "sql.strata.dev/v1alpha1", Kind: "Role", Name: "r", UID: "uid-r", Mark: OwnerRef}
+	xr := Owner{APIVersion: "example.org/v1", Kind: "XApp", Name: "a-1", UID: "uid-a"}
+	u := obj(nil)
+	xr.SetMark(u)
+	mr.SetMark(u)
+	mr.SetMark(u)
+	refs := u.GetOwnerReferences()
+	if len(refs) != 2 {
+		t.Fatalf("owner references = %+v, want the XR's and the Role's once", refs)
+	}
+	if c := metav1.GetControllerOfNoCopy(u); c == nil || c.UID != "uid-a" {
+		t.Errorf("controller = %+v, want the XR", c)
+	}
+	if !mr.Controls(u) || !xr.Controls(u) {
+		t.Errorf("Controls: role %v, xr %v; want both", mr.Controls(u), xr.Controls(u))
 	}
 }

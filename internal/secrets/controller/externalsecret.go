@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/template"
 )
@@ -537,7 +538,7 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 			return kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("Secret %s/%s does not exist; creationPolicy Merge only writes into an existing Secret", es.Namespace, name))
 		}
 		ac := corev1ac.Secret(name, es.Namespace).WithData(data)
-		if err := r.client.Apply(ctx, ac, client.FieldOwner(s.owner.FieldManager())); err != nil {
+		if err := ssa.ApplyConfig(ctx, r.client, ac, ssa.Options{FieldManager: s.owner.FieldManager()}); err != nil {
 			if apierrors.IsConflict(err) {
 				return kitreconcile.Terminal(secretsv1.ReasonSecretConflict, fmt.Errorf("cannot merge into Secret %s/%s: another writer manages the same keys: %w", es.Namespace, name, err))
 			}
@@ -596,7 +597,7 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 		// A periodic refresh that found the same values writes nothing.
 		return nil
 	}
-	if err := r.client.Apply(ctx, ac, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil {
+	if err := ssa.ApplyConfig(ctx, r.client, ac, ssa.Options{FieldManager: s.owner.FieldManager(), Policy: ssa.Force}); err != nil {
 		return kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot write Secret %s/%s: %w", es.Namespace, name, err))
 	}
 	switch {
@@ -638,7 +639,7 @@ func (r *esReconciler) removeAll(ctx context.Context, s *esScope, target *corev1
 		}
 		// Applying no data drops exactly the keys this field manager owns.
 		ac := corev1ac.Secret(name, es.Namespace)
-		if err := r.client.Apply(ctx, ac, client.FieldOwner(s.owner.FieldManager())); err != nil {
+		if err := ssa.ApplyConfig(ctx, r.client, ac, ssa.Options{FieldManager: s.owner.FieldManager()}); err != nil {
 			return r.fail(s, kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot remove keys from Secret %s/%s: %w", es.Namespace, name, err)))
 		}
 		msg = fmt.Sprintf("%s; its keys were removed from Secret %s/%s (deletionPolicy %s)", gone, es.Namespace, name, deletionPolicy(es))

@@ -25,6 +25,7 @@ import (
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 )
 
 // ReloadFieldManager writes the secret-hash annotation on workloads' pod
@@ -210,7 +211,7 @@ func (r *reloadReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if cur == hash {
 		return ctrl.Result{}, nil
 	}
-	if err := r.client.Apply(ctx, applyHash(o, hash), client.FieldOwner(ReloadFieldManager), client.ForceOwnership); err != nil {
+	if err := ssa.ApplyConfig(ctx, r.client, applyHash(o, hash), ssa.Options{FieldManager: ReloadFieldManager, Policy: ssa.Force}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot stamp the secret hash on %s %s/%s: %w", r.kind.name, o.GetNamespace(), o.GetName(), err)
 	}
 	sort.Strings(names)

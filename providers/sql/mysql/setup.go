@@ -24,8 +24,12 @@ var (
 // of mysql.sql.strata.dev.
 func Setup(mgr ctrl.Manager, o managed.Options) error {
 	d := &dbs{m: map[string]*sql.DB{}}
+	mc, err := managed.Client(mgr, o)
+	if err != nil {
+		return err
+	}
 	conn := func(f func(s *server, c client.Client) managed.External) managed.Connector {
-		return &connector{client: mgr.GetClient(), dbs: d, external: f}
+		return &connector{client: mc, dbs: d, external: f}
 	}
 	kinds := []managed.Kind{
 		{New: databaseRef.New, Connector: conn(func(s *server, _ client.Client) managed.External { return &database{s: s} })},
@@ -45,7 +49,7 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 		New:   func() managed.ProviderConfig { return &myv1.ProviderConfig{} },
 		Users: users,
 		Check: func(ctx context.Context, pc managed.ProviderConfig) error {
-			_, err := login(ctx, mgr.GetClient(), d, pc.GetName())
+			_, err := login(ctx, mc, d, pc.GetName())
 			return err
 		},
 	})

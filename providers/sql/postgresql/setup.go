@@ -30,8 +30,12 @@ var (
 // of postgresql.sql.strata.dev.
 func Setup(mgr ctrl.Manager, o managed.Options) error {
 	ps := &pools{m: map[string]*pgxpool.Pool{}}
+	mc, err := managed.Client(mgr, o)
+	if err != nil {
+		return err
+	}
 	conn := func(f func(s *server, c client.Client) managed.External) managed.Connector {
-		return &connector{client: mgr.GetClient(), pools: ps, external: f}
+		return &connector{client: mc, pools: ps, external: f}
 	}
 	kinds := []managed.Kind{
 		{New: databaseRef.New, Resolve: resolveDatabase,
@@ -54,7 +58,7 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 		New:   func() managed.ProviderConfig { return &pgv1.ProviderConfig{} },
 		Users: users,
 		Check: func(ctx context.Context, pc managed.ProviderConfig) error {
-			_, err := login(ctx, mgr.GetClient(), ps, pc.GetName())
+			_, err := login(ctx, mc, ps, pc.GetName())
 			return err
 		},
 	})
