@@ -33,7 +33,9 @@ after the manager's pods have ended uninstall removes Strata's finalizers
 still carry them, and each such object is listed with what is left behind
 (an external resource not deleted, applied objects not pruned...). Deleting
 the CRDs then deletes every Strata object. With --keep-crds the objects
-stay, and only those already being deleted lose Strata's finalizers.`,
+stay, and only those already being deleted lose Strata's finalizers.
+Without --force the same is done, with the same list, for what can remain
+(GitRepositories, XRDs, ProviderConfigs), whose CRDs could not go otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
