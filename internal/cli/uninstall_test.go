@@ -171,4 +171,24 @@ func TestUninstallForceClearsStrataFinalizers(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Without --force, when nothing uses Strata any more: a GitRepository
+	// still carries Strata's finalizer; uninstall lists it, removes it, and
+	// the CRDs go.
+	if code, out, errOut := run("install", "-n", "strata-again", "--lockdown"); code != 0 {
+		t.Fatalf("install again: exit %d\n%s%s", code, out, errOut)
+	}
+	create(`{apiVersion: gitops.strata.dev/v1alpha1, kind: GitRepository, metadata: {name: left, namespace: team, finalizers: [gitops.strata.dev/finalizer]},
+	  spec: {url: "https://git.example/app.git", interval: 1m}}`)
+	code, out, errOut = run("uninstall", "-n", "strata-again")
+	if code != 0 || !strings.Contains(out, "GitRepository team/left\n    gitops.strata.dev/finalizer: nothing") ||
+		!strings.Contains(out, "removed Strata's finalizers from 1 objects") {
+		t.Fatalf("uninstall with a GitRepository left: exit %d\n%s%s", code, out, errOut)
+	}
+	poll(t, "the GitRepositories' CRD gone", func() error {
+		if _, err := crds.Get(ctx, "gitrepositories.gitops.strata.dev", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("CRD: %v", err)
+		}
+		return nil
+	})
 }
