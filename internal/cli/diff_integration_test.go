@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
@@ -141,6 +142,37 @@ func TestDiffMasksSecretsAndExitsLikeKubectl(t *testing.T) {
 	}
 	if strings.Contains(out, "data.stays") {
 		t.Errorf("an unchanged Secret key shows as a change:\n%s", out)
+	}
+
+	// The same answer as a document (-o json|yaml) and as names (-o name),
+	// with the same exit status and no value either.
+	for _, format := range []string{"json", "yaml"} {
+		code, out, errOut := strata(t, "diff", "sync/app", "-n", ns, "-o", format)
+		d := &syncDiff{}
+		if err := yaml.Unmarshal([]byte(out), d); code != 1 || err != nil {
+			t.Fatalf("diff -o %s: exit %d, %v\n%s%s", format, code, err, out, errOut)
+		}
+		var got []string
+		for _, c := range d.Changes {
+			line := c.Action + " " + c.Kind + "/" + c.Name
+			for _, f := range c.Fields {
+				line += " " + f.Path + "=" + string(f.Before) + ">" + string(f.After)
+			}
+			got = append(got, line)
+		}
+		want := []string{`Change Secret/creds data.password="*** (before)">"*** (after)" data.token=>"***"`, "Prune ConfigMap/gone"}
+		if d.Kind != "SyncDiff" || d.Sync.Name != "app" || strings.Join(got, "\n") != strings.Join(want, "\n") ||
+			d.Summary != (diffSummary{Change: 1, Prune: 1, Unchanged: 1}) {
+			t.Errorf("diff -o %s:\n%s\nwant:\n%s\n%+v", format, strings.Join(got, "\n"), strings.Join(want, "\n"), d.Summary)
+		}
+		for _, secret := range []string{"old-pw-4711", "new-pw-0815", "tok-new-9999", "unchanging-value-1234"} {
+			if strings.Contains(out, secret) || strings.Contains(out, base64.StdEncoding.EncodeToString([]byte(secret))) {
+				t.Errorf("diff -o %s shows the value %q", format, secret)
+			}
+		}
+	}
+	if code, out, errOut := strata(t, "diff", "sync.gitops.strata.dev/app", "-n", ns, "-o", "name"); code != 1 || out != "secret/creds\nconfigmap/gone\n" {
+		t.Errorf("diff -o name: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// Errors exit above 1.

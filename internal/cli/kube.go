@@ -149,7 +149,8 @@ func printStructured(w io.Writer, format string, v any) error {
 	return fmt.Errorf("unknown output format %q", format)
 }
 
-// printObjects prints objects as kubectl does for -o json|yaml|name and as
+// printObjects prints objects as kubectl does for -o json|yaml|name
+// (name: kind.group/name, see kubectlName) and as
 // a table of NAMESPACE NAME READY STATUS (wide: + AGE) otherwise.
 func printObjects(w io.Writer, format string, objs []*unstructured.Unstructured) error {
 	switch format {
@@ -166,7 +167,7 @@ func printObjects(w io.Writer, format string, objs []*unstructured.Unstructured)
 		return printStructured(w, format, list)
 	case "name":
 		for _, o := range objs {
-			fmt.Fprintf(w, "%s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
+			fmt.Fprintln(w, kubectlName(o.GroupVersionKind(), o.GetName()))
 		}
 		return nil
 	}

@@ -30,23 +30,31 @@ func startWithKubeconfig() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
 	if err := startControllers(e); err != nil {
 		e.Stop()
 		return nil, err
 	}
 	path := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := writeKubeconfig(e, path); err != nil {
 		e.Stop()
-		return nil, fmt.Errorf("cannot write kubeconfig: %w", err)
+		return nil, err
 	}
 	if err := os.Setenv("KUBECONFIG", path); err != nil {
 		e.Stop()
 		return nil, err
 	}
 	return e, nil
+}
+
+// writeKubeconfig writes a kubeconfig for the API server of e to path.
+func writeKubeconfig(e *testenv.Env, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: e.Config.Host, CertificateAuthorityData: e.Config.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: e.Config.CertData, ClientKeyData: e.Config.KeyData, Token: e.Config.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("cannot write kubeconfig: %w", err)
+	}
+	return nil
 }

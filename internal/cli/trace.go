@@ -5,21 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/strata-dev/strata/internal/kit/health"
 )
@@ -40,79 +37,92 @@ type traceNode struct {
 }
 
 func newTraceCommand() *cobra.Command {
-	var namespace, output, kubeconfig string
+	var output string
 	var watch bool
+	var cf *clusterFlags
 	cmd := &cobra.Command{
 		Use:   "trace KIND/NAME",
 		Short: "Print a claim or composite resource and everything it composes",
-		Long: `trace prints the tree claim -> composite resource -> composed resources with
-SYNCED, READY and the message of each, reading the cluster in KUBECONFIG.
+		Long: `trace prints the tree claim -> composite resource -> composed resources
+(a Sync -> what it applied) with SYNCED, READY and the message of each.
 For externalsecret/NAME it prints store -> ExternalSecret -> Secret ->
-the workloads that use the Secret (never the Secret's data).`,
+the workloads that use the Secret (never the Secret's data).
+
+-o wide adds REASON and namespaces, -o json|yaml prints the tree as a
+document (docs/cli.md), -o name one kind.group/name line per object.
+
+--watch (-w) watches every object of the tree and prints the tree again
+when it changes: on a terminal it redraws in place; otherwise (a pipe, a
+file) it prints each new tree after the last one (a blank line between
+tables, "---" between YAML documents, JSON documents one after another),
+and only when the tree changed. Ctrl-C ends it (exit 0).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, name, ok := strings.Cut(args[0], "/")
-			if !ok || kind == "" || name == "" {
-				return fmt.Errorf("argument must be KIND/NAME, got %q", args[0])
-			}
-			if output != "" && output != "wide" && output != "json" {
-				return fmt.Errorf("unknown output format %q (want wide or json)", output)
-			}
-			cfg, err := ctrl.GetConfig()
-			if kubeconfig != "" {
-				cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-			}
-			if err != nil {
-				return fmt.Errorf("cannot load kubeconfig: %w", err)
-			}
-			dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-			if err != nil {
+			if err := checkOutputFormat(output, outputFormats...); err != nil {
 				return err
 			}
-			mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-			dyn, err := dynamic.NewForConfig(cfg)
+			kind, name, err := splitRef(args[0])
 			if err != nil {
-				return err
+				return &ExitError{Code: 2, Err: err}
 			}
-			t := &tracer{mapper: mapper, dyn: dyn}
-			for {
-				root, err := t.trace(cmd.Context(), kind, namespace, name)
+			k, err := newKube(cf)
+			if err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			t := &tracer{mapper: k.mapper, dyn: k.dyn}
+			out := cmd.OutOrStdout()
+			if !watch {
+				root, err := t.trace(cmd.Context(), kind, cf.ns(), name)
 				if err != nil {
-					return err
+					return &ExitError{Code: 2, Err: err}
 				}
-				if watch {
-					fmt.Fprint(cmd.OutOrStdout(), "\033[H\033[2J")
-				}
-				if err := printTrace(cmd.OutOrStdout(), root, output); err != nil {
-					return err
-				}
-				if !watch {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(2 * time.Second):
-				}
+				return printTrace(out, root, output)
 			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := watchTrace(ctx, t, kind, cf.ns(), name, out, cmd.ErrOrStderr(), output, isTerminal(out)); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of a claim")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide or json")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again every 2s")
+	cf = addClusterFlags(cmd, false)
+	cmd.ValidArgsFunction = completeRef(cf)
+	addOutputFlag(cmd, &output)
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "watch the objects of the tree and print it again when it changes")
 	return cmd
 }
 
 type tracer struct {
 	mapper meta.RESTMapper
 	dyn    dynamic.Interface
+	// targets are the objects (and lists) the last trace read: what
+	// --watch watches.
+	targets map[watchTarget]bool
+}
+
+// watchTarget is an object a trace read, or with name "" a collection it
+// listed.
+type watchTarget struct {
+	gvr       schema.GroupVersionResource
+	namespace string
+	name      string
+}
+
+func (t *tracer) read(gvr schema.GroupVersionResource, ns, name string) {
+	if t.targets == nil {
+		t.targets = map[watchTarget]bool{}
+	}
+	t.targets[watchTarget{gvr: gvr, namespace: ns, name: name}] = true
 }
 
 func (t *tracer) trace(ctx context.Context, kind, ns, name string) (*traceNode, error) {
-	gvr, err := t.mapper.ResourceFor(schema.GroupVersionResource{Resource: strings.ToLower(kind)})
+	t.targets = map[watchTarget]bool{}
+	// kind as users type it: sync, syncs, Sync, sync.gitops.strata.dev.
+	want := schema.ParseGroupResource(strings.ToLower(kind)).WithVersion("")
+	gvr, err := t.mapper.ResourceFor(want)
 	if err != nil {
-		gvk, kerr := t.mapper.KindFor(schema.GroupVersionResource{Resource: strings.ToLower(kind)})
+		gvk, kerr := t.mapper.KindFor(want)
 		if kerr != nil {
 			return nil, fmt.Errorf("unknown kind %q: %w", kind, err)
 		}
@@ -145,6 +155,7 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 	} else {
 		n.Namespace = ""
 	}
+	t.read(m.Resource, n.Namespace, name)
 	u, err := ri.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if depth == 0 {
@@ -227,11 +238,27 @@ func fillStatus(n *traceNode, u *unstructured.Unstructured) {
 	n.Reason, n.Message = reason, h.Message
 }
 
+// printTrace prints a trace tree: a table (wide: with REASON and
+// namespaces), the tree as a JSON or YAML document, or one kubectl-style
+// name per object (name).
 func printTrace(out io.Writer, root *traceNode, format string) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(root)
+	case "yaml":
+		return printStructured(out, format, root)
+	case "name":
+		var walk func(n *traceNode)
+		walk = func(n *traceNode) {
+			fmt.Fprintln(out, apiVersionKindName(n.APIVersion, n.Kind, n.Name))
+			for _, c := range n.Children {
+				walk(c)
+			}
+		}
+		walk(root)
+		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if format == "wide" {

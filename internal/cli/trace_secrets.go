@@ -64,6 +64,8 @@ func (t *tracer) traceExternalSecret(ctx context.Context, ns, name string) (*tra
 		if err != nil {
 			continue
 		}
+		// Every workload of the namespace may start using the Secret.
+		t.read(m.Resource, ns, "")
 		l, err := t.dyn.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			continue

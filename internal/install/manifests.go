@@ -2,6 +2,7 @@ package install
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -39,6 +40,9 @@ const (
 	metricsPort = 8080
 	probePort   = 8081
 )
+
+// managerSelector selects the manager's pods.
+var managerSelector = map[string]string{"app.kubernetes.io/name": "strata", "app.kubernetes.io/component": "manager"}
 
 // Options say what to install.
 type Options struct {
@@ -176,7 +180,7 @@ func Objects(o Options) ([]*unstructured.Unstructured, error) {
 	}
 
 	// The manager.
-	selector := map[string]string{"app.kubernetes.io/name": "strata", "app.kubernetes.io/component": "manager"}
+	selector := maps.Clone(managerSelector)
 	podLabels := labels(selector)
 	podLabels["app.kubernetes.io/version"] = o.Version
 	args := []string{"manager", "--leader-elect", "--leader-election-namespace=" + o.Namespace,

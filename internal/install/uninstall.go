@@ -27,10 +27,39 @@ func InUse(ctx context.Context, cfg *rest.Config) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot build client: %w", err)
 	}
-	type kind struct {
-		gvr  schema.GroupVersionResource
-		kind string
+	kinds, err := strataKinds(ctx, dyn, false)
+	if err != nil {
+		return nil, err
 	}
+	var out []string
+	for _, k := range kinds {
+		l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
+		}
+		for _, it := range l.Items {
+			out = append(out, k.kind+" "+objName(&it))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// kind is one kind uninstall looks at.
+type kind struct {
+	gvr  schema.GroupVersionResource
+	kind string
+}
+
+// strataKinds lists Strata's kinds (the CRDs of apis/crds) and the
+// composite and claim kinds of every XRD in the cluster. Without all, the
+// kinds that only configure Strata (XRDs, Compositions and the rest of
+// apiextensions.strata.dev, ProviderConfigs, GitRepositories) are left out:
+// what is left are the kinds whose objects "use" Strata.
+func strataKinds(ctx context.Context, dyn dynamic.Interface, all bool) ([]kind, error) {
 	var kinds []kind
 	list, err := crds.All()
 	if err != nil {
@@ -38,7 +67,7 @@ func InUse(ctx context.Context, cfg *rest.Config) ([]string, error) {
 	}
 	for _, c := range list {
 		g := c.Spec.Group
-		if g == "apiextensions.strata.dev" || c.Spec.Names.Kind == "ProviderConfig" || c.Spec.Names.Kind == "GitRepository" {
+		if !all && (g == "apiextensions.strata.dev" || c.Spec.Names.Kind == "ProviderConfig" || c.Spec.Names.Kind == "GitRepository") {
 			continue
 		}
 		for _, v := range c.Spec.Versions {
@@ -71,21 +100,7 @@ func InUse(ctx context.Context, cfg *rest.Config) ([]string, error) {
 			}
 		}
 	}
-	var out []string
-	for _, k := range kinds {
-		l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
-		}
-		for _, it := range l.Items {
-			out = append(out, k.kind+" "+objName(&it))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return kinds, nil
 }
 
 // Delete removes the objects of an install (Objects(o)) in reverse order:
