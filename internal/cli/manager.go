@@ -35,6 +35,9 @@ Prometheus metrics.`,
 				if err != nil {
 					return err
 				}
+				if err := install.AdmissionPolicies(ctx, cfg); err != nil {
+					return err
+				}
 				log.Info("installed CRDs", "count", n)
 			}
 			mgr, err := manager.New(cfg, o, log)

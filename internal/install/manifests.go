@@ -174,6 +174,10 @@ func Objects(o Options) ([]*unstructured.Unstructured, error) {
 			"rbac.authorization.k8s.io/aggregate-to-" + level: "true",
 		}), Rules: roles[level]})
 	}
+	// Promotion approvals: admission policies and the approver roles (admission.go).
+	for _, obj := range append(admissionObjects(meta), promotionRoles(meta)...) {
+		add(obj.GetObjectKind().GroupVersionKind(), obj)
+	}
 
 	// The manager.
 	selector := map[string]string{"app.kubernetes.io/name": "strata", "app.kubernetes.io/component": "manager"}

@@ -91,6 +91,10 @@ func (e *Env) finish() error {
 	if _, err := install.CRDs(ctx, e.Config); err != nil {
 		return err
 	}
+	// The promotion approval policies, as `strata install` applies them.
+	if err := install.AdmissionPolicies(ctx, e.Config); err != nil {
+		return err
+	}
 	c, err := client.New(e.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("cannot build client: %w", err)
