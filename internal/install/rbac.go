@@ -92,6 +92,11 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// by the manager.
 		rule(strs("batch"), strs("jobs"), strs("get", "list", "watch", "delete")),
 		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
+		// Promotion: Stages read GitRepositories and pin them (as the
+		// tenant when it has a service account), and check who may
+		// override promotion windows.
+		rule(strs("gitops.strata.dev"), strs("gitrepositories"), strs("get", "list", "watch", "patch")),
+		rule(strs("authorization.k8s.io"), strs("subjectaccessreviews"), strs("create")),
 	},
 	"notification": {
 		rule(strs("notification.strata.dev"), strs("*"), allVerbs),

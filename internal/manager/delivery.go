@@ -10,8 +10,11 @@ import (
 // options: runs act as --default-service-account in their namespace when
 // they name no service account, as Syncs do.
 func setupDelivery(mgr ctrl.Manager, o Options) error {
-	return deliverycontroller.Setup(mgr, deliverycontroller.Options{
+	if err := deliverycontroller.Setup(mgr, deliverycontroller.Options{
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		Workers:               o.MaxConcurrentReconciles,
-	})
+	}); err != nil {
+		return err
+	}
+	return setupPromotion(mgr, o)
 }
