@@ -35,7 +35,7 @@ Prometheus metrics.`,
 				if err != nil {
 					return err
 				}
-				if err := install.AdmissionPolicies(ctx, cfg); err != nil {
+				if err := install.ApprovalGate(ctx, cfg); err != nil {
 					return err
 				}
 				log.Info("installed CRDs", "count", n)

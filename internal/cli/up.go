@@ -94,7 +94,7 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := install.AdmissionPolicies(ctx, c.RESTConfig); err != nil {
+	if err := install.ApprovalGate(ctx, c.RESTConfig); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "strata: installed %d CRDs\n", n)

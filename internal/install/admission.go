@@ -204,15 +204,15 @@ func promotionRoles(meta func(name string, extra map[string]string) metav1.Objec
 
 func ptr[T any](v T) *T { return &v }
 
-// AdmissionObjects returns the admission policies and bindings that
-// `strata install` applies, as unstructured objects (for tests and for
-// AdmissionPolicies).
-func AdmissionObjects() ([]*unstructured.Unstructured, error) {
+// ApprovalGateObjects returns what makes the promotion approval gate:
+// the admission policies with their bindings and the approver and
+// overrider ClusterRoles, as `strata install` applies them.
+func ApprovalGateObjects() ([]*unstructured.Unstructured, error) {
 	meta := func(name string, _ map[string]string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Labels: map[string]string{PartOfLabel: partOf, "app.kubernetes.io/managed-by": "strata-install"}}
 	}
 	var out []*unstructured.Unstructured
-	for _, obj := range admissionObjects(meta) {
+	for _, obj := range append(admissionObjects(meta), promotionRoles(meta)...) {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 		if err != nil {
 			return nil, fmt.Errorf("cannot convert %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
@@ -225,14 +225,14 @@ func AdmissionObjects() ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// AdmissionPolicies applies the admission policies and their bindings
-// (as `strata install` does), for clusters that get Strata's CRDs without
-// the install: `strata up`, `strata manager --install-crds` and the test
+// ApprovalGate applies the approval gate (ApprovalGateObjects), as
+// `strata install` does, for clusters that get Strata's CRDs without the
+// install: `strata up`, `strata manager --install-crds` and the test
 // environments. The CRDs must be installed first. It returns once the API
 // server enforces the Approval policy (it loads policies asynchronously):
 // a dry-run Approval naming another user is refused.
-func AdmissionPolicies(ctx context.Context, cfg *rest.Config) error {
-	objs, err := AdmissionObjects()
+func ApprovalGate(ctx context.Context, cfg *rest.Config) error {
+	objs, err := ApprovalGateObjects()
 	if err != nil {
 		return err
 	}

@@ -91,8 +91,9 @@ func (e *Env) finish() error {
 	if _, err := install.CRDs(ctx, e.Config); err != nil {
 		return err
 	}
-	// The promotion approval policies, as `strata install` applies them.
-	if err := install.AdmissionPolicies(ctx, e.Config); err != nil {
+	// The promotion approval gate (admission policies, approver roles), as
+	// `strata install` applies it.
+	if err := install.ApprovalGate(ctx, e.Config); err != nil {
 		return err
 	}
 	c, err := client.New(e.Config, client.Options{Scheme: scheme.New()})
