@@ -224,6 +224,9 @@ type scope struct {
 	upstreamCurrent string
 	upstreamName    string
 
+	// failed is set when the current revision failed its verification.
+	failed string
+
 	requeue time.Duration
 }
 
@@ -453,10 +456,9 @@ func short(rev string) string {
 // summarize sets the Ready condition from what the stage waits for.
 func (r *Reconciler) summarize(sc *scope) {
 	st := sc.stage
-	if c := conditions.Get(st, conditions.Ready); c != nil && c.Reason == deliveryv1.ReasonVerificationFailed && st.Status.InFlight == nil && st.Status.Pending == nil {
-		return
-	}
 	switch {
+	case sc.failed != "" && st.Status.InFlight == nil:
+		conditions.MarkFailed(st, deliveryv1.ReasonVerificationFailed, sc.failed)
 	case st.Status.InFlight != nil:
 		f := st.Status.InFlight
 		conditions.MarkProgressing(st, deliveryv1.ReasonPromoting, fmt.Sprintf("promoting revision %s (Promotion %s); waiting for Sync %s to apply it", short(f.Revision), f.Promotion, sc.sync.Name))

@@ -188,3 +188,34 @@ func TestHostileTenant(t *testing.T) {
 		t.Errorf("changing an Approval: %v, want refused as immutable", err)
 	}
 }
+
+// TestFourEyes: staging records the author of each verified commit; the
+// author's approval alone does not promote it to production (reason
+// SelfApproval on the Approval), with another approver's it does.
+func TestFourEyes(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{
+		Auto: true, Approval: &deliveryv1.ApprovalPolicy{Required: true, MinApprovals: 1},
+	}})
+	c1 := p.push(t, "c1")
+	st := p.waitVerifiedInStaging(t, c1)
+	if got := st.Status.VerifiedRevisions[0].Author; got != "test@strata.dev" {
+		t.Fatalf("author of c1 = %q, want the commit's author test@strata.dev", got)
+	}
+	waitStage(t, p.prod, "production", "awaits approval", func(st *deliveryv1.Stage) bool {
+		return readyReason(st) == deliveryv1.ReasonAwaitingApproval
+	})
+	self := approve(t, p.prod, "production", c1, deliveryv1.DecisionApprove, "test@strata.dev")
+	waitCounted(t, self, metav1.ConditionFalse, deliveryv1.ReasonSelfApproval)
+	prod := waitStage(t, p.prod, "production", "still awaits approval", func(st *deliveryv1.Stage) bool {
+		c := conditions.Get(st, conditions.Ready)
+		return c != nil && c.Reason == deliveryv1.ReasonAwaitingApproval && strings.Contains(c.Message, "cannot approve alone")
+	})
+	if repoCommit(t, p.prod, "app") != p.c0 {
+		t.Fatalf("the author's approval alone promoted c1: %s", describe(prod))
+	}
+	approve(t, p.prod, "production", c1, deliveryv1.DecisionApprove, "alice")
+	p.waitProduction(t, c1)
+	waitCounted(t, self, metav1.ConditionTrue, deliveryv1.ReasonCounted)
+}

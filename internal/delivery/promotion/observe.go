@@ -93,6 +93,9 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 				vr.VerifiedAt = *run.Status.CompletedAt
 			}
 		}
+		if sc.following {
+			vr.Author = r.authorOf(ctx, sc, sc.repo, cur)
+		}
 		r.addVerified(sc, vr)
 		return nil
 	}
@@ -150,7 +153,11 @@ func (r *Reconciler) ownVerification(ctx context.Context, sc *scope, cur string)
 			at = *run.Status.CompletedAt
 		}
 		if !isVerified(st, cur) {
-			r.addVerified(sc, deliveryv1.VerifiedRevision{Revision: cur, VerifiedAt: at, Run: name})
+			vr := deliveryv1.VerifiedRevision{Revision: cur, VerifiedAt: at, Run: name}
+			if sc.following {
+				vr.Author = r.authorOf(ctx, sc, sc.repo, cur)
+			}
+			r.addVerified(sc, vr)
 		}
 	case isFailedPhase(phase):
 		st.Status.LastHandledReverifyAt = token
@@ -221,8 +228,11 @@ func (r *Reconciler) rollback(ctx context.Context, sc *scope, rev, run, why stri
 	return nil
 }
 
+// verificationFailed reports, for this reconcile, that the stage's current
+// revision failed its verification (summarize makes it the Ready reason
+// unless a promotion is under way).
 func (r *Reconciler) verificationFailed(sc *scope, _ string, msg string) {
-	conditions.MarkFailed(sc.stage, deliveryv1.ReasonVerificationFailed, msg)
+	sc.failed = msg
 }
 
 func (r *Reconciler) addVerified(sc *scope, v deliveryv1.VerifiedRevision) {

@@ -126,7 +126,9 @@ func (r *Reconciler) autoPromote(ctx context.Context, sc *scope, proms []deliver
 		return nil, nil
 	}
 	rev := sc.candidates[0].Revision
-	if rev == st.Status.CurrentRevision {
+	// Until the Sync has applied a revision, the stage does not know where
+	// it stands: nothing is promoted automatically.
+	if rev == st.Status.CurrentRevision || st.Status.CurrentRevision == "" {
 		return nil, nil
 	}
 	name := promotionName(st, rev)
@@ -435,8 +437,10 @@ func (r *Reconciler) override(ctx context.Context, sc *scope, p *deliveryv1.Prom
 // setPhase writes p's phase, Ready condition and status (optimistic lock:
 // a stale read is retried, never overwrites).
 func (r *Reconciler) setPhase(ctx context.Context, p *deliveryv1.Promotion, phase, reason, msg string) {
+	// Read live: the phase is what the next step of this promotion
+	// relies on, and a write from a stale cache would be refused.
 	base := &deliveryv1.Promotion{}
-	if err := r.client.Get(ctx, client.ObjectKeyFromObject(p), base); err != nil {
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(p), base); err != nil {
 		base = p.DeepCopy()
 	}
 	h := patch.NewHelper(r.client, base)

@@ -80,7 +80,7 @@ func (p *pipeline) waitVerifiedInStaging(t *testing.T, rev string) *deliveryv1.S
 func (p *pipeline) waitProduction(t *testing.T, rev string) *deliveryv1.Stage {
 	t.Helper()
 	st := waitStage(t, p.prod, "production", "runs "+short(rev), func(st *deliveryv1.Stage) bool {
-		return st.Status.CurrentRevision == rev && st.Status.InFlight == nil && readyReason(st) == deliveryv1.ReasonStageReady
+		return st.Status.CurrentRevision == rev && st.Status.InFlight == nil && verified(st, rev)
 	})
 	cm := &corev1.ConfigMap{}
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.prod, Name: "web"}, cm); err != nil {

@@ -54,6 +54,9 @@ func parseWindows(ws []deliveryv1.PromotionWindow) ([]window, error) {
 func (w window) openUntil(t time.Time) (bool, time.Time) {
 	// The first activation after t-duration is the only one that can cover t.
 	a := w.schedule.Next(t.Add(-w.duration).Add(-time.Second))
+	for !a.IsZero() && !a.After(t) && !a.Add(w.duration).After(t) {
+		a = w.schedule.Next(a)
+	}
 	if a.IsZero() || a.After(t) {
 		return false, time.Time{}
 	}

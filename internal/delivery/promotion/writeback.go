@@ -43,7 +43,7 @@ type GitAuthFunc func(url string, secret map[string][]byte) (transport.AuthMetho
 func (r *Reconciler) writeBack(ctx context.Context, sc *scope, rev string) (string, error) {
 	wb := sc.policy.WriteBack
 	repo := sc.repo
-	auth, err := r.gitAuth(ctx, sc)
+	auth, err := r.gitAuth(ctx, sc, repo)
 	if err != nil {
 		return "", err
 	}
@@ -116,8 +116,7 @@ func (r *Reconciler) writeBack(ctx context.Context, sc *scope, rev string) (stri
 }
 
 // gitAuth reads the GitRepository's credentials as the tenant.
-func (r *Reconciler) gitAuth(ctx context.Context, sc *scope) (transport.AuthMethod, error) {
-	repo := sc.repo
+func (r *Reconciler) gitAuth(ctx context.Context, sc *scope, repo *gitopsv1.GitRepository) (transport.AuthMethod, error) {
 	var data map[string][]byte
 	if ref := repo.Spec.SecretRef; ref != nil {
 		s := &corev1.Secret{}
@@ -297,4 +296,35 @@ func removeAll(fs billy.Filesystem, p string) error {
 		}
 	}
 	return fs.Remove(p)
+}
+
+// authorOf returns the email of the author of commit rev in repo (the
+// first stage's GitRepository), for the four-eyes rule; "" when it cannot
+// be read. It clones the branch without a work tree, with the
+// GitRepository's credentials read as the tenant.
+func (r *Reconciler) authorOf(ctx context.Context, sc *scope, repo *gitopsv1.GitRepository, rev string) string {
+	if r.opts.GitAuth == nil || repo == nil {
+		return ""
+	}
+	auth, err := r.gitAuth(ctx, sc, repo)
+	if err != nil {
+		return ""
+	}
+	branch := "main"
+	if ref := repo.Spec.Ref; ref != nil && ref.Branch != "" {
+		branch = ref.Branch
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	g, err := git.CloneContext(cctx, memory.NewStorage(), nil, &git.CloneOptions{URL: repo.Spec.URL, Auth: auth,
+		ReferenceName: plumbing.NewBranchReferenceName(branch), SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+	if err != nil {
+		r.log.V(1).Info("cannot read the author of a revision", "gitRepository", client.ObjectKeyFromObject(repo), "error", err.Error())
+		return ""
+	}
+	c, err := g.CommitObject(plumbing.NewHash(rev))
+	if err != nil {
+		return ""
+	}
+	return c.Author.Email
 }
