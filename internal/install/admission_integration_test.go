@@ -249,3 +249,56 @@ func TestAdmissionPoliciesTypeCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallIncludesApprovalGate: what `strata install` applies (and
+// `--export` prints) has the policies, their Deny/Warn bindings and the
+// roles, and `--lockdown` or a subset of subsystems does not drop them.
+func TestInstallIncludesApprovalGate(t *testing.T) {
+	for name, o := range map[string]install.Options{
+		"default":  {},
+		"lockdown": {Lockdown: true, Subsystems: []string{"gitops"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs, err := install.Objects(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := install.YAML(objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]*unstructured.Unstructured{}
+			for _, u := range objs {
+				got[u.GetKind()+"/"+u.GetName()] = u
+			}
+			for policy, action := range map[string]string{install.ApprovalPolicyName: "Deny", install.PromotionPolicyName: "Deny", install.OverrideWarningPolicyName: "Warn"} {
+				if got["ValidatingAdmissionPolicy/"+policy] == nil {
+					t.Errorf("no ValidatingAdmissionPolicy %s", policy)
+				}
+				b := got["ValidatingAdmissionPolicyBinding/"+policy]
+				if b == nil {
+					t.Errorf("no binding of %s", policy)
+					continue
+				}
+				if actions, _, _ := unstructured.NestedStringSlice(b.Object, "spec", "validationActions"); len(actions) != 1 || actions[0] != action {
+					t.Errorf("binding %s actions %v, want [%s]", policy, actions, action)
+				}
+				if !strings.Contains(string(y), "name: "+policy) {
+					t.Errorf("the exported YAML lacks %s", policy)
+				}
+			}
+			for _, role := range []string{install.ApproverRole, install.OverriderRole} {
+				r := got["ClusterRole/"+role]
+				if r == nil {
+					t.Errorf("no ClusterRole %s", role)
+					continue
+				}
+				for k := range r.GetLabels() {
+					if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
+						t.Errorf("%s is aggregated (%s): approving must be granted on purpose", role, k)
+					}
+				}
+			}
+		})
+	}
+}
