@@ -205,6 +205,7 @@ func TestPipelineGet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pipeline get: exit %d\n%s%s", code, out, errOut)
 	}
+	t.Logf("strata pipeline get shop:\n%s", out)
 	lines := strings.Split(out, "\n")
 	row := func(label string) []string {
 		for _, l := range lines {

@@ -145,16 +145,34 @@ func TestApprovalPolicy(t *testing.T) {
 	}
 
 	t.Run("an Approval cannot be changed", func(t *testing.T) {
-		for who, c := range map[string]client.Client{"alice": alice, "cluster-admin": env.Client} {
+		// erin may update Approvals (RBAC), the cluster admin may do
+		// anything: neither can change one. alice may not update at all.
+		if err := env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "update-approvals"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"delivery.strata.dev"}, Resources: []string{"approvals"}, Verbs: []string{"get", "update", "patch"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erin"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "update-approvals"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "erin"}}}); err != nil {
+			t.Fatal(err)
+		}
+		erin, _ := as(t, "erin")
+		for who, tc := range map[string]struct {
+			c    client.Client
+			want string
+		}{
+			"erin":          {erin, "immutable"},
+			"cluster-admin": {env.Client, "immutable"},
+			"alice":         {alice, `User "alice" cannot update resource "approvals"`},
+		} {
 			got := &deliveryv1.Approval{}
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(own), got); err != nil {
 				t.Fatal(err)
 			}
 			got.Spec.Decision = deliveryv1.DecisionReject
-			got.Spec.Approver = "bob"
-			err := c.Update(ctx, got)
-			if err == nil || !strings.Contains(err.Error(), "immutable") {
-				t.Errorf("update by %s: %v, want a refusal naming immutability", who, err)
+			got.Spec.Approver = who
+			if err := tc.c.Update(ctx, got); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("update by %s: %v, want a refusal naming %q", who, err, tc.want)
 			}
 		}
 		got := &deliveryv1.Approval{}
