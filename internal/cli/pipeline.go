@@ -252,7 +252,13 @@ func renderPipeline(w io.Writer, v *pipelineView, now time.Time) error {
 		}
 		return "stage " + src.Stage
 	})
-	row("PROMOTION", func(sv stageView) string { return promotionSummary(sv.Stage.Spec.Promotion) })
+	row("PROMOTION", func(sv stageView) string {
+		p := sv.Stage.Spec.Promotion
+		if sv.Stage.Spec.Source.GitRepository != "" && !p.Auto && p.Mode == "" && p.Approval == nil {
+			return "follows its source"
+		}
+		return promotionSummary(p)
+	})
 	row("APPROVAL", func(sv stageView) string { return approvalSummary(sv.Stage.Spec.Promotion.Approval) })
 	row("REVISION", func(sv stageView) string { return short(sv.Stage.Status.CurrentRevision) })
 	row("VERIFIED", func(sv stageView) string {

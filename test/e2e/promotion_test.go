@@ -156,6 +156,7 @@ func TestPromotionPipeline(t *testing.T) {
 	fetch()
 	verifiedInStaging(c1)
 	st := awaitingApproval(c1)
+	t.Logf("production: %s", st)
 	if msg := field(st, 5); !strings.Contains(msg, c1[:12]) || !strings.Contains(msg, "stage staging") || !strings.Contains(msg, "0 of 1 approvals") {
 		t.Errorf("AwaitingApproval message %q does not name the revision, where it was verified and the approvals", msg)
 	}
@@ -177,18 +178,21 @@ func TestPromotionPipeline(t *testing.T) {
 		return p
 	}
 	// mallory has no RBAC on approvals in production.
-	if out, err := kubectlErr(state, "--as", "mallory", "--as-group", "developers", "create", "-f", approvalFile("mallory")); err == nil ||
-		!strings.Contains(out, `User "mallory" cannot create resource "approvals"`) {
+	out, err := kubectlErr(state, "--as", "mallory", "--as-group", "developers", "create", "-f", approvalFile("mallory"))
+	t.Logf("mallory's approval: %s", out)
+	if err == nil || !strings.Contains(out, `User "mallory" cannot create resource "approvals"`) {
 		t.Errorf("mallory's approval: %v\n%s", err, out)
 	}
 	// alice may approve, but not in bob's name.
-	if out, err := kubectlErr(state, "--as", "alice", "--as-group", "release-managers", "create", "-f", approvalFile("bob")); err == nil ||
+	out, err = kubectlErr(state, "--as", "alice", "--as-group", "release-managers", "create", "-f", approvalFile("bob"))
+	t.Logf("alice's approval in bob's name: %s", out)
+	if err == nil ||
 		!strings.Contains(out, "strata-approvals.delivery.strata.dev") || !strings.Contains(out, `it names "bob" but the request is made by "alice"`) {
 		t.Errorf("alice's approval in bob's name: %v\n%s", err, out)
 	}
 	// quinn (QA) may create Approvals, but is not an approver: not counted.
 	kubectl(t, state, "create", "rolebinding", "qa", "-n", "shop-production", "--clusterrole", "strata-promotion-approver", "--group", "qa")
-	out, err := run(userKubeconfig(t, kc, "quinn", "qa"), "approve", "stage/production", "-n", "shop-production", "-m", "looks fine to me")
+	out, err = run(userKubeconfig(t, kc, "quinn", "qa"), "approve", "stage/production", "-n", "shop-production", "-m", "looks fine to me")
 	if err != nil || !strings.Contains(out, "quinn approved revision "+c1[:7]) {
 		t.Fatalf("quinn's approve: %v\n%s", err, out)
 	}
@@ -256,6 +260,7 @@ func TestPromotionPipeline(t *testing.T) {
 	held := waitStage("shop-production", "production", "held by the deny window", 30*time.Second, func(_, _, pending, waiting, reason, _ string) bool {
 		return pending == c4 && waiting == "Window" && reason == "AwaitingWindow"
 	})
+	t.Logf("production during the window: %s", held)
 	if !strings.Contains(field(held, 5), "deny window") || pinned() != c1 {
 		t.Errorf("while the window is open: %s (pinned %s)", held, pinned())
 	}
@@ -297,6 +302,7 @@ func TestPromotionPipeline(t *testing.T) {
 		t.Errorf("the write-back commit's parent is %s, want the production branch's %s", parent, c4[:7])
 	}
 	logMsg := gitIn(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "production")
+	t.Logf("the write-back commit %s:\n%s", pushed, logMsg)
 	if !strings.Contains(logMsg, "Strata Promoter <promoter@shop.example>") || !strings.Contains(logMsg, "Signed-off-by: Strata Promoter <promoter@shop.example>") || !strings.Contains(logMsg, c5) {
 		t.Errorf("write-back commit:\n%s", logMsg)
 	}
@@ -306,7 +312,9 @@ func TestPromotionPipeline(t *testing.T) {
 	if got := kubectl(t, state, "get", "sync", "shop", "-n", "shop-production", "-o", "jsonpath={.status.lastAppliedRevision}"); !strings.HasSuffix(got, pushed) {
 		t.Errorf("the production Sync applies %s, not the pushed commit %s", got, pushed)
 	}
-	if out, err := run(kc, "pipeline", "get", "shop", "-n", "shop-production"); err != nil || !strings.Contains(out, "commit "+pushed[:7]) || !strings.Contains(out, "approved by alice") {
+	out, err = run(kc, "pipeline", "get", "shop", "-n", "shop-production")
+	t.Logf("strata pipeline get shop:\n%s", out)
+	if err != nil || !strings.Contains(out, "commit "+pushed[:7]) || !strings.Contains(out, "approved by alice") {
 		t.Errorf("strata pipeline get at the end: %v\n%s", err, out)
 	}
 }
