@@ -251,7 +251,7 @@ func TestPromotionPipeline(t *testing.T) {
 	awaitingApproval(c4)
 	now := time.Now().UTC()
 	opened := now.Truncate(time.Minute)
-	closes := now.Add(40 * time.Second).Truncate(time.Second).Add(time.Second)
+	closes := now.Add(60 * time.Second).Truncate(time.Second).Add(time.Second)
 	kubectl(t, state, "patch", "stage", "production", "-n", "shop-production", "--type=merge", "-p",
 		fmt.Sprintf(`{"spec":{"promotion":{"windows":[{"kind":"deny","schedule":"%d %d * * *","duration":"%s"}]}}}`, opened.Minute(), opened.Hour(), closes.Sub(opened)))
 	if out, err := run(alice, "approve", "stage/production", "-n", "shop-production"); err != nil {
