@@ -375,7 +375,8 @@ type StageHistoryEntry struct {
 	// Promotion object that carried it.
 	// +optional
 	Promotion string `json:"promotion,omitempty"`
-	// Result: Promoted, RolledBack, VerificationFailed.
+	// Result: Promoted, RolledBack (to this revision, after the next one
+	// failed its verification here) or Withdrawn (no longer verified).
 	// +required
 	Result string `json:"result"`
 	// Time of the result.

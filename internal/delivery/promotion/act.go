@@ -94,7 +94,7 @@ func (r *Reconciler) finish(ctx context.Context, sc *scope, p *deliveryv1.Promot
 	}
 	if rb := sc.sync.Status.RolledBackRevision; rb != "" && (commitOf(rb) == f.Revision || (f.Commit != "" && commitOf(rb) == f.Commit)) {
 		msg := fmt.Sprintf("Sync %s rolled revision %s back", sc.sync.Name, short(f.Revision))
-		r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: f.Revision, Promotion: p.Name, Result: "RolledBack", Time: metaNow(r.now()), Commit: f.Commit, Message: msg})
+		r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: f.Revision, Promotion: p.Name, Result: resultRolledBack, Time: metaNow(r.now()), Commit: f.Commit, Message: msg})
 		st.Status.InFlight = nil
 		r.setPhase(ctx, p, deliveryv1.PromotionFailed, deliveryv1.ReasonPromotionFailed, msg)
 	}
@@ -104,7 +104,7 @@ func (r *Reconciler) finish(ctx context.Context, sc *scope, p *deliveryv1.Promot
 func (r *Reconciler) succeeded(ctx context.Context, sc *scope, p *deliveryv1.Promotion) {
 	st := sc.stage
 	f := st.Status.InFlight
-	h := deliveryv1.StageHistoryEntry{Revision: f.Revision, Promotion: p.Name, Result: "Promoted", Time: metaNow(r.now()),
+	h := deliveryv1.StageHistoryEntry{Revision: f.Revision, Promotion: p.Name, Result: resultPromoted, Time: metaNow(r.now()),
 		Commit: f.Commit, ApprovedBy: p.Status.ApprovedBy, OverriddenBy: p.Status.OverriddenBy}
 	r.addHistory(st, h)
 	st.Status.InFlight = nil

@@ -123,6 +123,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Watches(&gitopsv1.Sync{}, handler.EnqueueRequestsFromMapFunc(r.stagesOfSync)).
 		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
 		Watches(&deliveryv1.Stage{}, handler.EnqueueRequestsFromMapFunc(r.downstreamStages)).
+		Watches(&deliveryv1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("stage").
 		Complete(r)
@@ -253,10 +254,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	h := patch.NewHelper(r.client, st)
 	conditions.EnsureInitialized(st)
 	defer func() {
-		if retErr == nil || !kitreconcile.IsTerminal(retErr) {
-			// keep observedGeneration for terminal errors too: the spec was read
-		}
-		st.Status.ObservedGeneration = st.Generation
 		// In-flight promotions and verified revisions are what later
 		// steps rely on: a write based on a stale read must not replace
 		// newer ones (a Conflict retries the reconcile).
@@ -280,6 +277,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 	}
 	r.summarize(sc)
+	st.Status.ObservedGeneration = st.Generation
 	return ctrl.Result{RequeueAfter: sc.requeue}, nil
 }
 
@@ -292,6 +290,8 @@ func (r *Reconciler) fail(_ context.Context, st *deliveryv1.Stage, err error, lo
 	}
 	prev := conditions.Get(st, conditions.Ready)
 	if kitreconcile.IsTerminal(err) {
+		// The spec was read and cannot work: that is its verdict.
+		st.Status.ObservedGeneration = st.Generation
 		conditions.MarkStalled(st, reason, err.Error())
 	} else {
 		conditions.MarkFailed(st, reason, err.Error())
@@ -459,6 +459,10 @@ func (r *Reconciler) summarize(sc *scope) {
 	switch {
 	case sc.failed != "" && st.Status.InFlight == nil:
 		conditions.MarkFailed(st, deliveryv1.ReasonVerificationFailed, sc.failed)
+	case st.Status.InFlight == nil && st.Status.Pending == nil && len(st.Status.History) > 0 && st.Status.History[0].Result == resultRolledBack:
+		// Reported until the next promotion, as a Sync reports its
+		// rollback until the source moves on.
+		conditions.MarkFailed(st, deliveryv1.ReasonVerificationFailed, st.Status.History[0].Message)
 	case st.Status.InFlight != nil:
 		f := st.Status.InFlight
 		conditions.MarkProgressing(st, deliveryv1.ReasonPromoting, fmt.Sprintf("promoting revision %s (Promotion %s); waiting for Sync %s to apply it", short(f.Revision), f.Promotion, sc.sync.Name))

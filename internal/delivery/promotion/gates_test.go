@@ -191,13 +191,15 @@ func TestHostileTenant(t *testing.T) {
 
 // TestFourEyes: staging records the author of each verified commit; the
 // author's approval alone does not promote it to production (reason
-// SelfApproval on the Approval), with another approver's it does.
+// SelfApproval on the Approval), with another approver's it does. The
+// approval gate comes from the Pipeline's defaults.
 func TestFourEyes(t *testing.T) {
 	startDeployers(t)
 	startPromotion(t)
-	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{
-		Auto: true, Approval: &deliveryv1.ApprovalPolicy{Required: true, MinApprovals: 1},
-	}})
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{Auto: true}})
+	create(t, &deliveryv1.Pipeline{ObjectMeta: metav1.ObjectMeta{Namespace: p.prod, Name: "web"},
+		Spec: deliveryv1.PipelineSpec{Stages: []string{p.staging + "/staging", "production"},
+			Defaults: &deliveryv1.PipelineDefaults{Approval: &deliveryv1.ApprovalPolicy{Required: true, MinApprovals: 1}}}})
 	c1 := p.push(t, "c1")
 	st := p.waitVerifiedInStaging(t, c1)
 	if got := st.Status.VerifiedRevisions[0].Author; got != "test@strata.dev" {

@@ -28,6 +28,13 @@ import (
 
 const maxKept = 20
 
+// Results of history entries.
+const (
+	resultPromoted   = "Promoted"
+	resultRolledBack = "RolledBack"
+	resultWithdrawn  = "Withdrawn"
+)
+
 func isFailedPhase(p string) bool {
 	return p == deliveryv1.PhaseFailed || p == deliveryv1.PhaseInconclusive || p == deliveryv1.PhaseError
 }
@@ -68,8 +75,9 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 		rev := sourceRevision(st, commitOf(v.Revision))
 		r.withdraw(sc, rev, fmt.Sprintf("its verification by AnalysisRun %s in Sync %s ended %s: %s", v.RunName, s.Name, v.Phase, v.Message))
 		if s.Status.RolledBackRevision != "" && commitOf(s.Status.RolledBackRevision) == commitOf(v.Revision) {
+			target := sourceRevision(st, commitOf(s.Status.LastVerifiedRevision))
 			r.verificationFailed(sc, rev, fmt.Sprintf("revision %s failed its verification by AnalysisRun %s (%s); Sync %s rolled back to %s",
-				short(rev), v.RunName, v.Message, s.Name, short(cur)))
+				short(rev), v.RunName, v.Message, s.Name, short(target)))
 		}
 	}
 	if rb := s.Status.RolledBackRevision; rb != "" {
@@ -221,7 +229,16 @@ func (r *Reconciler) rollback(ctx context.Context, sc *scope, rev, run, why stri
 	}
 	msg := fmt.Sprintf("revision %s failed its verification by AnalysisRun %s (%s); rolled back to %s", short(rev), run, why, short(target))
 	if !already {
-		r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: target, Result: "RolledBack", Time: metaNow(r.now()), Message: msg})
+		for _, h := range st.Status.History {
+			if h.Revision == rev && h.Result == resultPromoted && h.Promotion != "" {
+				p := &deliveryv1.Promotion{}
+				if err := r.client.Get(ctx, types.NamespacedName{Namespace: st.Namespace, Name: h.Promotion}, p); err == nil {
+					r.setPhase(ctx, p, deliveryv1.PromotionFailed, deliveryv1.ReasonVerificationFailed, msg)
+				}
+				break
+			}
+		}
+		r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: target, Result: resultRolledBack, Time: metaNow(r.now()), Message: msg})
 		r.recorder.Eventf(st, nil, corev1.EventTypeWarning, deliveryv1.EventRolledBack, "Rollback", "%s", eventmsg.Truncate(msg))
 	}
 	r.verificationFailed(sc, rev, msg)
@@ -267,7 +284,7 @@ func (r *Reconciler) withdraw(sc *scope, rev, why string) {
 		st.Status.LastVerifiedRevision = kept[0].Revision
 	}
 	msg := fmt.Sprintf("revision %s withdrawn from the verified revisions of stage %s: %s", short(rev), st.Name, why)
-	r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: rev, Result: "Withdrawn", Time: metaNow(r.now()), Message: msg})
+	r.addHistory(st, deliveryv1.StageHistoryEntry{Revision: rev, Result: resultWithdrawn, Time: metaNow(r.now()), Message: msg})
 	r.recorder.Eventf(st, nil, corev1.EventTypeWarning, deliveryv1.EventRevisionWithdrawn, "Withdraw", "%s", eventmsg.Truncate(msg))
 }
 

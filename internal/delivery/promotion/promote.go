@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -68,6 +69,10 @@ func (r *Reconciler) promote(ctx context.Context, sc *scope) error {
 		}
 		return r.finish(ctx, sc, p, al.Items)
 	}
+	pendingName := ""
+	if st.Status.Pending != nil {
+		pendingName = st.Status.Pending.Promotion
+	}
 	st.Status.Pending = nil
 	if st.Spec.Suspend || sc.following {
 		for i := range proms {
@@ -84,6 +89,7 @@ func (r *Reconciler) promote(ctx context.Context, sc *scope) error {
 	} else if created != nil {
 		proms = append(proms, *created)
 	}
+	sc.order(proms, pendingName)
 
 	first, blocker := true, ""
 	for i := range proms {
@@ -181,7 +187,7 @@ func (r *Reconciler) gate(ctx context.Context, sc *scope, p *deliveryv1.Promotio
 	c := sc.candidate(p)
 	if c == nil {
 		switch {
-		case sc.upstreamCurrent != "" && matches(sc.upstreamCurrent, p.Spec.Revision):
+		case p.Status.Revision == "" && sc.upstreamCurrent != "" && matches(sc.upstreamCurrent, p.Spec.Revision):
 			r.wait(ctx, sc, p, sc.upstreamCurrent, deliveryv1.WaitingForVerification, nil, "",
 				fmt.Sprintf("revision %s is deployed in %s and not verified there yet", short(sc.upstreamCurrent), sc.upstreamName))
 			return false, nil
@@ -470,4 +476,33 @@ func (r *Reconciler) setPhase(ctx context.Context, p *deliveryv1.Promotion, phas
 		r.log.V(1).Info("cannot write promotion status", "promotion", client.ObjectKeyFromObject(p), "error", err.Error())
 	}
 	p.Status = base.Status
+}
+
+// order sorts the open promotions of a stage: the one already pending goes
+// first (a newer revision does not reset its soak or its approvals), then
+// by creation, then (for Promotions created in the same second) the
+// revision verified upstream earlier, then by name.
+func (sc *scope) order(ps []deliveryv1.Promotion, pending string) {
+	index := func(p *deliveryv1.Promotion) int {
+		for i := range sc.candidates {
+			if matches(sc.candidates[i].Revision, p.Spec.Revision) {
+				return i
+			}
+		}
+		return -1
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := &ps[i], &ps[j]
+		if (a.Name == pending) != (b.Name == pending) {
+			return a.Name == pending
+		}
+		ta, tb := a.CreationTimestamp, b.CreationTimestamp
+		if !ta.Equal(&tb) {
+			return ta.Before(&tb)
+		}
+		if ia, ib := index(a), index(b); ia != ib {
+			return ia > ib
+		}
+		return a.Name < b.Name
+	})
 }

@@ -31,6 +31,7 @@ type pipelineOptions struct {
 	production        deliveryv1.PromotionPolicy
 	stagingVerify     *deliveryv1.StageVerification
 	productionAccount bool // give the production Stage a service account with the rights it needs
+	stagingSync       func(*gitopsv1.Sync)
 }
 
 func newPipeline(t *testing.T, o pipelineOptions) *pipeline {
@@ -38,7 +39,11 @@ func newPipeline(t *testing.T, o pipelineOptions) *pipeline {
 	p := &pipeline{repo: newRepo(t, "app"), staging: newNamespace(t, "staging"), prod: newNamespace(t, "production")}
 	p.c0 = p.repo.Commit("c0", appFiles("c0"))
 	create(t, gitRepository(p.staging, "app", p.repo.URL(), &gitopsv1.GitRepositoryRef{Branch: "main"}))
-	create(t, syncOf(p.staging, "app", "app", "app"))
+	ss := syncOf(p.staging, "app", "app", "app")
+	if o.stagingSync != nil {
+		o.stagingSync(ss)
+	}
+	create(t, ss)
 	create(t, &deliveryv1.Stage{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "staging"},
 		Spec: deliveryv1.StageSpec{Pipeline: "web", SyncRef: deliveryv1.LocalReference{Name: "app"},
 			Source: deliveryv1.StageSource{GitRepository: "app"}, Verification: o.stagingVerify}})
@@ -230,8 +235,8 @@ func TestVerificationSoakAndWithdrawal(t *testing.T) {
 	if !prod.Status.Pending.Until.Equal(until) {
 		t.Errorf("the soak of c2 was reset by c3: until %s, was %s", prod.Status.Pending.Until, until)
 	}
-	if p3 := getPromotion(t, p.prod, promotionName(prod, c3)); p3.Status.Phase != deliveryv1.PromotionPending {
-		t.Errorf("c3's promotion is %s, want queued behind c2", p3.Status.Phase)
+	if p3 := waitPromotion(t, p.prod, promotionName(prod, c3), deliveryv1.PromotionPending); conditions.Get(p3, conditions.Ready).Reason != deliveryv1.ReasonQueued {
+		t.Errorf("c3's promotion is %+v, want queued behind c2", conditions.Get(p3, conditions.Ready))
 	}
 
 	// Withdrawal: c3's re-verification fails in staging; its promotion stops.
@@ -261,7 +266,7 @@ func TestVerificationSoakAndWithdrawal(t *testing.T) {
 	if hasHistory(st, c3, "Withdrawn") != 1 {
 		t.Errorf("staging history: %+v", st.Status.History)
 	}
-	waitPromotion(t, p.prod, promotionName(st, c3), deliveryv1.PromotionWithdrawn)
+	waitPromotion(t, p.prod, promotionName(prod, c3), deliveryv1.PromotionWithdrawn)
 	approve(t, p.prod, "production", c3, deliveryv1.DecisionApprove, "alice")
 	prod = waitStage(t, p.prod, "production", "nothing pending", func(st *deliveryv1.Stage) bool {
 		return st.Status.Pending == nil && st.Status.CurrentRevision == c2
@@ -281,3 +286,104 @@ func patchStage(t *testing.T, ns, name string, mutate func(*deliveryv1.Stage)) {
 }
 
 var _ = ptr.To[int]
+
+// TestSyncVerificationRollback: staging's Sync verifies each revision
+// (spec.verify) and rolls back on failure; the Stage takes the verified
+// revisions and their runs from the Sync, reports the rollback with
+// VerificationFailed naming both revisions, and the failed revision never
+// reaches production.
+func TestSyncVerificationRollback(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{Auto: true},
+		stagingSync: func(s *gitopsv1.Sync) {
+			s.Spec.Verify = &gitopsv1.Verify{Templates: []deliveryv1.TemplateRef{{Name: "version"}}}
+			s.Spec.Rollback = &gitopsv1.Rollback{OnVerificationFailure: true}
+		}})
+	create(t, &deliveryv1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "version"},
+		Spec: deliveryv1.AnalysisTemplateSpec{
+			Args: []deliveryv1.Argument{{Name: "revision"}},
+			Metrics: []deliveryv1.Metric{{Name: "version", NoData: deliveryv1.NoDataFail,
+				Provider: deliveryv1.MetricProvider{Kubernetes: &deliveryv1.KubernetesMetric{APIVersion: "v1", Kind: "ConfigMap", Name: "web",
+					Condition: `objects.all(o, o.data.version != "bad")`}}}}}})
+	c1 := p.push(t, "c1")
+	st := p.waitVerifiedInStaging(t, c1)
+	if run := st.Status.VerifiedRevisions[0].Run; !strings.Contains(run, "-verify-") {
+		t.Errorf("c1 verified by %q, want the Sync's AnalysisRun", run)
+	}
+	p.waitProduction(t, c1)
+
+	bad := p.push(t, "bad")
+	st = waitStage(t, p.staging, "staging", "bad rolled back", func(st *deliveryv1.Stage) bool {
+		return readyReason(st) == deliveryv1.ReasonVerificationFailed
+	})
+	msg := conditions.Get(st, conditions.Ready).Message
+	if !strings.Contains(msg, short(bad)) || !strings.Contains(msg, "rolled back to "+short(c1)) {
+		t.Errorf("VerificationFailed message %q does not name both revisions", msg)
+	}
+	if verified(st, bad) {
+		t.Fatal("the failed revision is verified")
+	}
+	prod := getStage(t, p.prod, "production")
+	if prod.Status.CurrentRevision != c1 || repoCommit(t, p.prod, "app") != c1 || (prod.Status.Pending != nil && prod.Status.Pending.Revision == bad) {
+		t.Fatalf("production moved towards the failed revision: %s", describe(prod))
+	}
+	var l deliveryv1.PromotionList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(p.prod)); err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range l.Items {
+		if matches(bad, pr.Spec.Revision) {
+			t.Errorf("a Promotion of the failed revision exists: %s", pr.Name)
+		}
+	}
+}
+
+// TestPinnedStageRollsBackOnFailedVerification: production verifies each
+// revision with its own AnalysisRun; a revision that fails there is
+// withdrawn and production's GitRepository is pinned back to its previous
+// verified revision, which its Sync applies again; the stage reports both.
+func TestPinnedStageRollsBackOnFailedVerification(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	p := newPipeline(t, pipelineOptions{productionAccount: true, production: deliveryv1.PromotionPolicy{Auto: true}})
+	create(t, &deliveryv1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: p.prod, Name: "version"},
+		Spec: deliveryv1.AnalysisTemplateSpec{
+			Metrics: []deliveryv1.Metric{{Name: "version", NoData: deliveryv1.NoDataFail,
+				Provider: deliveryv1.MetricProvider{Kubernetes: &deliveryv1.KubernetesMetric{APIVersion: "v1", Kind: "ConfigMap", Name: "web",
+					Condition: `objects.all(o, o.data.version != "bad")`}}}}}})
+	// The run reads as production's service account.
+	grant(t, p.prod, "read-configmaps", serviceAccount(p.prod, "promoter"), ruleFor("", "configmaps", "get", "list"))
+	patchStage(t, p.prod, "production", func(s *deliveryv1.Stage) {
+		s.Spec.Verification = &deliveryv1.StageVerification{Templates: []deliveryv1.TemplateRef{{Name: "version"}}}
+	})
+	c1 := p.push(t, "c1")
+	p.waitVerifiedInStaging(t, c1)
+	st := p.waitProduction(t, c1)
+	if st.Status.VerifiedRevisions[0].Run == "" {
+		t.Errorf("c1 verified in production without its run: %+v", st.Status.VerifiedRevisions[0])
+	}
+	bad := p.push(t, "bad")
+	p.waitVerifiedInStaging(t, bad) // staging does not verify beyond its Sync being Ready
+	st = waitStage(t, p.prod, "production", "rolled back to c1", func(st *deliveryv1.Stage) bool {
+		return readyReason(st) == deliveryv1.ReasonVerificationFailed && st.Status.CurrentRevision == c1 && hasHistory(st, c1, "RolledBack") == 1
+	})
+	msg := conditions.Get(st, conditions.Ready).Message
+	if !strings.Contains(msg, short(bad)) || !strings.Contains(msg, "rolled back to "+short(c1)) {
+		t.Errorf("message %q does not name both revisions", msg)
+	}
+	waitPromotion(t, p.prod, promotionName(st, bad), deliveryv1.PromotionFailed)
+	if verified(st, bad) || repoCommit(t, p.prod, "app") != c1 {
+		t.Fatalf("after the rollback: %s, pinned to %s", describe(st), repoCommit(t, p.prod, "app"))
+	}
+	cm := &corev1.ConfigMap{}
+	managedtest.Eventually(t, 30*time.Second, "c1 applied again", func() error {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.prod, Name: "web"}, cm); err != nil {
+			return err
+		}
+		if cm.Data["version"] != "c1" {
+			return errorf("version %s", cm.Data["version"])
+		}
+		return nil
+	})
+}

@@ -60,10 +60,11 @@ func gitCmd(t *testing.T, dir string, args ...string) string {
 // configured author, and pushes it over smart HTTP with the GitRepository's
 // credentials; the pushed commit is checked in the bare repository, the
 // production Sync applies it, and the stage reports the promoted revision.
-// A second reconcile (or a restart) pushes nothing more.
+// A manager that restarts between the push and recording it pushes
+// nothing more.
 func TestGitWriteBack(t *testing.T) {
 	startDeployers(t)
-	startPromotion(t)
+	stop := startPromotion(t)
 	root := t.TempDir()
 	work := gittest.NewRepo(t, t.TempDir(), "work")
 	c0 := work.Commit("c0", map[string]string{"staging/cm.yaml": cmYAML("c0"), "production/cm.yaml": cmYAML("c0")})
@@ -133,6 +134,27 @@ func TestGitWriteBack(t *testing.T) {
 	}
 	if n := gitCmd(t, bare, "rev-list", "--count", "production"); n != "2" {
 		t.Errorf("production branch has %s commits, want 2 (one write-back)", n)
+	}
+
+	// A crash after the push and before the commit was recorded leaves the
+	// promotion in flight without its commit: the next manager finds the
+	// change on the branch and pushes nothing.
+	stop()
+	st = getStage(t, prod, "production")
+	st.Status.InFlight = &deliveryv1.InFlightPromotion{Promotion: h.Promotion, Revision: c1, StartedAt: h.Time}
+	st.Status.History = st.Status.History[1:]
+	if err := env.Client.Status().Update(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	startPromotion(t)
+	st = waitStage(t, prod, "production", "c1 recorded again", func(st *deliveryv1.Stage) bool {
+		return st.Status.InFlight == nil && hasHistory(st, c1, resultPromoted) == 1
+	})
+	if st.Status.History[0].Commit != h.Commit {
+		t.Errorf("recorded commit %s, the pushed one is %s", st.Status.History[0].Commit, h.Commit)
+	}
+	if n := gitCmd(t, bare, "rev-list", "--count", "production"); n != "2" {
+		t.Errorf("production branch has %s commits after the restart, want 2: the promotion was pushed twice", n)
 	}
 }
 
