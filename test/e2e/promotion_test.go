@@ -31,7 +31,8 @@ import (
 //   - the release manager approves and production reaches the revision;
 //   - a rejected revision never reaches production;
 //   - a revision whose staging verification fails is never promoted;
-//   - a deny window holds an approved promotion until it closes;
+//   - a deny window holds an approved promotion until it closes, and
+//     only a person with the override verb on promotions can override it;
 //   - in write-back mode, the pushed commit (checked in the bare
 //     repository) is what the production Sync applies.
 func TestPromotionPipeline(t *testing.T) {
@@ -277,9 +278,41 @@ func TestPromotionPipeline(t *testing.T) {
 		}
 	}
 
+	// 7b. A release lead with the override verb takes an approved
+	// revision through a deny window; a release manager without it
+	// cannot (the API server warns her, the promotion keeps waiting).
+	kubectl(t, state, "create", "rolebinding", "release-leads", "-n", "shop-production", "--clusterrole", "strata-promotion-overrider", "--group", "release-leads")
+	kubectl(t, state, "patch", "stage", "production", "-n", "shop-production", "--type=merge", "-p",
+		`{"spec":{"promotion":{"windows":[{"kind":"deny","schedule":"0 0 * * *","duration":"24h"}]}}}`)
+	c4b := commit("v5.1")
+	fetch()
+	verifiedInStaging(c4b)
+	awaitingApproval(c4b)
+	if out, err := run(alice, "approve", "stage/production", "-n", "shop-production"); err != nil {
+		t.Fatalf("alice's approve of c4b: %v\n%s", err, out)
+	}
+	waitStage("shop-production", "production", "c4b held by the all-day window", 30*time.Second, func(_, _, pending, waiting, _, _ string) bool {
+		return pending == c4b && waiting == "Window"
+	})
+	out, err = run(alice, "promote", "stage/production", "-n", "shop-production", "--revision", c4b, "--override-windows")
+	if err != nil || !strings.Contains(out, `user "alice" may not override promotion windows`) {
+		t.Errorf("alice's override (want accepted with a warning): %v\n%s", err, out)
+	}
+	olivia := userKubeconfig(t, kc, "olivia", "release-leads")
+	if out, err := run(olivia, "promote", "stage/production", "-n", "shop-production", "--revision", c4b[:7], "--override-windows"); err != nil || strings.Contains(out, "may not override") {
+		t.Fatalf("olivia's override: %v\n%s", err, out)
+	}
+	productionAt(c4b, "v5.1")
+	if got := kubectl(t, state, "get", "stage", "production", "-n", "shop-production", "-o", "jsonpath={.status.history[0].revision} {.status.history[0].overriddenBy}"); got != c4b+" olivia" {
+		t.Errorf("history[0] = %q, want c4b with the override by olivia recorded", got)
+	}
+	if out := kubectl(t, state, "get", "events", "-n", "shop-production", "--field-selector", "reason=WindowOverridden", "-o", "jsonpath={.items[*].note}{.items[*].message}"); !strings.Contains(out, "olivia overrode the promotion window") {
+		t.Errorf("no WindowOverridden event naming olivia: %q", out)
+	}
+
 	// 8. Write-back: production follows a branch of its own, and the
 	// Stage commits the promoted revision's app/ to it.
-	gitIn(t, bare, "branch", "production", c4)
+	gitIn(t, bare, "branch", "production", c4b)
 	kubectl(t, state, "create", "role", "read-git-credentials", "-n", "shop-production", "--verb=get", "--resource=secrets", "--resource-name=git-credentials")
 	kubectl(t, state, "create", "rolebinding", "promoter-git-credentials", "-n", "shop-production", "--role=read-git-credentials", "--serviceaccount=shop-production:promoter")
 	kubectl(t, state, "patch", "stage", "production", "-n", "shop-production", "--type=merge", "-p",
@@ -298,8 +331,8 @@ func TestPromotionPipeline(t *testing.T) {
 	if got := kubectl(t, state, "get", "stage", "production", "-n", "shop-production", "-o", "jsonpath={.status.history[0].revision} {.status.history[0].commit}"); got != c5+" "+pushed {
 		t.Errorf("history[0] = %q, want %s written as the pushed commit %s", got, c5[:7], pushed[:7])
 	}
-	if parent := gitIn(t, bare, "rev-parse", "production~1"); parent != c4 {
-		t.Errorf("the write-back commit's parent is %s, want the production branch's %s", parent, c4[:7])
+	if parent := gitIn(t, bare, "rev-parse", "production~1"); parent != c4b {
+		t.Errorf("the write-back commit's parent is %s, want the production branch's %s", parent, c4b[:7])
 	}
 	logMsg := gitIn(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "production")
 	t.Logf("the write-back commit %s:\n%s", pushed, logMsg)
