@@ -298,4 +298,10 @@ func TestInstallAndUninstall(t *testing.T) {
 	if _, err := crds.Get(ctx, "syncs.gitops.strata.dev", metav1.GetOptions{}); err != nil {
 		t.Errorf("--keep-crds deleted the CRDs: %v", err)
 	}
+	vap := &unstructured.Unstructured{}
+	vap.SetAPIVersion("admissionregistration.k8s.io/v1")
+	vap.SetKind("ValidatingAdmissionPolicyBinding")
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: install.ApprovalPolicyName}, vap); err != nil {
+		t.Errorf("--keep-crds deleted the approval gate's admission policy: %v", err)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,17 +48,9 @@ func promotionFixture(t *testing.T, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	newNamespace(t, ns)
-	objs, err := install.Objects(install.Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var roles []*unstructured.Unstructured
-	for _, u := range objs {
-		if u.GetKind() == "ClusterRole" && (u.GetName() == install.ApproverRole || u.GetName() == install.OverriderRole) {
-			roles = append(roles, u)
-		}
-	}
-	if err := install.ApplyObjects(ctx, env.Config, roles); err != nil {
+	// The gate as the test environment installs it (again: another test
+	// of this package uninstalls Strata).
+	if err := install.ApprovalGate(ctx, env.Config); err != nil {
 		t.Fatal(err)
 	}
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "release-managers"},

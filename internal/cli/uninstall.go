@@ -45,7 +45,10 @@ finalizers the stopped manager can no longer remove may be left behind).`,
 			if keepCRDs {
 				kept := objs[:0]
 				for _, u := range objs {
-					if u.GetKind() != "CustomResourceDefinition" {
+					// The approval gate's admission policies stay with the
+					// CRDs: Approvals made while they were gone could name
+					// anyone, and would count after a reinstall.
+					if k := u.GetKind(); k != "CustomResourceDefinition" && k != "ValidatingAdmissionPolicy" && k != "ValidatingAdmissionPolicyBinding" {
 						kept = append(kept, u)
 					}
 				}
