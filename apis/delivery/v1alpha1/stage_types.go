@@ -385,7 +385,7 @@ type StageHistoryEntry struct {
 	// Commit pushed by write-back (the environment's commit), if any.
 	// +optional
 	Commit string `json:"commit,omitempty"`
-	// ApprovedBy lists the approvers counted.
+	// ApprovedBy lists the approvers counted, sorted.
 	// +optional
 	ApprovedBy []string `json:"approvedBy,omitempty"`
 	// OverriddenBy names who overrode a deny window for it.

@@ -225,6 +225,8 @@ type scope struct {
 	upstreamCurrent string
 	upstreamName    string
 
+	// prevPending is what the stage waited for before this reconcile.
+	prevPending *deliveryv1.PendingPromotion
 	// failed is set when the current revision failed its verification.
 	failed string
 
@@ -245,7 +247,10 @@ func (sc *scope) requeueIn(d time.Duration) {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	st := &deliveryv1.Stage{}
 	if err := r.client.Get(ctx, req.NamespacedName, st); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.orphans(ctx, req.NamespacedName)
+		}
+		return ctrl.Result{}, err
 	}
 	if !st.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -508,3 +513,19 @@ func sortPromotions(ps []deliveryv1.Promotion) {
 }
 
 func metaNow(t time.Time) metav1.Time { return metav1.NewTime(t.Truncate(time.Second)) }
+
+// orphans marks the open Promotions naming a Stage that does not exist,
+// so none reads as done; they proceed once the Stage is created.
+func (r *Reconciler) orphans(ctx context.Context, key types.NamespacedName) error {
+	var pl deliveryv1.PromotionList
+	if err := r.client.List(ctx, &pl, client.InNamespace(key.Namespace), client.MatchingFields{indexStage: key.Name}); err != nil {
+		return fmt.Errorf("cannot list Promotions: %w", err)
+	}
+	for i := range pl.Items {
+		if p := &pl.Items[i]; !isFinal(p.Status.Phase) {
+			r.setPhase(ctx, p, deliveryv1.PromotionPending, deliveryv1.ReasonStageNotFound,
+				fmt.Sprintf("spec.stage: Stage %s/%s not found", key.Namespace, key.Name))
+		}
+	}
+	return nil
+}

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
@@ -155,6 +157,7 @@ func (r *Reconciler) ownVerification(ctx context.Context, sc *scope, cur string)
 	st.Status.Verification = &deliveryv1.StageVerificationStatus{Revision: cur, Run: name, Phase: phase}
 	switch {
 	case phase == deliveryv1.PhaseSuccessful:
+		defer r.pruneRuns(ctx, st)
 		st.Status.LastHandledReverifyAt = token
 		at := metaNow(r.now())
 		if run.Status.CompletedAt != nil {
@@ -168,6 +171,7 @@ func (r *Reconciler) ownVerification(ctx context.Context, sc *scope, cur string)
 			r.addVerified(sc, vr)
 		}
 	case isFailedPhase(phase):
+		defer r.pruneRuns(ctx, st)
 		st.Status.LastHandledReverifyAt = token
 		r.withdraw(sc, cur, fmt.Sprintf("its verification by AnalysisRun %s ended %s: %s", name, phase, run.Status.Message))
 		return r.rollback(ctx, sc, cur, name, run.Status.Message)
@@ -292,5 +296,42 @@ func (r *Reconciler) addHistory(st *deliveryv1.Stage, h deliveryv1.StageHistoryE
 	st.Status.History = append([]deliveryv1.StageHistoryEntry{h}, st.Status.History...)
 	if len(st.Status.History) > maxKept {
 		st.Status.History = st.Status.History[:maxKept]
+	}
+}
+
+// runsKept is how many finished verification runs of a Stage are kept
+// besides those its verified revisions name.
+const runsKept = 5
+
+// pruneRuns deletes the Stage's oldest finished verification runs that no
+// verified revision names, keeping runsKept; only runs the Stage created
+// (controlled by it) are considered.
+func (r *Reconciler) pruneRuns(ctx context.Context, st *deliveryv1.Stage) {
+	var l deliveryv1.AnalysisRunList
+	if err := r.client.List(ctx, &l, client.InNamespace(st.Namespace), client.MatchingLabels{deliveryv1.LabelStage: st.Name}); err != nil {
+		return
+	}
+	named := map[string]bool{}
+	for _, v := range st.Status.VerifiedRevisions {
+		named[v.Run] = true
+	}
+	if v := st.Status.Verification; v != nil {
+		named[v.Run] = true
+	}
+	var done []deliveryv1.AnalysisRun
+	for _, run := range l.Items {
+		if metav1.IsControlledBy(&run, st) && run.Status.Completed() && !named[run.Name] && run.DeletionTimestamp.IsZero() {
+			done = append(done, run)
+		}
+	}
+	if len(done) <= runsKept {
+		return
+	}
+	sort.Slice(done, func(i, j int) bool { return done[i].CreationTimestamp.Before(&done[j].CreationTimestamp) })
+	for _, run := range done[:len(done)-runsKept] {
+		uid := run.UID
+		if err := r.client.Delete(ctx, &run, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			r.log.V(1).Info("cannot prune a verification run", "analysisRun", client.ObjectKeyFromObject(&run), "error", err.Error())
+		}
 	}
 }

@@ -72,6 +72,7 @@ func (r *Reconciler) promote(ctx context.Context, sc *scope) error {
 	pendingName := ""
 	if st.Status.Pending != nil {
 		pendingName = st.Status.Pending.Promotion
+		sc.prevPending = st.Status.Pending.DeepCopy()
 	}
 	st.Status.Pending = nil
 	if st.Spec.Suspend || sc.following {
@@ -279,20 +280,27 @@ func (r *Reconciler) gate(ctx context.Context, sc *scope, p *deliveryv1.Promotio
 func (r *Reconciler) wait(ctx context.Context, sc *scope, p *deliveryv1.Promotion, rev, what string, until *metav1.Time, run, msg string) {
 	st := sc.stage
 	since := metaNow(r.now())
-	if old := st.Status.Pending; old != nil && old.Promotion == p.Name && old.WaitingFor == what {
+	if old := sc.prevPending; old != nil && old.Promotion == p.Name && old.WaitingFor == what {
 		since = old.Since
 	} else if c := conditions.Get(p, conditions.Ready); c != nil && p.Status.WaitingFor == what {
 		since = c.LastTransitionTime
 	}
+	if old := sc.prevPending; old == nil || old.Promotion != p.Name || old.WaitingFor != what {
+		r.recorder.Eventf(st, p, corev1.EventTypeNormal, reasonOf(what), "Promote", "%s", eventmsg.Truncate(msg))
+	}
 	st.Status.Pending = &deliveryv1.PendingPromotion{Revision: rev, Promotion: p.Name, WaitingFor: what, Since: since, Until: until, Run: run, Message: msg}
 	p.Status.WaitingFor = what
-	reason := map[string]string{
+	r.setPhase(ctx, p, deliveryv1.PromotionPending, reasonOf(what), msg)
+}
+
+// reasonOf is the Ready reason of waiting for what.
+func reasonOf(what string) string {
+	return map[string]string{
 		deliveryv1.WaitingForApproval:     deliveryv1.ReasonAwaitingApproval,
 		deliveryv1.WaitingForSoak:         deliveryv1.ReasonAwaitingSoak,
 		deliveryv1.WaitingForWindow:       deliveryv1.ReasonAwaitingWindow,
 		deliveryv1.WaitingForVerification: deliveryv1.ReasonAwaitingVerification,
 	}[what]
-	r.setPhase(ctx, p, deliveryv1.PromotionPending, reason, msg)
 }
 
 // countApprovals returns the approvers counted for rev, the first counted
@@ -351,6 +359,7 @@ func (r *Reconciler) countApprovals(ctx context.Context, sc *scope, rev, author 
 				fmt.Sprintf("%s authored revision %s and cannot approve it alone (four-eyes rule)", a.Spec.Approver, short(rev)))
 		}
 	}
+	slices.Sort(approvedBy)
 	if !required {
 		return approvedBy, rejectedBy, ""
 	}

@@ -2,6 +2,7 @@ package promotion
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestAutoPromotionWithApprovals(t *testing.T) {
 		t.Errorf("pending.waitingFor = %s", st.Status.Pending.WaitingFor)
 	}
 	prom := promotionName(st, c1)
+	managedtest.HasEvent(t, env.Client, "production", deliveryv1.ReasonAwaitingApproval)
 
 	bob := approve(t, p.prod, "production", c1[:7], deliveryv1.DecisionApprove, "bob", "developers")
 	waitCounted(t, bob, metav1.ConditionFalse, deliveryv1.ReasonNotAnApprover)
@@ -172,6 +174,18 @@ func TestAutoPromotionWithApprovals(t *testing.T) {
 	if repoCommit(t, p.prod, "app") != c1 {
 		t.Fatalf("production pinned to %s after c2 was rejected", repoCommit(t, p.prod, "app"))
 	}
+
+	// A Promotion naming no Stage says so.
+	orphan := &deliveryv1.Promotion{ObjectMeta: metav1.ObjectMeta{Namespace: p.prod, Name: "orphan"},
+		Spec: deliveryv1.PromotionSpec{Stage: "missing", Revision: c2}}
+	create(t, orphan)
+	managedtest.Eventually(t, 30*time.Second, "orphan promotion reported", func() error {
+		o := getPromotion(t, p.prod, "orphan")
+		if c := conditions.Get(o, conditions.Ready); c != nil && c.Reason == deliveryv1.ReasonStageNotFound && strings.Contains(c.Message, "missing") {
+			return nil
+		}
+		return errorf("status %+v", o.Status)
+	})
 }
 
 // TestVerificationSoakAndWithdrawal: staging verifies each revision with
@@ -386,4 +400,57 @@ func TestPinnedStageRollsBackOnFailedVerification(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVerificationRunsPruned: of eight failed re-verifications (and c1's
+// run, withdrawn by the first), runsKept unnamed runs stay besides the
+// current one and that of the verified revision c0.
+func TestVerificationRunsPruned(t *testing.T) {
+	startDeployers(t)
+	startPromotion(t)
+	verify := &deliveryv1.StageVerification{Templates: []deliveryv1.TemplateRef{{Name: "smoke"}}}
+	p := newPipeline(t, pipelineOptions{productionAccount: true, stagingVerify: verify})
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "smoke"}, Data: map[string]string{"result": "pass"}})
+	create(t, &deliveryv1.AnalysisTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: p.staging, Name: "smoke"},
+		Spec: deliveryv1.AnalysisTemplateSpec{Metrics: []deliveryv1.Metric{{Name: "smoke", NoData: deliveryv1.NoDataFail,
+			Provider: deliveryv1.MetricProvider{Kubernetes: &deliveryv1.KubernetesMetric{APIVersion: "v1", Kind: "ConfigMap", Name: "smoke",
+				Condition: `objects.all(o, o.data.result == "pass")`}}}}}})
+	st := p.waitVerifiedInStaging(t, p.c0)
+	kept := st.Status.VerifiedRevisions[0].Run // c0 stays verified: its run is kept
+	p.waitVerifiedInStaging(t, p.push(t, "c1"))
+	smoke := &corev1.ConfigMap{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.staging, Name: "smoke"}, smoke); err != nil {
+		t.Fatal(err)
+	}
+	smoke.Data["result"] = "fail"
+	if err := env.Client.Update(context.Background(), smoke); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < runsKept+3; i++ {
+		token := fmt.Sprintf("attempt-%d", i)
+		patchStage(t, p.staging, "staging", func(s *deliveryv1.Stage) {
+			s.Annotations = map[string]string{deliveryv1.AnnotationReverify: token}
+		})
+		waitStage(t, p.staging, "staging", "reverification "+token+" handled", func(st *deliveryv1.Stage) bool {
+			return st.Status.LastHandledReverifyAt == token
+		})
+	}
+	var l deliveryv1.AnalysisRunList
+	managedtest.Eventually(t, 30*time.Second, "runs pruned", func() error {
+		if err := env.Client.List(context.Background(), &l, client.InNamespace(p.staging), client.MatchingLabels{deliveryv1.LabelStage: "staging"}); err != nil {
+			return err
+		}
+		// runsKept unnamed ones, c0's and the current (failed) one.
+		if len(l.Items) != runsKept+2 {
+			return errorf("%d runs", len(l.Items))
+		}
+		return nil
+	})
+	found := false
+	for _, r := range l.Items {
+		found = found || r.Name == kept
+	}
+	if !found {
+		t.Errorf("the run of a revision verified before (%s) was pruned", kept)
+	}
 }
