@@ -260,9 +260,12 @@ func TestVerificationSoakAndWithdrawal(t *testing.T) {
 	})
 	approve(t, p.prod, "production", c2, deliveryv1.DecisionApprove, "alice")
 	p.waitProduction(t, c2)
-	waitStage(t, p.prod, "production", "c3 awaits approval", func(st *deliveryv1.Stage) bool {
+	prod = waitStage(t, p.prod, "production", "c3 awaits approval", func(st *deliveryv1.Stage) bool {
 		return st.Status.Pending != nil && st.Status.Pending.Revision == c3 && st.Status.Pending.WaitingFor == deliveryv1.WaitingForApproval
 	})
+	if msg := conditions.Get(prod, conditions.Ready).Message; prod.Status.Pending.Run == "" || !strings.Contains(msg, "AnalysisRun "+prod.Status.Pending.Run) || !strings.Contains(msg, "soaked") {
+		t.Errorf("AwaitingApproval message %q (pending run %q) does not name the verification run and the soak", msg, prod.Status.Pending.Run)
+	}
 	smoke := &corev1.ConfigMap{}
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: p.staging, Name: "smoke"}, smoke); err != nil {
 		t.Fatal(err)
