@@ -131,7 +131,11 @@ func TestCheckReportsMissingCRD(t *testing.T) {
 	if !strings.Contains(out, "✔ kubernetes v") {
 		t.Errorf("check does not report the Kubernetes version:\n%s", out)
 	}
-	if code, out, _ := strata(t, "check", "--pre"); code != 0 || !strings.Contains(out, "you may create customresourcedefinitions") {
+	if !strings.Contains(out, "✔ approval gate: 3 admission policies installed and bound") {
+		t.Errorf("check does not report the approval gate:\n%s", out)
+	}
+	if code, out, _ := strata(t, "check", "--pre"); code != 0 || !strings.Contains(out, "you may create customresourcedefinitions") ||
+		!strings.Contains(out, "you may create validatingadmissionpolicies") {
 		t.Errorf("check --pre as admin: exit %d\n%s", code, out)
 	}
 }
