@@ -201,6 +201,12 @@ func describe(st *deliveryv1.Stage) string {
 	if f := st.Status.InFlight; f != nil {
 		s += fmt.Sprintf(" inFlight=%s", short(f.Revision))
 	}
+	for _, v := range st.Status.VerifiedRevisions {
+		s += fmt.Sprintf(" verified:%s", short(v.Revision))
+	}
+	for _, h := range st.Status.History {
+		s += fmt.Sprintf(" history:%s/%s", short(h.Revision), h.Result)
+	}
 	return s
 }
 

@@ -227,7 +227,10 @@ func (r *Reconciler) rollback(ctx context.Context, sc *scope, rev, run, why stri
 		r.verificationFailed(sc, rev, fmt.Sprintf("revision %s failed its verification by AnalysisRun %s (%s); no earlier verified revision to roll back to in this mode", short(rev), run, why))
 		return nil
 	}
-	already := sc.repo.Spec.Ref != nil && sc.repo.Spec.Ref.Commit == target
+	// Recorded once: the history, not the GitRepository (whose pin may
+	// have been written by a reconcile whose status write then lost a
+	// conflict), says whether this rollback was reported.
+	already := len(st.Status.History) > 0 && st.Status.History[0].Result == resultRolledBack && st.Status.History[0].Revision == target
 	if err := r.pin(ctx, sc, target); err != nil {
 		return err
 	}

@@ -382,6 +382,7 @@ func TestPinnedStageRollsBackOnFailedVerification(t *testing.T) {
 	}
 	bad := p.push(t, "bad")
 	p.waitVerifiedInStaging(t, bad) // staging does not verify beyond its Sync being Ready
+	t.Logf("c0 %s c1 %s bad %s", short(p.c0), short(c1), short(bad))
 	st = waitStage(t, p.prod, "production", "rolled back to c1", func(st *deliveryv1.Stage) bool {
 		return readyReason(st) == deliveryv1.ReasonVerificationFailed && st.Status.CurrentRevision == c1 && hasHistory(st, c1, "RolledBack") == 1
 	})
