@@ -36,7 +36,8 @@ func newCheckCommand() *cobra.Command {
   --pre: the Kubernetes version, and that you may install CRDs and RBAC;
   else:  the Kubernetes version, every CRD installed and Established, the
          manager running and leading (its lease), the webhook receiver's
-         Service having ready endpoints, client and manager versions.`,
+         Service having ready endpoints, the promotion approval gate's
+         admission policies bound, client and manager versions.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k, err := newKube(cf)
@@ -52,6 +53,7 @@ func newCheckCommand() *cobra.Command {
 				c.crds(ctx, k)
 				c.manager(ctx, k, managerNS)
 				c.webhook(ctx, k, managerNS)
+				c.approvalGate(ctx, k)
 			}
 			if c.failed > 0 {
 				return &ExitError{Code: 1, Err: fmt.Errorf("%d checks failed", c.failed)}
@@ -102,6 +104,9 @@ func (c *checker) preRights(ctx context.Context, k *kube) {
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "create"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Verb: "create"},
 		{Resource: "namespaces", Verb: "create"},
+		// The promotion approval gate (internal/install/admission.go).
+		{Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicies", Verb: "create"},
+		{Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicybindings", Verb: "create"},
 	} {
 		r, err := k.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
 			&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra}}, metav1.CreateOptions{})

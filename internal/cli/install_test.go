@@ -131,7 +131,11 @@ func TestCheckReportsMissingCRD(t *testing.T) {
 	if !strings.Contains(out, "✔ kubernetes v") {
 		t.Errorf("check does not report the Kubernetes version:\n%s", out)
 	}
-	if code, out, _ := strata(t, "check", "--pre"); code != 0 || !strings.Contains(out, "you may create customresourcedefinitions") {
+	if !strings.Contains(out, "✔ approval gate: 3 admission policies installed and bound") {
+		t.Errorf("check does not report the approval gate:\n%s", out)
+	}
+	if code, out, _ := strata(t, "check", "--pre"); code != 0 || !strings.Contains(out, "you may create customresourcedefinitions") ||
+		!strings.Contains(out, "you may create validatingadmissionpolicies") {
 		t.Errorf("check --pre as admin: exit %d\n%s", code, out)
 	}
 }
@@ -297,5 +301,11 @@ func TestInstallAndUninstall(t *testing.T) {
 	crds := apiextensionsclient.NewForConfigOrDie(env.Config).ApiextensionsV1().CustomResourceDefinitions()
 	if _, err := crds.Get(ctx, "syncs.gitops.strata.dev", metav1.GetOptions{}); err != nil {
 		t.Errorf("--keep-crds deleted the CRDs: %v", err)
+	}
+	vap := &unstructured.Unstructured{}
+	vap.SetAPIVersion("admissionregistration.k8s.io/v1")
+	vap.SetKind("ValidatingAdmissionPolicyBinding")
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: install.ApprovalPolicyName}, vap); err != nil {
+		t.Errorf("--keep-crds deleted the approval gate's admission policy: %v", err)
 	}
 }

@@ -35,6 +35,9 @@ Prometheus metrics.`,
 				if err != nil {
 					return err
 				}
+				if err := install.ApprovalGate(ctx, cfg); err != nil {
+					return err
+				}
 				log.Info("installed CRDs", "count", n)
 			}
 			mgr, err := manager.New(cfg, o, log)
@@ -55,7 +58,7 @@ Prometheus metrics.`,
 	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader election lease")
 	f.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", `reconcile only the claims, composites, Syncs, GitRepositories and managed resources matching this label selector, e.g. "sharding.strata.dev/key in (shard1)", or "!sharding.strata.dev/key" for the default shard; each selector elects its own leader`)
 	addSharedManagerFlags(cmd, &o)
-	f.BoolVar(&installCRDs, "install-crds", false, "apply Strata's CRDs before starting")
+	f.BoolVar(&installCRDs, "install-crds", false, "apply Strata's CRDs and the promotion approval gate (admission policies, approver roles) before starting")
 	f.IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity")
 	return cmd
 }

@@ -65,11 +65,15 @@ Without --force the same is done, with the same list, for what can remain
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
+			// The CRDs and the approval gate's admission policies go last, and
+			// stay together with --keep-crds: Approvals made while the policies
+			// were gone could name anyone, and would count after a reinstall.
 			var crds, rest []*unstructured.Unstructured
 			for _, u := range objs {
-				if u.GetKind() == "CustomResourceDefinition" {
+				switch u.GetKind() {
+				case "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 					crds = append(crds, u)
-				} else {
+				default:
 					rest = append(rest, u)
 				}
 			}

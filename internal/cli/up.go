@@ -94,6 +94,9 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := install.ApprovalGate(ctx, c.RESTConfig); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "strata: installed %d CRDs\n", n)
 
 	logFile, err := os.OpenFile(filepath.Join(stateDir, "logs", "manager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -178,6 +178,10 @@ func Objects(o Options) ([]*unstructured.Unstructured, error) {
 			"rbac.authorization.k8s.io/aggregate-to-" + level: "true",
 		}), Rules: roles[level]})
 	}
+	// Promotion approvals: admission policies and the approver roles (admission.go).
+	for _, obj := range append(admissionObjects(meta), promotionRoles(meta)...) {
+		add(obj.GetObjectKind().GroupVersionKind(), obj)
+	}
 
 	// The manager.
 	selector := maps.Clone(managerSelector)

@@ -91,6 +91,11 @@ func (e *Env) finish() error {
 	if _, err := install.CRDs(ctx, e.Config); err != nil {
 		return err
 	}
+	// The promotion approval gate (admission policies, approver roles), as
+	// `strata install` applies it.
+	if err := install.ApprovalGate(ctx, e.Config); err != nil {
+		return err
+	}
 	c, err := client.New(e.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("cannot build client: %w", err)
