@@ -95,6 +95,10 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// by the manager.
 		rule(strs("batch"), strs("jobs"), strs("get", "list", "watch", "delete")),
 		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
+		// Rollouts watch what they act on (as the tenant, who needs the
+		// rights to write it) to wake up when it changes.
+		rule(strs("apps"), strs("deployments", "replicasets"), readVerbs),
+		rule(strs(""), strs("services"), readVerbs),
 	},
 	"notification": {
 		rule(strs("notification.strata.dev"), strs("*"), allVerbs),

@@ -1,0 +1,102 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
+)
+
+func selectorHash(t *testing.T, ns, name string) string {
+	t.Helper()
+	svc := &corev1.Service{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
+		t.Fatal(err)
+	}
+	return svc.Spec.Selector[deliveryv1.PodTemplateHashLabel]
+}
+
+// TestBlueGreen: the preview runs beside the stable pods, reachable by the
+// preview Service only; the active Service keeps selecting the stable pods
+// while the pre-promotion analysis fails and until it passes and the
+// rollout is promoted; then it switches to the new pods at once, and after
+// the scale-down delay the Deployment runs only the new revision.
+func TestBlueGreen(t *testing.T) {
+	startManager(t)
+	ns := namespace(t)
+	verdict := newVerdictServer(t, false)
+	ro := &deliveryv1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site"},
+		Spec: deliveryv1.RolloutSpec{
+			TargetRef: deliveryv1.RolloutTargetReference{Kind: "Deployment", Name: "site"},
+			Service:   "site",
+			Strategy: deliveryv1.RolloutStrategy{BlueGreen: &deliveryv1.BlueGreenStrategy{
+				PreviewService: "site-preview",
+				PrePromotionAnalysis: &deliveryv1.RolloutAnalysis{Templates: []deliveryv1.TemplateRef{{Name: "healthy"}}, Args: canaryHashArg},
+				ScaleDownDelay:       &metav1.Duration{Duration: 1e9},
+			}},
+		},
+	}
+	// The analysis's metric measures every second until it passes, with
+	// any number of failures tolerated: the test decides when it passes.
+	tmpl := verdict.template(ns, "healthy")
+	tmpl.Spec.Metrics[0].Interval = &metav1.Duration{Duration: 1e9}
+	tmpl.Spec.Metrics[0].FailureLimit = ptrInt32(-1)
+	tmpl.Spec.Metrics[0].ConsecutiveSuccessLimit = ptrInt32(1)
+	create(t, deployment(ns, "site", 3, "site:1"), service(ns, "site", map[string]string{"app": "site"}),
+		service(ns, "site-preview", map[string]string{"app": "site"}), tmpl, ro)
+	waitRollout(t, ro, "healthy", healthy)
+	stable := ro.Status.StableRevision.PodTemplateHash
+	if got := selectorHash(t, ns, "site"); got != stable {
+		t.Fatalf("active selector hash %q, want %q", got, stable)
+	}
+
+	setImage(t, ns, "site", "site:2")
+	waitRollout(t, ro, "pre-promotion analysis running", func(ro *deliveryv1.Rollout) error {
+		if len(ro.Status.AnalysisRuns) == 0 || ro.Status.AnalysisRuns[0].Kind != deliveryv1.AnalysisKindPrePromotion {
+			return fmt.Errorf("phase %s (%s) runs %+v", ro.Status.Phase, ro.Status.Message, ro.Status.AnalysisRuns)
+		}
+		return nil
+	})
+	preview := ro.Status.CanaryRevision.PodTemplateHash
+	wantPods(t, ns, "site", map[string]int{"site:1": 3, "site:2": 3})
+	if eps := endpointsByImage(t, ns, "site"); counts(eps) != "site:1=3" {
+		t.Errorf("active endpoints %s before promotion", counts(eps))
+	}
+	waitFor(t, "preview endpoints", func() error {
+		if eps := endpointsByImage(t, ns, "site-preview"); counts(eps) != "site:2=3" {
+			return fmt.Errorf("preview endpoints %s", counts(eps))
+		}
+		return nil
+	})
+	if got := selectorHash(t, ns, "site"); got != stable {
+		t.Fatalf("active selector switched to %q while the analysis runs", got)
+	}
+
+	verdict.pass.Store(true)
+	waitRollout(t, ro, "waiting for promotion", phaseIs(deliveryv1.RolloutPhasePaused))
+	if got := selectorHash(t, ns, "site"); got != stable {
+		t.Fatalf("active selector switched to %q before promotion", got)
+	}
+	annotate(t, ro, deliveryv1.PromoteAnnotation)
+	waitRollout(t, ro, "healthy on site:2", func(ro *deliveryv1.Rollout) error {
+		if err := healthy(ro); err != nil {
+			return err
+		}
+		if ro.Status.StableRevision.PodTemplateHash != preview {
+			return fmt.Errorf("stable %s", ro.Status.StableRevision.PodTemplateHash)
+		}
+		return nil
+	})
+	if got := selectorHash(t, ns, "site"); got != preview {
+		t.Errorf("active selector hash %q, want %q", got, preview)
+	}
+	wantPods(t, ns, "site", map[string]int{"site:2": 3})
+}
+
+func ptrInt32(v int32) *int32 { return &v }

@@ -1,0 +1,95 @@
+package rollout
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
+)
+
+func TestCanaryState(t *testing.T) {
+	w := func(n int32) deliveryv1.CanaryStep { return deliveryv1.CanaryStep{SetWeight: ptr.To(n)} }
+	pause := deliveryv1.CanaryStep{Pause: &deliveryv1.RolloutPause{}}
+	steps := []deliveryv1.CanaryStep{w(20), pause, w(50), {SetCanaryScale: &deliveryv1.SetCanaryScale{Replicas: ptr.To[int32](1)}}, w(80),
+		{SetCanaryScale: &deliveryv1.SetCanaryScale{MatchTrafficWeight: true}}, w(100)}
+	cases := map[string]struct {
+		c    deliveryv1.CanaryStrategy
+		step int32
+		n    int32
+		want stepState
+	}{
+		"before any step":                   {c: deliveryv1.CanaryStrategy{Steps: steps}, step: -1, n: 10, want: stepState{}},
+		"20% of 10":                         {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 0, n: 10, want: stepState{Weight: 20, Replicas: 2}},
+		"20% of 5 rounds up":                {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 0, n: 5, want: stepState{Weight: 20, Replicas: 1}},
+		"a pause keeps the weight":          {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 1, n: 10, want: stepState{Weight: 20, Replicas: 2}},
+		"setCanaryScale fixes the replicas": {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 4, n: 10, want: stepState{Weight: 80, Replicas: 1}},
+		"matchTrafficWeight returns":        {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 6, n: 10, want: stepState{Weight: 100, Replicas: 10}},
+		"after the steps":                   {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 7, n: 10, want: stepState{Weight: 100, Replicas: 10}},
+		"maxSurge caps": {c: deliveryv1.CanaryStrategy{Steps: steps, MaxSurge: ptr.To(intstr.FromString("30%"))}, step: 2, n: 10,
+			want: stepState{Weight: 50, Replicas: 3, Capped: true}},
+		"maxSurge as a number": {c: deliveryv1.CanaryStrategy{Steps: steps, MaxSurge: ptr.To(intstr.FromInt32(4))}, step: 6, n: 10,
+			want: stepState{Weight: 100, Replicas: 4, Capped: true}},
+		"zero replicas": {c: deliveryv1.CanaryStrategy{Steps: steps}, step: 0, n: 0, want: stepState{Weight: 20}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, canaryState(&tc.c, tc.step, tc.n)); d != "" {
+				t.Errorf("-want +got:\n%s", d)
+			}
+		})
+	}
+}
+
+func TestTemplateHash(t *testing.T) {
+	a := &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:1"}}}}
+	b := a.DeepCopy()
+	b.Spec.Containers[0].Image = "web:2"
+	withHash := a.DeepCopy()
+	withHash.Labels[deliveryv1.PodTemplateHashLabel] = "abc"
+	if templateHash(a) == templateHash(b) {
+		t.Error("different templates have the same hash")
+	}
+	if templateHash(a) != templateHash(withHash) || !sameTemplate(a, withHash) {
+		t.Error("the pod-template-hash label changes the hash")
+	}
+	if sameTemplate(a, b) {
+		t.Error("different images compare equal")
+	}
+	if _, ok := a.Labels[deliveryv1.PodTemplateHashLabel]; ok {
+		t.Error("templateHash changed its argument")
+	}
+}
+
+func TestSelectorMatches(t *testing.T) {
+	labels := map[string]string{"app": "web", "tier": "front"}
+	cases := map[string]struct {
+		sel  map[string]string
+		want bool
+	}{
+		"subset":                {sel: map[string]string{"app": "web"}, want: true},
+		"hash key is ours":      {sel: map[string]string{"app": "web", deliveryv1.PodTemplateHashLabel: "x"}, want: true},
+		"other value":           {sel: map[string]string{"app": "api"}},
+		"missing label":         {sel: map[string]string{"app": "web", "zone": "a"}},
+		"empty selects nothing": {},
+	}
+	for name, tc := range cases {
+		if got := selectorMatches(tc.sel, labels); got != tc.want {
+			t.Errorf("%s: got %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func TestAnalysisRunName(t *testing.T) {
+	if got := analysisRunName("web", "abc", 0, deliveryv1.AnalysisKindStep, 2); got != "web-abc-0-s2" {
+		t.Errorf("got %q", got)
+	}
+	if got := analysisRunName("web", "abc", 1, deliveryv1.AnalysisKindPrePromotion, -1); got != "web-abc-1-pre" {
+		t.Errorf("got %q", got)
+	}
+}

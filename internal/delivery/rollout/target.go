@@ -1,0 +1,160 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+)
+
+// reconcileTarget reads the target Deployment as the tenant. A target that
+// is not a Deployment is refused; one that does not exist (yet) leaves the
+// Rollout not Ready until it does (the Deployment watch wakes it).
+func (r *Reconciler) reconcileTarget(ctx context.Context, s *scope) error {
+	ro := s.ro
+	ref := ro.Spec.TargetRef
+	if ref.Kind != "Deployment" || (ref.APIVersion != "" && ref.APIVersion != "apps/v1") {
+		return kitreconcile.Terminal(deliveryv1.ReasonTargetUnsupported,
+			fmt.Errorf("targetRef %s %s/%s is not supported: a Rollout targets an apps/v1 Deployment (StatefulSets and DaemonSets are out of scope)", ref.Kind, ro.Namespace, ref.Name))
+	}
+	dep := &appsv1.Deployment{}
+	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: ro.Namespace, Name: ref.Name}, dep); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.degrade(s, deliveryv1.ReasonTargetNotFound, fmt.Sprintf("Deployment %s/%s not found; no traffic changed", ro.Namespace, ref.Name), false)
+			return errDone
+		}
+		return userError(err, fmt.Sprintf("read Deployment %s/%s", ro.Namespace, ref.Name))
+	}
+	if other := dep.Annotations[deliveryv1.RolloutAnnotation]; other != "" && other != ro.Name {
+		return kitreconcile.Terminal(deliveryv1.ReasonResourceConflict,
+			fmt.Errorf("Deployment %s/%s is already rolled out by Rollout %s", ro.Namespace, dep.Name, other))
+	}
+	s.dep = dep
+	s.replicas = desiredReplicas(dep)
+	s.hash = templateHash(&dep.Spec.Template)
+	s.gitRevision = dep.Annotations[deliveryv1.GitRevisionAnnotation]
+	return nil
+}
+
+// reconcileService checks that spec.service (and the preview Service)
+// exist and select the Deployment's pods.
+func (r *Reconciler) reconcileService(ctx context.Context, s *scope) error {
+	names := []string{s.ro.Spec.Service}
+	if p := previewServiceName(s.ro); p != "" {
+		names = append(names, p)
+	}
+	for i, name := range names {
+		svc := &corev1.Service{}
+		if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.degrade(s, deliveryv1.ReasonServiceNotFound, fmt.Sprintf("Service %s/%s not found; no traffic changed", s.ro.Namespace, name), false)
+				return errDone
+			}
+			return userError(err, fmt.Sprintf("read Service %s/%s", s.ro.Namespace, name))
+		}
+		if !selectorMatches(svc.Spec.Selector, s.dep.Spec.Template.Labels) {
+			r.degrade(s, deliveryv1.ReasonServiceSelectsNoPods,
+				fmt.Sprintf("Service %s/%s does not select the pods of Deployment %s (selector %v, pod labels %v); no traffic changed",
+					s.ro.Namespace, name, s.dep.Name, svc.Spec.Selector, s.dep.Spec.Template.Labels), false)
+			return errDone
+		}
+		if i == 0 {
+			s.svc = svc
+		}
+	}
+	return nil
+}
+
+func previewServiceName(ro *deliveryv1.Rollout) string {
+	if bg := ro.Spec.Strategy.BlueGreen; bg != nil {
+		return bg.PreviewService
+	}
+	return ""
+}
+
+// setPaused applies spec.paused and RolloutAnnotation on the Deployment with
+// the Rollout's field manager, as the tenant; nothing else of the
+// Deployment is the Rollout's.
+func (r *Reconciler) setPaused(ctx context.Context, s *scope, paused bool) error {
+	if s.dep.Spec.Paused == paused && s.dep.Annotations[deliveryv1.RolloutAnnotation] == s.ro.Name {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": s.dep.Name, "namespace": s.dep.Namespace,
+			"annotations": map[string]any{deliveryv1.RolloutAnnotation: s.ro.Name}},
+		"spec": map[string]any{"paused": paused},
+	}}
+	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+		return userError(err, fmt.Sprintf("set spec.paused=%v on Deployment %s/%s", paused, s.dep.Namespace, s.dep.Name))
+	}
+	s.dep.Spec.Paused = paused
+	s.log.V(1).Info("deployment paused", "deployment", s.dep.Name, "paused", paused)
+	return nil
+}
+
+// releaseDeployment gives up the Rollout's fields of the Deployment:
+// spec.paused goes back to its default (false) unless another writer sets
+// it, and the annotation goes away.
+func (r *Reconciler) releaseDeployment(ctx context.Context, s *scope) error {
+	dep := &appsv1.Deployment{}
+	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: s.ro.Spec.TargetRef.Name}, dep); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if dep.Annotations[deliveryv1.RolloutAnnotation] != s.ro.Name {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata":   map[string]any{"name": dep.Name, "namespace": dep.Namespace},
+	}}
+	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+		return fmt.Errorf("cannot release Deployment %s/%s: %w", dep.Namespace, dep.Name, err)
+	}
+	return nil
+}
+
+// setSelectorHash applies the pod-template-hash key of a Service's selector
+// with the Rollout's field manager; the rest of the selector is the user's.
+func (r *Reconciler) setSelectorHash(ctx context.Context, s *scope, name, hash string) (bool, error) {
+	svc := &corev1.Service{}
+	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
+		return false, userError(err, fmt.Sprintf("read Service %s/%s", s.ro.Namespace, name))
+	}
+	if svc.Spec.Selector[deliveryv1.PodTemplateHashLabel] == hash {
+		return false, nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": name, "namespace": s.ro.Namespace},
+		"spec":     map[string]any{"selector": map[string]any{deliveryv1.PodTemplateHashLabel: hash}},
+	}}
+	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+		return false, userError(err, fmt.Sprintf("set the selector of Service %s/%s", s.ro.Namespace, name))
+	}
+	return true, nil
+}
+
+// releaseSelector gives up the Rollout's selector key of a Service.
+func (r *Reconciler) releaseSelector(ctx context.Context, s *scope, name string) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": name, "namespace": s.ro.Namespace},
+	}}
+	svc := &corev1.Service{}
+	if err := s.tenant.Get(context.Background(), types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+		return fmt.Errorf("cannot release the selector of Service %s/%s: %w", s.ro.Namespace, name, err)
+	}
+	return nil
+}
