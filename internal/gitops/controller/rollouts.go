@@ -101,6 +101,31 @@ func newRolloutTargets(objs []*unstructured.Unstructured) *rolloutTargets {
 	return t
 }
 
+// inventoryRolloutTargets finds, when this reconcile applied nothing (it
+// only polls health), the Deployments that the Rollouts of the inventory
+// target, reading those Rollouts as the Sync.
+func inventoryRolloutTargets(ctx context.Context, sc *syncScope) (*rolloutTargets, error) {
+	t := &rolloutTargets{by: map[string]string{}}
+	for _, e := range sc.sync.Status.Inventory {
+		gv, _ := schema.ParseGroupVersion(e.APIVersion)
+		if gv.Group != rolloutGVK.Group || e.Kind != rolloutGVK.Kind {
+			continue
+		}
+		ro := &unstructured.Unstructured{}
+		ro.SetGroupVersionKind(rolloutGVK)
+		if err := sc.reader.Get(ctx, types.NamespacedName{Namespace: e.Namespace, Name: e.Name}, ro); err != nil {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+				continue
+			}
+			return nil, fmt.Errorf("cannot read Rollout %s/%s: %w", e.Namespace, e.Name, err)
+		}
+		for k, v := range newRolloutTargets([]*unstructured.Unstructured{ro}).by {
+			t.by[k] = v
+		}
+	}
+	return t, nil
+}
+
 // prepare is the applier's Prepare: it marks each Deployment a Rollout
 // rolls out with the Git revision applied, and records it.
 func (t *rolloutTargets) prepare(revision string) func(live, desired *unstructured.Unstructured) {

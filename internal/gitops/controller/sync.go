@@ -696,6 +696,14 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 			checks = append(checks, apply.Entry{APIVersion: h.APIVersion, Kind: h.Kind, Namespace: ns, Name: h.Name})
 		}
 	}
+	if sc.rollouts == nil {
+		t, err := inventoryRolloutTargets(ctx, sc)
+		if err != nil {
+			conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())
+			return r.retry(s), true
+		}
+		sc.rollouts = t
+	}
 	rc := &rolloutCheck{}
 	if err := rc.extra(ctx, sc, checks); err != nil {
 		conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/kit/podtemplate"
 )
 
@@ -15,13 +16,13 @@ import (
 const (
 	// RolloutAnnotation is set by the Rollout controller on the Deployment
 	// it targets; its value is the Rollout's name (same namespace).
-	RolloutAnnotation = "delivery.strata.dev/rollout"
+	RolloutAnnotation = deliveryv1.RolloutAnnotation
 	// GitRevisionAnnotation is set by a Sync on a Deployment's metadata: the
 	// Git revision its template came from.
-	GitRevisionAnnotation = "delivery.strata.dev/git-revision"
+	GitRevisionAnnotation = deliveryv1.GitRevisionAnnotation
 	// ReasonRolloutAborted is the Rollout's Ready reason for an aborted
 	// revision, and the reason a Sync reports it with.
-	ReasonRolloutAborted = "RolloutAborted"
+	ReasonRolloutAborted = deliveryv1.ReasonRolloutAborted
 )
 
 // RolloutTarget is the health of Deployment dep that Rollout ro rolls out
@@ -71,7 +72,7 @@ func RolloutTarget(dep, ro *unstructured.Unstructured) (res Result, aborted bool
 	sh, _, hasStable := rev("stableRevision")
 	switch {
 	case own.Status == InProgress && generationLags(ro):
-		return own, false
+		return Result{Status: InProgress, Message: name + ": " + own.Message}, false
 	case hasCanary && ch == hash:
 		if own.Status == Failed {
 			return own, false

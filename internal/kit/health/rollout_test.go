@@ -95,7 +95,7 @@ func TestRolloutTarget(t *testing.T) {
 		"a Rollout that has not reconciled its spec yet waits": {
 			dep:  good,
 			ro:   obj(t, `{apiVersion: delivery.strata.dev/v1alpha1, kind: Rollout, metadata: {namespace: shop, name: web, generation: 2}, status: {observedGeneration: 1, stableRevision: {podTemplateHash: `+goodHash+`}, conditions: [`+ready+`]}}`),
-			want: Result{InProgress, "Rollout generation is 2, but latest observed generation is 1"},
+			want: Result{InProgress, "Rollout shop/web: Rollout generation is 2, but latest observed generation is 1"},
 		},
 	}
 	for name, tc := range cases {
