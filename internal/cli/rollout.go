@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
+	"github.com/strata-dev/strata/internal/delivery/rollout"
 	"github.com/strata-dev/strata/internal/scheme"
 )
 
@@ -195,6 +196,9 @@ func describeRollout(ctx context.Context, c client.Client, ns, name, format stri
 		fmt.Fprintf(out, "  Aborted: revision %s (%s): %s\n", revisionLabel(&a.Revision), a.Reason, a.Message)
 	}
 	fmt.Fprintf(out, "  Weight: %d%%\n", st.Weight)
+	if ro.Spec.Strategy.BlueGreen != nil && st.CanaryRevision != nil && st.CurrentStep != nil {
+		fmt.Fprintf(out, "  Stage: %d (%s)\n", *st.CurrentStep, rollout.BlueGreenStageName(*st.CurrentStep))
+	}
 
 	fmt.Fprintln(out, "\nRevisions:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

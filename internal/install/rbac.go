@@ -66,6 +66,8 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		rule(strs("gitops.strata.dev"), strs("*"), allVerbs),
 		// Git credentials, SOPS keys, webhook tokens and substituteFrom.
 		rule(strs(""), strs("secrets", "configmaps"), readVerbs),
+		// The Alertmanager receiver asks Rollouts to abort (an annotation).
+		rule(strs("delivery.strata.dev"), strs("rollouts"), strs("get", "list", "watch", "patch")),
 		rule(strs(""), strs("namespaces"), readVerbs),
 		// A Sync with serviceAccountName (or under --default-service-account)
 		// acts as that account (docs/security.md).

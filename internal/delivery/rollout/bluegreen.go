@@ -53,7 +53,7 @@ func (r *Reconciler) runBlueGreen(ctx context.Context, s *scope) error {
 			return err
 		}
 		ready := s.canaryReady(want, 0)
-		name := blueGreenStageName(stage)
+		name := BlueGreenStageName(stage)
 		switch stage {
 		case deliveryv1.BlueGreenStagePreview:
 			if !ready {
@@ -138,7 +138,9 @@ func (r *Reconciler) gate(ctx context.Context, s *scope, kind string, a *deliver
 	return true, nil
 }
 
-func blueGreenStageName(stage int32) string {
+// BlueGreenStageName names a blue-green stage (status.currentStep) for
+// messages and the CLI.
+func BlueGreenStageName(stage int32) string {
 	switch stage {
 	case deliveryv1.BlueGreenStagePreview:
 		return "preview"

@@ -36,7 +36,7 @@ func TestBlueGreen(t *testing.T) {
 			TargetRef: deliveryv1.RolloutTargetReference{Kind: "Deployment", Name: "site"},
 			Service:   "site",
 			Strategy: deliveryv1.RolloutStrategy{BlueGreen: &deliveryv1.BlueGreenStrategy{
-				PreviewService: "site-preview",
+				PreviewService:       "site-preview",
 				PrePromotionAnalysis: &deliveryv1.RolloutAnalysis{Templates: []deliveryv1.TemplateRef{{Name: "healthy"}}, Args: canaryHashArg},
 				ScaleDownDelay:       &metav1.Duration{Duration: 1e9},
 			}},

@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -91,5 +92,48 @@ func TestAnalysisRunName(t *testing.T) {
 	}
 	if got := analysisRunName("web", "abc", 1, deliveryv1.AnalysisKindPrePromotion, -1); got != "web-abc-1-pre" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestRewriteRules(t *testing.T) {
+	route := func(refs ...any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"rules": []any{
+			map[string]any{"matches": []any{map[string]any{"path": map[string]any{"value": "/"}}}, "backendRefs": refs},
+		}}}}
+	}
+	ref := func(name string, extra ...any) map[string]any {
+		m := map[string]any{"name": name, "port": int64(80)}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i].(string)] = extra[i+1]
+		}
+		return m
+	}
+	split := func(w int64, others ...any) []any {
+		return append(others, ref("web-stable", "weight", 100-w), ref("web-canary", "weight", w))
+	}
+	cases := map[string]struct {
+		route *unstructured.Unstructured
+		want  []any
+		found bool
+	}{
+		"the Service is split":           {route: route(ref("web")), want: split(20), found: true},
+		"an earlier split is reweighted": {route: route(ref("web-stable", "weight", int64(50)), ref("web-canary", "weight", int64(50))), want: split(20), found: true},
+		"other backends are kept":        {route: route(ref("other", "weight", int64(1)), ref("web")), want: split(20, ref("other", "weight", int64(1))), found: true},
+		"another namespace's web is not ours": {route: route(ref("web", "namespace", "victim")),
+			want: []any{ref("web", "namespace", "victim")}},
+		"a non-Service backend named web is not ours": {route: route(ref("web", "group", "example.com", "kind", "Bucket")),
+			want: []any{ref("web", "group", "example.com", "kind", "Bucket")}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			rules, found := rewriteRules(tc.route, "web", 20)
+			if found != tc.found {
+				t.Errorf("found %v, want %v", found, tc.found)
+			}
+			got := rules[0].(map[string]any)["backendRefs"]
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("-want +got:\n%s", d)
+			}
+		})
 	}
 }

@@ -46,6 +46,9 @@ const defaultScaleDownDelay = 30 * time.Second
 // indexTarget indexes Rollouts by the name of the Deployment they target.
 const indexTarget = "spec.targetRef.name"
 
+// indexService indexes Rollouts by the names of the Services they use.
+const indexService = "spec.service"
+
 // Options configure the Rollout controller.
 type Options struct {
 	// DefaultServiceAccount is impersonated, in each Rollout's namespace, by
@@ -92,22 +95,38 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}); err != nil {
 		return fmt.Errorf("cannot index Rollouts by target: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deliveryv1.Rollout{}, indexService, func(o client.Object) []string {
+		ro := o.(*deliveryv1.Rollout)
+		if p := previewServiceName(ro); p != "" {
+			return []string{ro.Spec.Service, p}
+		}
+		return []string{ro.Spec.Service}
+	}); err != nil {
+		return fmt.Errorf("cannot index Rollouts by Service: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deliveryv1.Rollout{}).
 		Owns(&deliveryv1.AnalysisRun{}).
 		Owns(&appsv1.ReplicaSet{}, builder.OnlyMetadata).
 		Owns(&corev1.Service{}, builder.OnlyMetadata).
-		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOf), builder.OnlyMetadata).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsBy(indexTarget)), builder.OnlyMetadata).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsBy(indexService)), builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("rollout").
 		Complete(r)
 }
 
-// rolloutsOf maps a Deployment to the Rollouts of its namespace that target
-// it.
-func (r *Reconciler) rolloutsOf(ctx context.Context, o client.Object) []reconcile.Request {
+// rolloutsBy maps a Deployment or Service to the Rollouts of its namespace
+// that name it (by index).
+func (r *Reconciler) rolloutsBy(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.rolloutsNaming(ctx, index, o)
+	}
+}
+
+func (r *Reconciler) rolloutsNaming(ctx context.Context, index string, o client.Object) []reconcile.Request {
 	list := &deliveryv1.RolloutList{}
-	if err := r.client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTarget: o.GetName()}); err != nil {
+	if err := r.client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

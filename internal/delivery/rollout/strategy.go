@@ -49,6 +49,13 @@ func (r *Reconciler) reconcileSteady(ctx context.Context, s *scope) error {
 		// The template went back to a revision the Deployment runs.
 		ro.Status.Aborted = nil
 	}
+	if ro.Status.CanaryRevision != nil && ro.Status.Aborted == nil {
+		// The template went back to stable mid-rollout: the canary's
+		// analyses stop (its ReplicaSet is scaled down by cleanup).
+		if err := r.terminateRuns(ctx, s, ""); err != nil {
+			return err
+		}
+	}
 	ro.Status.CanaryRevision = nil
 	ro.Status.AnalysisRuns = nil
 	ro.Status.Weight = 0
@@ -102,6 +109,11 @@ func (r *Reconciler) reconcileNewRevision(ctx context.Context, s *scope) error {
 		ro.Status.StableRevision = &deliveryv1.RevisionInfo{PodTemplateHash: stable}
 	}
 	if ro.Status.CanaryRevision == nil || ro.Status.CanaryRevision.PodTemplateHash != s.hash {
+		// A newer revision supersedes the one in progress (roll forward):
+		// its analyses stop, its ReplicaSet is scaled down by cleanup.
+		if err := r.terminateRuns(ctx, s, ""); err != nil {
+			return err
+		}
 		ro.Status.CanaryRevision = &deliveryv1.RevisionInfo{PodTemplateHash: s.hash, GitRevision: s.gitRevision}
 		if ro.Status.Aborted != nil && ro.Status.Aborted.Revision.PodTemplateHash != s.hash {
 			ro.Status.Aborted = nil

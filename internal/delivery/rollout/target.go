@@ -70,6 +70,15 @@ func (r *Reconciler) reconcileService(ctx context.Context, s *scope) error {
 			s.svc = svc
 		}
 	}
+	msg, err := r.checkRoutes(ctx, s)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		r.degrade(s, deliveryv1.ReasonRouteNotReferencingService, msg, false)
+		s.after(routeResync)
+		return errDone
+	}
 	return nil
 }
 
@@ -114,7 +123,7 @@ func (r *Reconciler) releaseDeployment(ctx context.Context, s *scope) error {
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata":   map[string]any{"name": dep.Name, "namespace": dep.Namespace},
+		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
 	}}
 	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
 		return fmt.Errorf("cannot release Deployment %s/%s: %w", dep.Namespace, dep.Name, err)

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +26,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/kit/health"
+	"github.com/strata-dev/strata/internal/kit/podtemplate"
 )
 
 // A Sync and the Rollouts (delivery.strata.dev) that roll out the
@@ -186,7 +189,7 @@ func (rc *rolloutCheck) override(sc *syncScope) apply.Override {
 			}
 			return health.Result{}, false, fmt.Errorf("cannot read Rollout %s/%s that rolls out Deployment %s/%s: %w", u.GetNamespace(), name, u.GetNamespace(), u.GetName(), err)
 		}
-		res, aborted := health.RolloutTarget(u, ro)
+		res, aborted := health.RolloutTarget(u, ro, ownReplicaSetHashes(ctx, sc, u)...)
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		if rc.decided == nil {
@@ -198,6 +201,38 @@ func (rc *rolloutCheck) override(sc *syncScope) apply.Override {
 		}
 		return res, true, nil
 	}
+}
+
+// ownReplicaSetHashes returns the pod-template-hash labels of the
+// ReplicaSets that Deployment u controls and that run its current template:
+// the Deployment controller names a template with a hash of its own, which
+// a Rollout reports for a revision the Deployment rolled out by itself (the
+// first one). They are read as the Sync; a read it may not make only
+// leaves them out.
+func ownReplicaSetHashes(ctx context.Context, sc *syncScope, u *unstructured.Unstructured) []string {
+	d := &appsv1.Deployment{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, d); err != nil || d.Spec.Selector == nil {
+		return nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil
+	}
+	list := &appsv1.ReplicaSetList{}
+	if err := sc.reader.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		sc.log.V(1).Info("cannot list the ReplicaSets of a rolled-out Deployment", "deployment", d.Namespace+"/"+d.Name, "error", err.Error())
+		return nil
+	}
+	var out []string
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if ref := metav1.GetControllerOfNoCopy(rs); ref != nil && ref.UID == d.UID && podtemplate.Same(&rs.Spec.Template, &d.Spec.Template) {
+			if h := rs.Labels[podtemplate.HashLabel]; h != "" {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 // extra checks the Deployments that Rollouts roll out but that are not

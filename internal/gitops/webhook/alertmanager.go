@@ -113,7 +113,13 @@ func (rc *Receiver) serveAlertmanager(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot request rollbacks", http.StatusInternalServerError)
 		return
 	}
-	rc.Log.Info("alerts accepted", "receiver", key, "alerts", len(p.Alerts), "rollbacks", n)
+	aborts, err := rc.abortRollouts(r, ns, &p)
+	if err != nil {
+		rc.Log.Error(err, "cannot request rollout aborts", "receiver", key)
+		http.Error(w, "cannot request rollout aborts", http.StatusInternalServerError)
+		return
+	}
+	rc.Log.Info("alerts accepted", "receiver", key, "alerts", len(p.Alerts), "rollbacks", n, "rolloutAborts", aborts)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = fmt.Fprintf(w, "%d rollbacks requested\n", n)
 }

@@ -17,5 +17,8 @@
 // by the Receiver's token as a bearer token or X-Signature HMAC: a firing
 // alert marks the Syncs of that namespace whose spec.rollback.onAlerts
 // matchers match it (gitopsv1.AlertRollbackAnnotation); the Sync controller
-// rolls them back. It never touches another namespace.
+// rolls them back; and it marks the Rollouts (delivery.strata.dev) of that
+// namespace whose spec.abortOn.alerts match it, with a canary in progress
+// (deliveryv1.AbortAlertAnnotation); the Rollout controller aborts them. It
+// never touches another namespace.
 package webhook

@@ -40,13 +40,34 @@ const (
 //     InProgress, never the Ready of the revision before.
 //   - The Rollout is Stalled for another reason (its target is refused, it
 //     may not act): Failed with its message.
-func RolloutTarget(dep, ro *unstructured.Unstructured) (res Result, aborted bool) {
+//
+// The Deployment's current template is named by its hash
+// (podtemplate.Hash), by current (the pod-template-hash of a ReplicaSet the
+// Deployment controller made of that template, which carries the
+// controller's own hash), and, for the stable revision, by the Git revision
+// the Sync annotated the Deployment with.
+func RolloutTarget(dep, ro *unstructured.Unstructured, current ...string) (res Result, aborted bool) {
 	name := "Rollout " + ro.GetNamespace() + "/" + ro.GetName()
 	d := &appsv1.Deployment{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(dep.Object, d); err != nil {
 		return Result{Status: Unknown, Message: fmt.Sprintf("cannot read Deployment %s/%s: %v", dep.GetNamespace(), dep.GetName(), err)}, false
 	}
 	hash := podtemplate.Hash(&d.Spec.Template)
+	isCurrent := func(h string) bool {
+		if h == "" {
+			return false
+		}
+		if h == hash {
+			return true
+		}
+		for _, c := range current {
+			if h == c {
+				return true
+			}
+		}
+		return false
+	}
+	git := d.Annotations[GitRevisionAnnotation]
 	rev := func(path ...string) (hash, git string, ok bool) {
 		m, found, _ := unstructured.NestedMap(ro.Object, append([]string{"status"}, path...)...)
 		if !found {
@@ -56,7 +77,7 @@ func RolloutTarget(dep, ro *unstructured.Unstructured) (res Result, aborted bool
 		git, _ = m["gitRevision"].(string)
 		return hash, git, true
 	}
-	if h, git, ok := rev("aborted", "revision"); ok && h == hash {
+	if h, git, ok := rev("aborted", "revision"); ok && isCurrent(h) {
 		sh, sgit, _ := rev("aborted", "stable")
 		reason, _, _ := unstructured.NestedString(ro.Object, "status", "aborted", "reason")
 		msg, _, _ := unstructured.NestedString(ro.Object, "status", "aborted", "message")
@@ -69,16 +90,16 @@ func RolloutTarget(dep, ro *unstructured.Unstructured) (res Result, aborted bool
 	}
 	own := Compute(ro)
 	ch, _, hasCanary := rev("canaryRevision")
-	sh, _, hasStable := rev("stableRevision")
+	sh, sgit, hasStable := rev("stableRevision")
 	switch {
 	case own.Status == InProgress && generationLags(ro):
 		return Result{Status: InProgress, Message: name + ": " + own.Message}, false
-	case hasCanary && ch == hash:
+	case hasCanary && isCurrent(ch):
 		if own.Status == Failed {
 			return own, false
 		}
 		return Result{Status: InProgress, Message: name + " is rolling out revision " + hash + ": " + rolloutMessage(ro, own)}, false
-	case hasStable && sh == hash && !hasCanary:
+	case hasStable && !hasCanary && (isCurrent(sh) || (git != "" && sgit == git)):
 		if own.Status == Current {
 			return Result{Status: Current, Message: name + ": " + rolloutMessage(ro, own)}, false
 		}
@@ -88,7 +109,7 @@ func RolloutTarget(dep, ro *unstructured.Unstructured) (res Result, aborted bool
 		// Refused or denied whatever the template: only the user fixes it.
 		return own, false
 	}
-	return Result{Status: InProgress, Message: fmt.Sprintf("waiting for %s to take Deployment %s/%s's template %s", name, dep.GetNamespace(), dep.GetName(), revisionName(hash, dep.GetAnnotations()[GitRevisionAnnotation]))}, false
+	return Result{Status: InProgress, Message: fmt.Sprintf("waiting for %s to take Deployment %s/%s's template %s", name, dep.GetNamespace(), dep.GetName(), revisionName(hash, git))}, false
 }
 
 // rolloutMessage is what the Rollout says it does: status.message, else

@@ -46,9 +46,21 @@ func TestRolloutTarget(t *testing.T) {
 	ready := `{type: Ready, status: "True", reason: RolloutHealthy}`
 	cases := map[string]struct {
 		dep, ro     *unstructured.Unstructured
+		current     []string
 		want        Result
 		wantAborted bool
 	}{
+		"stable under the hash of the Deployment's own ReplicaSet": {
+			dep:     good,
+			current: []string{"k8shash"},
+			ro:      rollout(`{observedGeneration: 1, message: "runs", stableRevision: {podTemplateHash: k8shash}, conditions: [` + ready + `]}`),
+			want:    Result{Current, "Rollout shop/web: runs"},
+		},
+		"stable under the Git revision the Sync annotated": {
+			dep:  good,
+			ro:   rollout(`{observedGeneration: 1, message: "runs", stableRevision: {podTemplateHash: k8shash, gitRevision: "main@sha1:bbb"}, conditions: [` + ready + `]}`),
+			want: Result{Current, "Rollout shop/web: runs"},
+		},
 		"stable and healthy": {
 			dep:  good,
 			ro:   rollout(`{observedGeneration: 1, message: "Deployment web runs revision x on 3 replicas", stableRevision: {podTemplateHash: ` + goodHash + `}, conditions: [` + ready + `]}`),
@@ -99,7 +111,7 @@ func TestRolloutTarget(t *testing.T) {
 		},
 	}
 	for name, tc := range cases {
-		got, aborted := RolloutTarget(tc.dep, tc.ro)
+		got, aborted := RolloutTarget(tc.dep, tc.ro, tc.current...)
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%s: (-want +got)\n%s", name, diff)
 		}
