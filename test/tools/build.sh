@@ -92,7 +92,6 @@ build_group() {
 	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
 }
 
-<<<<<<< HEAD
 # copy_group fills a group's cache with files from its pinned module instead
 # of building: for gateway-api, the release's standard CRDs (HTTPRoute,
 # Gateway, GatewayClass, ...) in one file that `strata up` installs.
@@ -126,7 +125,8 @@ copy_group() {
 	fi
 	mkdir -p "$bin"
 	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
-=======
+}
+
 # locked runs a group's build holding a per-user lock for that group, so a
 # second `make tools` (another checkout, a CI run) waits for the first and then
 # finds its result in the cache instead of compiling the same group beside it.
@@ -139,7 +139,6 @@ locked() {
 		flock "$lock"
 	fi
 	"$@"
->>>>>>> rollout
 }
 
 groups=("$@")
@@ -152,15 +151,11 @@ for g in "${groups[@]}"; do
 	line=$(table | grep -E "^(bench:)?$g\|" || true)
 	if [ -z "$line" ]; then echo "tools: no group $g" >&2; exit 2; fi
 	IFS='|' read -r name dir outs pkgs extra <<<"$line"
-<<<<<<< HEAD
 	if [ -z "$pkgs" ]; then
-		copy_group "${name#bench:}" "$dir" "$outs" &
+		locked copy_group "${name#bench:}" "$dir" "$outs" &
 	else
-		build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
+		locked build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
 	fi
-=======
-	locked build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
->>>>>>> rollout
 	pids+=($!)
 done
 failed=0
