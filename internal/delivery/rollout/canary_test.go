@@ -237,3 +237,39 @@ func TestProgressDeadline(t *testing.T) {
 	}
 	wantPods(t, ns, "slow", map[string]int{"slow:1": 2})
 }
+
+// TestRollForward: a commit arriving while a canary is in progress
+// supersedes it: the older canary's pods go away (its ReplicaSet, which
+// the Rollout created, is deleted) and the new revision starts from the
+// first step; the stable pods are untouched throughout.
+func TestRollForward(t *testing.T) {
+	startManager(t)
+	ns := namespace(t)
+	ro := canaryRollout(ns, "cart", "cart", weight(50), pause())
+	create(t, deployment(ns, "cart", 2, "cart:1"), service(ns, "cart", map[string]string{"app": "cart"}), ro)
+	waitRollout(t, ro, "healthy", healthy)
+	setImage(t, ns, "cart", "cart:2")
+	waitRollout(t, ro, "paused at step 1", atStep(1))
+	first := ro.Status.CanaryRevision.PodTemplateHash
+	wantPods(t, ns, "cart", map[string]int{"cart:1": 2, "cart:2": 1})
+
+	setImage(t, ns, "cart", "cart:3")
+	waitRollout(t, ro, "paused at step 1 with the newer revision", func(ro *deliveryv1.Rollout) error {
+		if err := atStep(1)(ro); err != nil {
+			return err
+		}
+		if ro.Status.CanaryRevision.PodTemplateHash == first {
+			return fmt.Errorf("still at the older canary %s", first)
+		}
+		return nil
+	})
+	wantPods(t, ns, "cart", map[string]int{"cart:1": 2, "cart:3": 1})
+	waitFor(t, "the superseded canary's ReplicaSet deleted", func() error {
+		rs := &appsv1.ReplicaSet{}
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "cart-" + first}, rs)
+		if err == nil {
+			return fmt.Errorf("ReplicaSet %s still there with %d replicas", rs.Name, *rs.Spec.Replicas)
+		}
+		return client.IgnoreNotFound(err)
+	})
+}

@@ -18,12 +18,14 @@ type AlertRequest struct {
 }
 
 // reconcileRequests notes the request annotations not handled yet; the
-// strategy acts on them, and each token is recorded as handled whatever
-// the state, so a request made when there is nothing to do is not acted on
-// later.
+// strategy acts on them. Each token is recorded as handled (whatever the
+// state, so a request made when there is nothing to do is not acted on
+// later) once the reconcile that saw it succeeds: a request whose action
+// failed is acted on again by the retry.
 func (r *Reconciler) reconcileRequests(_ context.Context, s *scope) error {
 	ro := s.ro
-	h := &ro.Status.HandledRequests
+	s.handled, s.handledSet = ro.Status.HandledRequests, true
+	h := &s.handled
 	take := func(key string, last *string) bool {
 		v, ok := ro.Annotations[key]
 		if !ok || v == *last {

@@ -195,6 +195,10 @@ type scope struct {
 	// requests made by annotation and not handled yet.
 	promote, promoteFull, abort, retry bool
 	abortAlert                         string
+	// handled are the request tokens to record once the reconcile
+	// succeeds.
+	handled    deliveryv1.HandledRequests
+	handledSet bool
 
 	requeue time.Duration
 }
@@ -263,6 +267,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 	}
 	ro.Status.ObservedGeneration = ro.Generation
+	if s.handledSet {
+		ro.Status.HandledRequests = s.handled
+	}
 	return ctrl.Result{RequeueAfter: s.requeue}, nil
 }
 

@@ -26,8 +26,8 @@ func (r *Reconciler) reconcileStrategy(ctx context.Context, s *scope) error {
 // its own (or that has never run any pod): there is nothing to roll out
 // but what the Deployment controller finishes by itself (after a
 // promotion, or a rollout it started before the Rollout existed). The
-// Deployment runs unpaused until it completes, then is paused again so the
-// next template change waits for the Rollout.
+// Deployment runs unpaused until its older ReplicaSets are scaled down,
+// then is paused again so the next template change waits for the Rollout.
 func (r *Reconciler) reconcileSteady(ctx context.Context, s *scope) error {
 	ro := s.ro
 	if s.current == nil {
@@ -61,20 +61,22 @@ func (r *Reconciler) reconcileSteady(ctx context.Context, s *scope) error {
 	ro.Status.Weight = 0
 	ro.Status.CanaryReplicas, ro.Status.ReadyCanaryReplicas = 0, 0
 	ro.Status.StableReplicas = s.current.Status.ReadyReplicas
-	complete := deploymentComplete(s.dep)
+	// The Deployment controller has work only while an older ReplicaSet of
+	// its own still has replicas (after a promotion, or a rollout it began
+	// before the Rollout existed): only then does it run unpaused. Pods
+	// that are merely not available (the stable version unhealthy) are the
+	// ReplicaSet controller's to replace, and a paused Deployment still
+	// scales, so the next commit still waits for the Rollout.
 	for _, rs := range s.depOwned {
 		if rs != s.current && ptr.Deref(rs.Spec.Replicas, 0) > 0 {
-			complete = false
+			if err := r.setPaused(ctx, s, false); err != nil {
+				return err
+			}
+			r.progressing(s, deliveryv1.ReasonRolloutProgressing,
+				fmt.Sprintf("Deployment %s is rolling out revision %s: %d of %d replicas updated and available",
+					s.dep.Name, hash, s.dep.Status.AvailableReplicas, s.replicas))
+			return nil
 		}
-	}
-	if !complete {
-		if err := r.setPaused(ctx, s, false); err != nil {
-			return err
-		}
-		r.progressing(s, deliveryv1.ReasonRolloutProgressing,
-			fmt.Sprintf("Deployment %s is rolling out revision %s: %d of %d replicas updated and available",
-				s.dep.Name, hash, s.dep.Status.AvailableReplicas, s.replicas))
-		return nil
 	}
 	if err := r.setPaused(ctx, s, true); err != nil {
 		return err
@@ -86,6 +88,11 @@ func (r *Reconciler) reconcileSteady(ctx context.Context, s *scope) error {
 	}
 	if err := r.routeTraffic(ctx, s, hash, 0); err != nil {
 		return err
+	}
+	if !deploymentComplete(s.dep) {
+		r.progressing(s, deliveryv1.ReasonRolloutProgressing,
+			fmt.Sprintf("Deployment %s runs revision %s: %d of %d replicas available", s.dep.Name, hash, s.dep.Status.AvailableReplicas, s.replicas))
+		return nil
 	}
 	msg := fmt.Sprintf("Deployment %s runs revision %s on %d replicas", s.dep.Name, revisionName(hash, ro.Status.StableRevision.GitRevision), s.replicas)
 	if ro.Status.Phase != deliveryv1.RolloutPhaseHealthy {
