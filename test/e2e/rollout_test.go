@@ -324,7 +324,9 @@ func checkSteps(t *testing.T, samples []trafficSample, stable1, stable2 string) 
 		if s.canaryReplicas != 0 && s.canaryReplicas != want[s.step] {
 			t.Errorf("step %d: canary ReplicaSet has %d replicas, want %d", s.step, s.canaryReplicas, want[s.step])
 		}
-		if s.ready[stable1] != 10 {
+		// (At step 4 the promotion may already hand the pods over before
+		// the Rollout's status says so.)
+		if s.step < 4 && s.ready[stable1] != 10 {
 			t.Errorf("step %d: %d stable endpoints ready, want 10 (the stable version keeps its replicas until promotion)", s.step, s.ready[stable1])
 		}
 		if n := s.ready[stable2]; n > int(want[s.step]) {
