@@ -55,6 +55,12 @@ var (
 	rolloutGVK   = schema.GroupVersionKind{Group: health.RolloutGroup, Version: "v1alpha1", Kind: health.RolloutKind}
 )
 
+// isRolloutEntry reports whether an inventory entry is a Rollout.
+func isRolloutEntry(e apply.Entry) bool {
+	gv, _ := schema.ParseGroupVersion(e.APIVersion)
+	return gv.Group == rolloutGVK.Group && e.Kind == rolloutGVK.Kind
+}
+
 // rolloutTargets records, during one apply, the Deployments that Rollouts
 // roll out: Deployment entry key -> Rollout name.
 type rolloutTargets struct {

@@ -729,9 +729,9 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 	if len(rc.aborts) > 0 {
 		return r.rolloutAborted(sc, revision, rc.aborts)
 	}
-	// A Deployment that a Rollout rolls out has no Sync timeout: the
-	// Rollout's steps may pause for long, and its progressDeadline aborts a
-	// step that does not become ready.
+	// A Deployment that a Rollout rolls out, and the Rollout itself, have no
+	// Sync timeout: the Rollout's steps may pause for long, and its
+	// progressDeadline aborts a step that does not become ready.
 	var failedMsgs, pending []string
 	timed := false
 	for _, e := range checks {
@@ -742,7 +742,7 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 			failedMsgs = append(failedMsgs, e.String()+": "+res.Message)
 		default:
 			pending = append(pending, e.String()+": "+res.Message)
-			timed = timed || !rc.decided[e.Key()]
+			timed = timed || !(rc.decided[e.Key()] || isRolloutEntry(e))
 		}
 	}
 	sort.Strings(failedMsgs)
