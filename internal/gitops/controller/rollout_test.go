@@ -163,7 +163,7 @@ func TestSyncFollowsRollout(t *testing.T) {
 	// apply already carries the Git revision, and the Sync waits for the
 	// Rollout (the Deployment's own status would do here: no controller
 	// runs it).
-	waitSync(t, ns, "app", metav1.ConditionFalse, "waiting for Rollout "+ns+"/web")
+	waitSync(t, ns, "app", metav1.ConditionFalse, "Deployment/"+ns+"/web: Rollout "+ns+"/web: waiting for the Ready condition")
 	if got := deploymentAnnotation(t, ns, deliveryv1.GitRevisionAnnotation); got != rev1 {
 		t.Fatalf("git-revision annotation %q, want %q", got, rev1)
 	}
