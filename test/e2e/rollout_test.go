@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,70 +68,48 @@ spec:
   wait: true
 `
 
-// trafficSample is what the data plane would act on at one moment: the
-// Rollout's step and the ready endpoints of the Service per version.
-type trafficSample struct {
-	step           int32
-	canaryHash     string
-	canaryReplicas int32 // the canary ReplicaSet's spec.replicas
-	ready          map[string]int
+// stepRecord is one status write of the Rollout while it rolls a canary
+// out: its step, weight and the canary ReplicaSet's replicas it set.
+type stepRecord struct {
+	step, weight, canaryReplicas, readyCanary int32
+	canaryHash                                string
 }
 
-// trafficRecorder samples the Rollout, the canary ReplicaSet and the
-// Service's EndpointSlices every 50ms while a rollout runs.
-type trafficRecorder struct {
-	c       client.Client
-	mu      sync.Mutex
-	samples []trafficSample
-	stop    chan struct{}
-	done    chan struct{}
-}
-
-func recordTraffic(c client.Client) *trafficRecorder {
-	r := &trafficRecorder{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+// recordSteps watches Rollout web and records every status write that has
+// a canary: a watch delivers each write, so no step is missed however short.
+func recordSteps(t *testing.T, cfg *rest.Config) func() []stepRecord {
+	t.Helper()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wc.Watch(context.Background(), &deliveryv1.RolloutList{}, client.InNamespace("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out []stepRecord
+	done := make(chan struct{})
 	go func() {
-		defer close(r.done)
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-time.After(50 * time.Millisecond):
+		defer close(done)
+		for ev := range w.ResultChan() {
+			ro, ok := ev.Object.(*deliveryv1.Rollout)
+			if !ok || ro.Name != "web" || ro.Status.CanaryRevision == nil {
+				continue
 			}
-			if s, err := sampleTraffic(context.Background(), c); err == nil {
-				r.mu.Lock()
-				r.samples = append(r.samples, s)
-				r.mu.Unlock()
-			}
+			mu.Lock()
+			out = append(out, stepRecord{step: ptr.Deref(ro.Status.CurrentStep, -1), weight: ro.Status.Weight, canaryReplicas: ro.Status.CanaryReplicas,
+				readyCanary: ro.Status.ReadyCanaryReplicas, canaryHash: ro.Status.CanaryRevision.PodTemplateHash})
+			mu.Unlock()
 		}
 	}()
-	return r
-}
-
-func (r *trafficRecorder) finish() []trafficSample {
-	close(r.stop)
-	<-r.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.samples
-}
-
-func sampleTraffic(ctx context.Context, c client.Client) (trafficSample, error) {
-	s := trafficSample{ready: map[string]int{}}
-	ro := &deliveryv1.Rollout{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, ro); err != nil {
-		return s, err
+	return func() []stepRecord {
+		w.Stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return out
 	}
-	s.step = ptr.Deref(ro.Status.CurrentStep, -1)
-	if ro.Status.CanaryRevision != nil {
-		s.canaryHash = ro.Status.CanaryRevision.PodTemplateHash
-		rs := &appsv1.ReplicaSet{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web-" + s.canaryHash}, rs); err == nil {
-			s.canaryReplicas = ptr.Deref(rs.Spec.Replicas, 0)
-		}
-	}
-	ready, err := readyEndpoints(ctx, c)
-	s.ready = ready
-	return s, err
 }
 
 // readyEndpoints counts the ready endpoints of Service web by the
@@ -221,7 +199,7 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 	}
 	onlyStable := func(stable, what string) {
 		t.Helper()
-		waitKubectl(t, state, time.Minute, what+": canary scaled to zero", func(s string) bool { return s == "0" }, "get", "rollout", "web", "-n", "default", "-o", "jsonpath={.status.canaryReplicas}")
+		waitKubectl(t, state, time.Minute, what+": canary scaled to zero", func(s string) bool { return s == "0" || s == "" }, "get", "rollout", "web", "-n", "default", "-o", "jsonpath={.status.canaryReplicas}")
 		deadline := time.Now().Add(time.Minute)
 		for {
 			eps, err := readyEndpoints(ctx, c)
@@ -240,19 +218,36 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 	fields := strings.Fields(waitHealthy(rev1, "web:1"))
 	stable1 := fields[1]
 
-	// A good commit, step by step.
-	rec := recordTraffic(c)
+	// A good commit, step by step. At the pause and at the analysis the
+	// Service has exactly 2 ready endpoints of the new version beside the
+	// 10 of the stable one.
+	steps := recordSteps(t, cfg)
 	rev2 := commit("web 2", "2", nil)
 	waitKubectl(t, state, time.Minute, "Sync web waits for the rollout of "+rev2, func(s string) bool {
 		return strings.HasPrefix(s, "False Progressing") && strings.Contains(s, "is rolling out revision")
 	}, syncState...)
+	for _, step := range []string{"1", "2"} {
+		waitKubectl(t, state, time.Minute, "Rollout web at step "+step, func(s string) bool { return s == step },
+			"get", "rollout", "web", "-n", "default", "-o", "jsonpath={.status.currentStep}")
+		canary := rolloutField(t, state, "{.status.canaryRevision.podTemplateHash}")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			eps, err := readyEndpoints(ctx, c)
+			if err == nil && eps[canary] == 2 && eps[stable1] == 10 && len(eps) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("at step %s the ready endpoints are %v (err %v), want 2 of canary %s and 10 of stable %s", step, eps, err, canary, stable1)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	fields = strings.Fields(waitHealthy(rev2, "web:2"))
 	stable2 := fields[1]
-	samples := rec.finish()
 	if stable2 == stable1 {
 		t.Fatalf("the stable revision did not change: %s", stable2)
 	}
-	checkSteps(t, samples, stable1, stable2)
+	checkSteps(t, steps(), stable2)
 	onlyStable(stable2, "after promotion")
 	if got := rolloutField(t, state, "{.status.stableRevision.gitRevision}"); got != rev2 {
 		t.Errorf("stable git revision %q, want %q (from the Sync's annotation)", got, rev2)
@@ -306,49 +301,40 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 	}
 }
 
-// checkSteps checks what the data plane saw at each step of the good
-// commit (10 replicas, steps 20% → pause → analysis → 50% → 100%): the
-// canary ReplicaSet had ceil(weight × 10 / 100) replicas, the stable
-// version kept its 10 ready endpoints throughout, and at the pause and the
-// analysis exactly 2 canary endpoints were ready.
-func checkSteps(t *testing.T, samples []trafficSample, stable1, stable2 string) {
+// checkSteps checks the canary's replicas at each step of the good commit
+// (10 replicas, steps 20% → pause → analysis → 50% → 100%), from the
+// Rollout's status writes: each step set ceil(weight × 10 / 100) canary
+// replicas, and a setWeight step was left only once all its pods were
+// Ready.
+func checkSteps(t *testing.T, records []stepRecord, canary string) {
 	t.Helper()
-	want := map[int32]int32{0: 2, 1: 2, 2: 2, 3: 5, 4: 10}
+	type want struct{ weight, replicas int32 }
+	wants := map[int32]want{0: {20, 2}, 1: {20, 2}, 2: {20, 2}, 3: {50, 5}, 4: {100, 10}}
 	seen := map[int32]bool{}
-	maxCanary := map[int32]int{}
-	for _, s := range samples {
-		if s.canaryHash != stable2 || s.step < 0 || s.step > 4 {
+	maxReady := map[int32]int32{}
+	for _, r := range records {
+		w, ok := wants[r.step]
+		if r.canaryHash != canary || !ok {
 			continue
 		}
-		seen[s.step] = true
-		if s.canaryReplicas != 0 && s.canaryReplicas != want[s.step] {
-			t.Errorf("step %d: canary ReplicaSet has %d replicas, want %d", s.step, s.canaryReplicas, want[s.step])
+		seen[r.step] = true
+		if r.weight != w.weight || r.canaryReplicas != w.replicas {
+			t.Errorf("step %d: weight %d with %d canary replicas, want %d with %d", r.step, r.weight, r.canaryReplicas, w.weight, w.replicas)
 		}
-		// (At step 4 the promotion may already hand the pods over before
-		// the Rollout's status says so.)
-		if s.step < 4 && s.ready[stable1] != 10 {
-			t.Errorf("step %d: %d stable endpoints ready, want 10 (the stable version keeps its replicas until promotion)", s.step, s.ready[stable1])
-		}
-		if n := s.ready[stable2]; n > int(want[s.step]) {
-			t.Errorf("step %d: %d canary endpoints ready, more than the step's %d", s.step, n, want[s.step])
-		}
-		if s.ready[stable2] > maxCanary[s.step] {
-			maxCanary[s.step] = s.ready[stable2]
+		if r.readyCanary > maxReady[r.step] {
+			maxReady[r.step] = r.readyCanary
 		}
 	}
 	for step := int32(0); step <= 4; step++ {
 		if !seen[step] {
-			t.Errorf("step %d was never observed (%d samples)", step, len(samples))
+			t.Errorf("step %d was never written (%d status writes recorded)", step, len(records))
 		}
 	}
-	for _, step := range []int32{1, 2} {
-		if maxCanary[step] != 2 {
-			t.Errorf("at step %d (%s) %d canary endpoints were ready, want 2", step, map[int32]string{1: "pause", 2: "analysis"}[step], maxCanary[step])
+	// The pause and the analysis start from the 20% step's 2 Ready pods,
+	// and the 100% step from the 50% step's 5.
+	for step, ready := range map[int32]int32{1: 2, 2: 2, 4: 5} {
+		if maxReady[step] < ready {
+			t.Errorf("step %d: at most %d canary pods Ready, want the previous step's %d", step, maxReady[step], ready)
 		}
-	}
-	// The 50% step ends when its 5 pods are Ready: the 100% step starts
-	// from them.
-	if maxCanary[4] < 5 {
-		t.Errorf("the 100%% step never saw the 50%% step's 5 canary endpoints ready (max %d)", maxCanary[4])
 	}
 }
