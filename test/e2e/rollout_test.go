@@ -311,6 +311,7 @@ func checkSteps(t *testing.T, records []stepRecord, canary string) {
 	type want struct{ weight, replicas int32 }
 	wants := map[int32]want{0: {20, 2}, 1: {20, 2}, 2: {20, 2}, 3: {50, 5}, 4: {100, 10}}
 	seen := map[int32]bool{}
+	weights := map[int32]bool{}
 	maxReady := map[int32]int32{}
 	for _, r := range records {
 		w, ok := wants[r.step]
@@ -318,8 +319,11 @@ func checkSteps(t *testing.T, records []stepRecord, canary string) {
 			continue
 		}
 		seen[r.step] = true
-		if r.weight != w.weight || r.canaryReplicas != w.replicas {
-			t.Errorf("step %d: weight %d with %d canary replicas, want %d with %d", r.step, r.weight, r.canaryReplicas, w.weight, w.replicas)
+		weights[r.weight] = true
+		// The weight is the traffic the canary gets: the step's once its
+		// pods are Ready, the step before's until then.
+		if r.canaryReplicas != w.replicas || r.weight > w.weight {
+			t.Errorf("step %d: weight %d with %d canary replicas, want %d replicas and at most %d%%", r.step, r.weight, r.canaryReplicas, w.replicas, w.weight)
 		}
 		if r.readyCanary > maxReady[r.step] {
 			maxReady[r.step] = r.readyCanary
@@ -328,6 +332,11 @@ func checkSteps(t *testing.T, records []stepRecord, canary string) {
 	for step := int32(0); step <= 4; step++ {
 		if !seen[step] {
 			t.Errorf("step %d was never written (%d status writes recorded)", step, len(records))
+		}
+	}
+	for _, w := range []int32{20, 50} {
+		if !weights[w] {
+			t.Errorf("the Rollout never reported weight %d%% (weights seen: %v)", w, weights)
 		}
 	}
 	// The pause and the analysis start from the 20% step's 2 Ready pods,
