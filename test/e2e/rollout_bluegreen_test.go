@@ -256,9 +256,9 @@ func TestRolloutBlueGreenAndGatewayAcceptance(t *testing.T) {
 	rev3 := commit("site 3", siteApp(prom.Address, "3", ""))
 	var preview string
 	waitFor("site 3 in preview", func() error {
-		preview = rolloutCanaryHash(ctx, c, "site")
-		if preview == "" || preview == stable {
-			return fmt.Errorf("canary %q", preview)
+		preview = rolloutCanaryHash(ctx, c, "site", rev3)
+		if preview == "" {
+			return fmt.Errorf("the Rollout has no canary of %s yet", rev3)
 		}
 		return nil
 	})
@@ -291,9 +291,11 @@ func TestRolloutBlueGreenAndGatewayAcceptance(t *testing.T) {
 	waitKubectl(t, state, time.Minute, "route all on the new stable", func(s string) bool { return s == "api-stable=100 api-canary=0" }, weights...)
 }
 
-func rolloutCanaryHash(ctx context.Context, c client.Client, name string) string {
+// rolloutCanaryHash is the pod-template hash of the Rollout's canary (the
+// blue-green preview) when the Git revision rev brought it.
+func rolloutCanaryHash(ctx context.Context, c client.Client, name, rev string) string {
 	ro := &deliveryv1.Rollout{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, ro); err != nil || ro.Status.CanaryRevision == nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, ro); err != nil || ro.Status.CanaryRevision == nil || ro.Status.CanaryRevision.GitRevision != rev {
 		return ""
 	}
 	return ro.Status.CanaryRevision.PodTemplateHash
