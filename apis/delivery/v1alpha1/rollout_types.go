@@ -545,7 +545,14 @@ type RolloutStatus struct {
 	// deadline count from it).
 	// +optional
 	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
-	// Weight is the percentage of traffic the canary gets now.
+	// Weight is the canary's weight from the last setWeight step reached
+	// (100 at promotion and, in blue-green, once the active Service
+	// switched; 0 when there is no canary: once the promoted revision is
+	// stable, or after an abort).
+	// With trafficRouting it is the canary's share of the route; without,
+	// the canary runs that percentage of spec.replicas beside the stable
+	// pods, and its share of the Service's endpoints is
+	// canaryReplicas / (canaryReplicas + stableReplicas).
 	// +optional
 	Weight int32 `json:"weight,omitempty"`
 	// CanaryReplicas the canary ReplicaSet is scaled to.

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,16 +65,18 @@ func TestBlueGreen(t *testing.T) {
 		return nil
 	})
 	preview := ro.Status.CanaryRevision.PodTemplateHash
-	wantPods(t, ns, "site", map[string]int{"site:1": 3, "site:2": 3})
-	if eps := endpointsByImage(t, ns, "site"); counts(eps) != "site:1=3" {
-		t.Errorf("active endpoints %s before promotion", counts(eps))
-	}
-	waitFor(t, "preview endpoints", func() error {
+	waitFor(t, "preview pods and endpoints", func() error {
+		if pods := readyPods(t, ns, map[string]string{"app": "site"}); counts(pods.byImage) != "site:1=3 site:2=3" {
+			return fmt.Errorf("ready pods %s", counts(pods.byImage))
+		}
 		if eps := endpointsByImage(t, ns, "site-preview"); counts(eps) != "site:2=3" {
 			return fmt.Errorf("preview endpoints %s", counts(eps))
 		}
 		return nil
 	})
+	if eps := endpointsByImage(t, ns, "site"); counts(eps) != "site:1=3" {
+		t.Errorf("active endpoints %s before promotion", counts(eps))
+	}
 	if got := selectorHash(t, ns, "site"); got != stable {
 		t.Fatalf("active selector switched to %q while the analysis runs", got)
 	}
@@ -100,3 +103,39 @@ func TestBlueGreen(t *testing.T) {
 }
 
 func ptrInt32(v int32) *int32 { return &v }
+
+// TestBlueGreenPostPromotionSwitchesBack: with autoPromotion the active
+// Service switches by itself once the preview is Ready; a failing
+// post-promotion analysis switches it back to the stable pods at once and
+// aborts, the preview kept at zero replicas.
+func TestBlueGreenPostPromotionSwitchesBack(t *testing.T) {
+	startManager(t)
+	ns := namespace(t)
+	verdict := newVerdictServer(t, false)
+	ro := &deliveryv1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "docs"},
+		Spec: deliveryv1.RolloutSpec{
+			TargetRef: deliveryv1.RolloutTargetReference{Kind: "Deployment", Name: "docs"},
+			Service:   "docs",
+			Strategy: deliveryv1.RolloutStrategy{BlueGreen: &deliveryv1.BlueGreenStrategy{
+				PreviewReplicas:       ptrInt32(1),
+				AutoPromotion:         &deliveryv1.AutoPromotion{Enabled: true},
+				PostPromotionAnalysis: &deliveryv1.RolloutAnalysis{Templates: []deliveryv1.TemplateRef{{Name: "healthy"}}, Args: canaryHashArg},
+			}},
+		},
+	}
+	create(t, deployment(ns, "docs", 2, "docs:1"), service(ns, "docs", map[string]string{"app": "docs"}), verdict.template(ns, "healthy"), ro)
+	waitRollout(t, ro, "healthy", healthy)
+	stable := ro.Status.StableRevision.PodTemplateHash
+
+	setImage(t, ns, "docs", "docs:2")
+	waitRollout(t, ro, "aborted", phaseIs(deliveryv1.RolloutPhaseAborted))
+	a := ro.Status.Aborted
+	if a.Reason != deliveryv1.ReasonAnalysisFailed || !strings.Contains(a.Message, "post-promotion analysis") || ro.Status.PromotedAt == nil {
+		t.Errorf("aborted %+v promotedAt %v; want a post-promotion failure after the switch", a, ro.Status.PromotedAt)
+	}
+	if got := selectorHash(t, ns, "docs"); got != stable {
+		t.Errorf("active selector hash %q after the abort, want stable %q", got, stable)
+	}
+	wantPods(t, ns, "docs", map[string]int{"docs:1": 2})
+}

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,6 +126,21 @@ func TestCanaryPromotes(t *testing.T) {
 	if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != "web" {
 		t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
 	}
+	waitFor(t, "an event per step", func() error {
+		evs := stepEvents(t, ro)
+		for _, want := range []string{
+			deliveryv1.EventNewRevision + ": rolling out revision " + canary,
+			deliveryv1.EventStepCompleted + ": step 0 (setWeight 20) completed",
+			deliveryv1.EventStepCompleted + ": step 2 (analysis) completed",
+			deliveryv1.EventStepStarted + ": step 3 (setWeight 60) started",
+			deliveryv1.EventPromoted + ": revision " + canary + " promoted",
+		} {
+			if !strings.Contains(evs, want) {
+				return fmt.Errorf("no event %q in:\n%s", want, evs)
+			}
+		}
+		return nil
+	})
 }
 
 // TestCanaryAbortsOnFailedAnalysis: a canary whose analysis fails is
@@ -272,4 +288,51 @@ func TestRollForward(t *testing.T) {
 		}
 		return client.IgnoreNotFound(err)
 	})
+}
+
+// TestDeleteGivesTheDeploymentBack: deleting a Rollout unpauses its
+// Deployment and removes the Rollout's annotation; the Deployment's own
+// fields stay what they were, and the next template change rolls out as a
+// plain Deployment.
+func TestDeleteGivesTheDeploymentBack(t *testing.T) {
+	startManager(t)
+	ctx := context.Background()
+	ns := namespace(t)
+	ro := canaryRollout(ns, "blog", "blog", weight(50), pause())
+	create(t, deployment(ns, "blog", 2, "blog:1"), service(ns, "blog", map[string]string{"app": "blog"}), ro)
+	waitRollout(t, ro, "healthy", healthy)
+	if err := env.Client.Delete(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Deployment given back", func() error {
+		d := &appsv1.Deployment{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "blog"}, d); err != nil {
+			return err
+		}
+		if d.Spec.Paused || d.Annotations[deliveryv1.RolloutAnnotation] != "" {
+			return fmt.Errorf("paused=%v annotations %v", d.Spec.Paused, d.Annotations)
+		}
+		if d.Labels["app"] != "blog" || *d.Spec.Replicas != 2 {
+			return fmt.Errorf("labels %v replicas %d changed", d.Labels, *d.Spec.Replicas)
+		}
+		return nil
+	})
+	setImage(t, ns, "blog", "blog:2")
+	wantPods(t, ns, "blog", map[string]int{"blog:2": 2})
+}
+
+// stepEvents lists the reasons and notes of the Rollout's events.
+func stepEvents(t *testing.T, ro *deliveryv1.Rollout) string {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	if err := env.Client.List(context.Background(), list, client.InNamespace(ro.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "Rollout" && e.Regarding.Name == ro.Name {
+			fmt.Fprintf(&b, "%s: %s\n", e.Reason, e.Note)
+		}
+	}
+	return b.String()
 }

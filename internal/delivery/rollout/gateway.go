@@ -195,8 +195,8 @@ func (r *Reconciler) ensureRouteService(ctx context.Context, s *scope, name, has
 	case err != nil:
 		return userError(err, "read Service "+name)
 	case !s.owner.Controls(live):
-		return kitreconcile.Terminal(deliveryv1.ReasonResourceConflict, &ownership.ConflictError{
-			Object: ownership.Describe(live), Owner: s.owner.String(), CurrentOwner: ownership.CurrentOwner(live)})
+		return kitreconcile.Terminal(deliveryv1.ReasonResourceConflict,
+			fmt.Errorf("Service %s/%s exists and belongs to %s, not the Rollout; the Rollout does not modify it: rename or delete it", live.Namespace, live.Name, ownership.CurrentOwner(live)))
 	}
 	if equality.Semantic.DeepEqual(live.Spec.Selector, sel) && len(live.Spec.Ports) == len(ports) {
 		return nil

@@ -14,6 +14,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -40,11 +41,19 @@ func installHTTPRouteCRD(t *testing.T) {
 		if err := yaml.Unmarshal(b, crd); err != nil {
 			t.Fatal(err)
 		}
-		if err := env.Client.Create(context.Background(), crd); err != nil && !apierrors.IsAlreadyExists(err) {
+		sch := runtime.NewScheme()
+		if err := apiextensionsv1.AddToScheme(sch); err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(env.Config, client.Options{Scheme: sch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(context.Background(), crd); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 		waitFor(t, "HTTPRoute CRD established", func() error {
-			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(crd), crd); err != nil {
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(crd), crd); err != nil {
 				return err
 			}
 			for _, c := range crd.Status.Conditions {
@@ -112,7 +121,7 @@ func TestGatewayAPIWeights(t *testing.T) {
 		deployment(ns, "api", 1, "api:1"), service(ns, "api", map[string]string{"app": "api"}), httpRoute(ns, "api", "other"), elsewhere)
 
 	notReady(t, elsewhere, deliveryv1.ReasonRouteNotReferencingService, "HTTPRoute "+ns+"/api", "Service api")
-	if got := routeWeights(t, ns, "api"); got != "other=-" {
+	if got := routeWeights(t, ns, "api"); got != "other=1" { // the API server defaults weight to 1
 		t.Errorf("the unrelated route changed: %s", got)
 	}
 
@@ -167,5 +176,27 @@ func TestGatewayAPIWeights(t *testing.T) {
 	}
 	if svc.Labels[deliveryv1.RolloutNameLabel] != "web" || len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].Kind != "Rollout" {
 		t.Errorf("web-canary labels %v owners %v", svc.Labels, svc.OwnerReferences)
+	}
+}
+
+// TestGatewayAPIServiceConflict: a Rollout does not take over a Service
+// named like the ones it manages (`<service>-canary`) that someone else
+// created: it is refused with ResourceConflict naming it, and neither that
+// Service nor the route changes.
+func TestGatewayAPIServiceConflict(t *testing.T) {
+	installHTTPRouteCRD(t)
+	startManager(t)
+	ns := namespace(t)
+	ro := canaryRollout(ns, "pre", "pre", weight(20))
+	ro.Spec.Strategy.Canary.TrafficRouting = &deliveryv1.TrafficRouting{GatewayAPI: &deliveryv1.GatewayAPIRouting{HTTPRoutes: []string{"pre"}}}
+	squatter := service(ns, "pre-canary", map[string]string{"app": "someone-else"})
+	create(t, deployment(ns, "pre", 1, "pre:1"), service(ns, "pre", map[string]string{"app": "pre"}), httpRoute(ns, "pre", "pre"), squatter, ro)
+	notReady(t, ro, deliveryv1.ReasonResourceConflict, "Service "+ns+"/pre-canary")
+	get(t, squatter)
+	if squatter.Spec.Selector["app"] != "someone-else" || len(squatter.OwnerReferences) != 0 {
+		t.Errorf("the squatter's Service changed: selector %v owners %v", squatter.Spec.Selector, squatter.OwnerReferences)
+	}
+	if got := routeWeights(t, ns, "pre"); got != "pre=1" {
+		t.Errorf("route changed: %s", got)
 	}
 }

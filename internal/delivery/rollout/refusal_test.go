@@ -46,7 +46,7 @@ func untouched(t *testing.T, ns, name string) {
 		t.Errorf("Deployment %s/%s was touched: paused=%v annotations %v", ns, name, d.Spec.Paused, d.Annotations)
 	}
 	rss := &appsv1.ReplicaSetList{}
-	if err := env.Client.List(context.Background(), rss, client.InNamespace(ns)); err != nil {
+	if err := env.Client.List(context.Background(), rss, client.InNamespace(ns), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
 		t.Fatal(err)
 	}
 	for _, rs := range rss.Items {
@@ -149,4 +149,42 @@ func TestTenantCannotReachBeyondItsRights(t *testing.T) {
 	create(t, second)
 	notReady(t, second, deliveryv1.ReasonResourceConflict, "Deployment "+tenant+"/web", "Rollout first")
 	waitRollout(t, first, "still healthy", healthy)
+}
+
+// TestValidation: the API server refuses Rollouts that are malformed
+// before the controller sees them, with a message naming the rule.
+func TestValidation(t *testing.T) {
+	ns := namespace(t)
+	cases := map[string]struct {
+		mutate func(*deliveryv1.Rollout)
+		want   string
+	}{
+		"no strategy": {func(ro *deliveryv1.Rollout) { ro.Spec.Strategy = deliveryv1.RolloutStrategy{} }, "set exactly one of canary, blueGreen"},
+		"two strategies": {func(ro *deliveryv1.Rollout) {
+			ro.Spec.Strategy.BlueGreen = &deliveryv1.BlueGreenStrategy{}
+		}, "set exactly one of canary, blueGreen"},
+		"a step with two actions": {func(ro *deliveryv1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0].Pause = &deliveryv1.RolloutPause{}
+		}, "a step sets exactly one of setWeight, pause, analysis, setCanaryScale"},
+		"weight above 100": {func(ro *deliveryv1.Rollout) {
+			ro.Spec.Strategy.Canary.Steps[0].SetWeight = ptrInt32(150)
+		}, "setWeight"},
+		"a workload kind that is not one": {func(ro *deliveryv1.Rollout) { ro.Spec.TargetRef.Kind = "Pod" }, "targetRef.kind"},
+		"preview is the active Service": {func(ro *deliveryv1.Rollout) {
+			ro.Spec.Strategy = deliveryv1.RolloutStrategy{BlueGreen: &deliveryv1.BlueGreenStrategy{PreviewService: ro.Spec.Service}}
+		}, "previewService must differ from spec.service"},
+		"activeService other than spec.service": {func(ro *deliveryv1.Rollout) {
+			ro.Spec.Strategy = deliveryv1.RolloutStrategy{BlueGreen: &deliveryv1.BlueGreenStrategy{ActiveService: "other"}}
+		}, "activeService must equal spec.service"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ro := canaryRollout(ns, "invalid", "web", weight(50))
+			tc.mutate(ro)
+			err := env.Client.Create(context.Background(), ro)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("create: %v; want a refusal naming %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -109,8 +109,8 @@ func (r *Reconciler) ensureCanary(ctx context.Context, s *scope, replicas int32)
 		switch {
 		case err == nil:
 			// Named as ours but not ours (or of another template).
-			return kitreconcile.Terminal(deliveryv1.ReasonResourceConflict, &ownership.ConflictError{
-				Object: ownership.Describe(rs), Owner: s.owner.String(), CurrentOwner: ownership.CurrentOwner(rs)})
+			return kitreconcile.Terminal(deliveryv1.ReasonResourceConflict,
+				fmt.Errorf("ReplicaSet %s/%s exists and belongs to %s, not the Rollout; the Rollout does not modify it", rs.Namespace, rs.Name, ownership.CurrentOwner(rs)))
 		case !apierrors.IsNotFound(err):
 			return userError(err, "read ReplicaSet "+s.canaryName())
 		}
