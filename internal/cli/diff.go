@@ -16,10 +16,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
@@ -272,6 +274,9 @@ func computeDiff(ctx context.Context, cfg *rest.Config, ns, name, localPath stri
 			}
 		}
 		result := o.DeepCopy()
+		if exists {
+			keepGitRevision(live, result)
+		}
 		if err := dryRunResult(ctx, writer, result, owner); err != nil {
 			if !exists && meta.IsNoMatchError(err) {
 				d.Changes = append(d.Changes, objectChange{Action: diffCreate, objectRef: refOf(e), Reason: "its kind is defined in this build"})
@@ -388,6 +393,25 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// keepGitRevision carries the Git revision a Sync wrote on a Deployment that
+// a Rollout rolls out (bookkeeping the controller sets at apply time, see
+// internal/gitops/controller) over to the object to compare, so it is not
+// reported as a change.
+func keepGitRevision(live, o *unstructured.Unstructured) {
+	v, ok := live.GetAnnotations()[deliveryv1.GitRevisionAnnotation]
+	if !ok || o.GroupVersionKind().GroupKind() != (schema.GroupKind{Group: "apps", Kind: "Deployment"}) {
+		return
+	}
+	ann := o.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	if _, set := ann[deliveryv1.GitRevisionAnnotation]; !set {
+		ann[deliveryv1.GitRevisionAnnotation] = v
+		o.SetAnnotations(ann)
+	}
 }
 
 // dryRunResult applies o with dryRun=All as the Sync's controller would: its

@@ -98,6 +98,14 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 		return err
 	}
 	fmt.Fprintf(out, "strata: installed %d CRDs\n", n)
+	switch n, found, err := install.GatewayAPICRDs(ctx, c.RESTConfig, o.binDir); {
+	case err != nil:
+		return err
+	case found:
+		fmt.Fprintf(out, "strata: installed %d Gateway API CRDs\n", n)
+	default:
+		fmt.Fprintf(out, "strata: no Gateway API CRDs in %s (run `make tools`); HTTPRoutes are not available\n", o.binDir)
+	}
 
 	logFile, err := os.OpenFile(filepath.Join(stateDir, "logs", "manager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

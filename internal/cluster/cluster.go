@@ -241,9 +241,14 @@ func (c *Cluster) startControllers(_ context.Context) error {
 	if _, err := os.Stat(stages); err != nil {
 		return fmt.Errorf("kwok stages %s not found: run `make tools`", stages)
 	}
-	_, err := c.start("kwok",
+	extra, err := c.writeStages()
+	if err != nil {
+		return err
+	}
+	_, err = c.start("kwok",
 		"--kubeconfig="+kc("kwok"),
 		"--config="+stages,
+		"--config="+extra,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-ip=10.1.0.1",

@@ -72,6 +72,9 @@ var SubsystemRules = map[string][]rbacv1.PolicyRule{
 		// A Sync with serviceAccountName (or under --default-service-account)
 		// acts as that account (docs/security.md).
 		rule(strs(""), strs("serviceaccounts"), strs("impersonate")),
+		// A Deployment that a Rollout rolls out is as healthy as its Rollout;
+		// an abort wakes the Sync that applied it.
+		rule(strs("delivery.strata.dev"), strs("rollouts"), readVerbs),
 	},
 	// The next three arrive with their subsystems (branches secrets/vault,
 	// analysis, notify); check them against the RBAC test when merging.

@@ -116,3 +116,16 @@ func Main(m interface{ Run() int }, env **Env, start func() (*Env, error)) int {
 	defer e.Stop()
 	return m.Run()
 }
+
+// InstallGatewayAPI applies the Gateway API CRDs that `make tools` copies
+// into the tools folder (HTTPRoute and the rest), for tests of traffic
+// routing. A missing file fails with the command to run.
+func InstallGatewayAPI(cfg *rest.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, found, err := install.GatewayAPICRDs(ctx, cfg, BinDir())
+	if err == nil && !found {
+		err = fmt.Errorf("%s not found in %s: run `make tools`", install.GatewayAPICRDsFile, BinDir())
+	}
+	return err
+}

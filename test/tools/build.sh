@@ -21,7 +21,8 @@ shift || true
 cacheroot=${STRATA_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}
 
 # group | module folder | outputs (space-separated) | packages to build (space-separated) | extra go build flags
-# Groups marked "bench" are built only when asked for by name.
+# Groups marked "bench" are built only when asked for by name. A group with no
+# packages builds nothing: copy_group copies its files out of the module.
 table() {
 	cat <<'EOF'
 cluster|.|etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml|./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok|k8s
@@ -32,6 +33,7 @@ prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus
 sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|
 bench:kro|kro|controller|github.com/kubernetes-sigs/kro/cmd/controller|
 vault|vault|vault|github.com/hashicorp/vault|
+gateway-api|gateway-api|gateway-api-crds.yaml||
 EOF
 }
 
@@ -90,6 +92,41 @@ build_group() {
 	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
 }
 
+# copy_group fills a group's cache with files from its pinned module instead
+# of building: for gateway-api, the release's standard CRDs (HTTPRoute,
+# Gateway, GatewayClass, ...) in one file that `strata up` installs.
+copy_group() {
+	local name=$1 dir=$2 outs=$3
+	local mdir="$here/$dir"
+	local key
+	key=$( (echo "$name|$dir|$outs"; cd "$mdir" && cat go.mod go.sum; sed -n '/^copy_group/,/^}/p' "$here/build.sh") |
+		sha256sum | cut -c1-16)
+	local cache="$cacheroot/$name-$key"
+	local complete=1 o
+	for o in $outs; do [ -e "$cache/$o" ] || complete=0; done
+	if [ $complete = 0 ]; then
+		echo "tools: copying $name into $cache"
+		local tmp="$cache.tmp.$$" mod f
+		rm -rf "$tmp" && mkdir -p "$tmp"
+		case $name in
+		gateway-api)
+			(cd "$mdir" && go mod download sigs.k8s.io/gateway-api)
+			mod=$(cd "$mdir" && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+			for f in "$mod"/config/crd/standard/*.yaml; do
+				grep -q '^kind: CustomResourceDefinition' "$f" || continue # the ValidatingAdmissionPolicy
+				echo "---"
+				cat "$f"
+			done >"$tmp/gateway-api-crds.yaml"
+			;;
+		*) echo "tools: no files to copy for $name" >&2; rm -rf "$tmp"; return 1 ;;
+		esac
+		rm -rf "$cache" && mv "$tmp" "$cache"
+		echo "tools: copied $name"
+	fi
+	mkdir -p "$bin"
+	for o in $outs; do ln -sfn "$cache/$o" "$bin/$o"; done
+}
+
 # locked runs a group's build holding a per-user lock for that group, so a
 # second `make tools` (another checkout, a CI run) waits for the first and then
 # finds its result in the cache instead of compiling the same group beside it.
@@ -114,7 +151,11 @@ for g in "${groups[@]}"; do
 	line=$(table | grep -E "^(bench:)?$g\|" || true)
 	if [ -z "$line" ]; then echo "tools: no group $g" >&2; exit 2; fi
 	IFS='|' read -r name dir outs pkgs extra <<<"$line"
-	locked build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
+	if [ -z "$pkgs" ]; then
+		locked copy_group "${name#bench:}" "$dir" "$outs" &
+	else
+		locked build_group "${name#bench:}" "$dir" "$outs" "$pkgs" "$extra" &
+	fi
 	pids+=($!)
 done
 failed=0

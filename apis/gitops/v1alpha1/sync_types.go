@@ -50,6 +50,13 @@ const (
 	ReasonAlertFiring = "AlertFiring"
 	// ReasonProgressing: applying or waiting for health.
 	ReasonProgressing = "Progressing"
+	// ReasonRolloutAborted: a Rollout (delivery.strata.dev) that rolls out a
+	// Deployment of the revision aborted the revision's pod template, and
+	// all traffic went back to the stable revision (with Stalled=True and
+	// condition Healthy=False). The message names the Rollout and both
+	// revisions. The Sync does not retry it: the next commit that changes
+	// the template starts a fresh rollout.
+	ReasonRolloutAborted = "RolloutAborted"
 )
 
 // Event reasons of Sync.

@@ -94,6 +94,9 @@ type Applier struct {
 	EstablishTimeout time.Duration
 	// DryRun applies with dryRun=All (for diff).
 	DryRun bool
+	// Prepare, when set, may change each object just before it is applied,
+	// given the live object as read (nil when it does not exist yet).
+	Prepare func(live, desired *unstructured.Unstructured)
 	// Known maps entry keys to the last write stamp seen, so an apply that
 	// changed nothing is reported Unchanged; may be nil.
 	Known map[string]string
@@ -214,8 +217,12 @@ func (a *Applier) applyStage(ctx context.Context, objs []*unstructured.Unstructu
 func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, mu *sync.Mutex) (Change, error) {
 	o := in.DeepCopy()
 	e := EntryOf(o)
-	if err := a.checkOwnership(ctx, o); err != nil {
+	live, err := a.checkOwnership(ctx, o)
+	if err != nil {
 		return Change{}, err
+	}
+	if a.Prepare != nil {
+		a.Prepare(live, o)
 	}
 	a.Owner.SetMark(o)
 	o.SetManagedFields(nil)
@@ -258,26 +265,28 @@ func (a *Applier) FieldManager() string { return a.Owner.FieldManager() }
 // an older Strata applied for this owner with the shared field manager is
 // moved over to the owner's field manager first, so fields it no longer
 // sets are removed as usual.
-func (a *Applier) checkOwnership(ctx context.Context, o *unstructured.Unstructured) error {
+//
+// It returns the live object, or nil when there is none yet.
+func (a *Applier) checkOwnership(ctx context.Context, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(o.GroupVersionKind())
 	err := a.Client.Get(ctx, client.ObjectKeyFromObject(o), live)
 	switch {
 	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
-		return nil
+		return nil, nil
 	case err != nil:
-		return &ObjectError{Entry: EntryOf(o), Err: cleanErr(err)}
+		return nil, &ObjectError{Entry: EntryOf(o), Err: cleanErr(err)}
 	}
 	d, err := ownership.Decide(live, a.Owner)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d == ownership.Update && !a.DryRun {
 		if err := a.migrateFieldManager(ctx, live); err != nil {
-			return &ObjectError{Entry: EntryOf(o), Err: fmt.Errorf("cannot move fields from field manager %q to %q: %w", ssa.LegacyFieldManager, a.FieldManager(), cleanErr(err))}
+			return nil, &ObjectError{Entry: EntryOf(o), Err: fmt.Errorf("cannot move fields from field manager %q to %q: %w", ssa.LegacyFieldManager, a.FieldManager(), cleanErr(err))}
 		}
 	}
-	return nil
+	return live, nil
 }
 
 // migrateFieldManager moves the shared field manager's apply entry of live
@@ -458,6 +467,17 @@ func (a *Applier) pruneOne(ctx context.Context, e Entry) (Pruned, error) {
 // Health reads each entry and returns its kstatus; a missing object is
 // NotFound.
 func Health(ctx context.Context, c client.Reader, entries []Entry) (map[Entry]health.Result, error) {
+	return HealthWith(ctx, c, entries, nil)
+}
+
+// Override decides the health of an object that was read, instead of
+// health.Compute; ok false keeps Compute's answer.
+type Override func(ctx context.Context, u *unstructured.Unstructured) (res health.Result, ok bool, err error)
+
+// HealthWith is Health with an override for some objects (a Deployment that
+// a Rollout rolls out takes the Rollout's health). An override's error
+// fails the whole check.
+func HealthWith(ctx context.Context, c client.Reader, entries []Entry, override Override) (map[Entry]health.Result, error) {
 	out := make(map[Entry]health.Result, len(entries))
 	for _, e := range entries {
 		u := &unstructured.Unstructured{}
@@ -471,6 +491,15 @@ func Health(ctx context.Context, c client.Reader, entries []Entry) (map[Entry]he
 			return nil, fmt.Errorf("cannot read %s: %w", e, err)
 		default:
 			out[e] = health.Compute(u)
+			if override != nil {
+				res, ok, err := override(ctx, u)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					out[e] = res
+				}
+			}
 		}
 	}
 	return out, nil

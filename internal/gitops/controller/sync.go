@@ -109,12 +109,23 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 	}); err != nil {
 		return fmt.Errorf("cannot index Syncs by dependency: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := idx.IndexField(ctx, &gitopsv1.Sync{}, indexInventory, inventoryKeys); err != nil {
+		return fmt.Errorf("cannot index Syncs by inventory: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&gitopsv1.Sync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.syncsForSource), builder.WithPredicates(revisionChanged{})).
 		Watches(&gitopsv1.Sync{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readyChanged{})).
-		Owns(&deliveryv1.AnalysisRun{}, builder.WithPredicates(runPhaseChanged{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		Owns(&deliveryv1.AnalysisRun{}, builder.WithPredicates(runPhaseChanged{}))
+	// A Rollout that aborts (or becomes Ready) wakes the Syncs that applied
+	// its Deployment, so an abort is reported at once, not at the next
+	// interval. Without the Rollout kind (an older install) Syncs poll.
+	if _, err := mgr.GetRESTMapper().RESTMapping(rolloutGVK.GroupKind(), rolloutGVK.Version); err == nil {
+		ro := &unstructured.Unstructured{}
+		ro.SetGroupVersionKind(rolloutGVK)
+		b = b.Watches(ro, handler.EnqueueRequestsFromMapFunc(r.rolloutSyncs), builder.WithPredicates(rolloutVerdictChanged{}))
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("sync").
 		Complete(r)
 }
@@ -201,6 +212,9 @@ type syncScope struct {
 	// nothing more is written and the reconcile starts again from a fresh
 	// read.
 	stale error
+	// rollouts are the Deployments of the applied revision that Rollouts
+	// roll out (nil when this reconcile applied nothing).
+	rollouts *rolloutTargets
 }
 
 // Reconcile runs one Sync through its phases.
@@ -559,6 +573,8 @@ func (r *SyncReconciler) applyRevision(ctx context.Context, sc *syncScope, revis
 		r.failed(sc, revision, gitopsv1.ReasonApplyFailed, err, false)
 		return nil, err
 	}
+	sc.rollouts = newRolloutTargets(objs)
+	sc.applier.Prepare = sc.rollouts.prepare(revision)
 	timeout := 5 * time.Minute
 	if s.Spec.Timeout != nil && s.Spec.Timeout.Duration > 0 {
 		timeout = s.Spec.Timeout.Duration
@@ -680,7 +696,23 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 			checks = append(checks, apply.Entry{APIVersion: h.APIVersion, Kind: h.Kind, Namespace: ns, Name: h.Name})
 		}
 	}
+	if sc.rollouts == nil {
+		t, err := inventoryRolloutTargets(ctx, sc)
+		if err != nil {
+			conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())
+			return r.retry(s), true
+		}
+		sc.rollouts = t
+	}
+	rc := &rolloutCheck{}
+	if err := rc.extra(ctx, sc, checks); err != nil {
+		conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())
+		return r.retry(s), true
+	}
 	if len(checks) == 0 {
+		if len(rc.aborts) > 0 {
+			return r.rolloutAborted(sc, revision, rc.aborts)
+		}
 		conditions.Remove(s, gitopsv1.Healthy)
 		r.succeeded(sc, revision)
 		return ctrl.Result{}, false
@@ -689,12 +721,19 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 		now := metav1.Now()
 		s.Status.HealthCheckStartedAt = &now
 	}
-	results, err := apply.Health(ctx, sc.reader, checks)
+	results, err := apply.HealthWith(ctx, sc.reader, checks, rc.override(sc))
 	if err != nil {
 		conditions.MarkFailed(s, gitopsv1.ReasonHealthCheckFailed, err.Error())
 		return r.retry(s), true
 	}
+	if len(rc.aborts) > 0 {
+		return r.rolloutAborted(sc, revision, rc.aborts)
+	}
+	// A Deployment that a Rollout rolls out, and the Rollout itself, have no
+	// Sync timeout: the Rollout's steps may pause for long, and its
+	// progressDeadline aborts a step that does not become ready.
 	var failedMsgs, pending []string
+	timed := false
 	for _, e := range checks {
 		res := results[e]
 		switch res.Status {
@@ -703,6 +742,7 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 			failedMsgs = append(failedMsgs, e.String()+": "+res.Message)
 		default:
 			pending = append(pending, e.String()+": "+res.Message)
+			timed = timed || !(rc.decided[e.Key()] || isRolloutEntry(e))
 		}
 	}
 	sort.Strings(failedMsgs)
@@ -714,7 +754,7 @@ func (r *SyncReconciler) reconcileHealth(ctx context.Context, sc *syncScope, rev
 	switch {
 	case len(failedMsgs) > 0:
 		return r.healthFailed(ctx, sc, revision, "failed: "+strings.Join(failedMsgs, "; "))
-	case len(pending) > 0 && time.Since(s.Status.HealthCheckStartedAt.Time) >= timeout:
+	case len(pending) > 0 && timed && time.Since(s.Status.HealthCheckStartedAt.Time) >= timeout:
 		return r.healthFailed(ctx, sc, revision, fmt.Sprintf("not healthy within %s: %s", timeout, strings.Join(pending, "; ")))
 	case len(pending) > 0:
 		msg := "waiting for " + strings.Join(pending, "; ")

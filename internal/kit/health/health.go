@@ -47,6 +47,11 @@ func (r Result) Ready() bool { return r.Status == Current }
 //     controller has written any condition.
 //   - A Job is Current only when its Complete condition is True (kstatus
 //     calls a running Job Current); Failed=True fails it.
+//   - A Rollout (delivery.strata.dev) is Current only when its Ready
+//     condition is True: a canary between steps, paused or aborted is not,
+//     and Stalled=True (an abort that only a new revision fixes) fails it.
+//     A Sync that applies a Deployment a Rollout targets takes this as the
+//     Deployment's health.
 func Compute(u *unstructured.Unstructured) (out Result) {
 	if u == nil {
 		return Result{Status: NotFound, Message: "not found"}
@@ -64,7 +69,7 @@ func Compute(u *unstructured.Unstructured) (out Result) {
 		return out
 	}
 	switch {
-	case isComposite(u):
+	case isComposite(u), isRollout(u):
 		return byReady(u)
 	case isJob(u):
 		return job(u, out)
@@ -147,6 +152,17 @@ func byReady(u *unstructured.Unstructured) Result {
 		return Result{Status: Current, Message: "Resource is Ready"}
 	}
 	return Result{Status: InProgress, Message: describe(c)}
+}
+
+// RolloutGroup and RolloutKind name Strata's Rollout kind.
+const (
+	RolloutGroup = "delivery.strata.dev"
+	RolloutKind  = "Rollout"
+)
+
+func isRollout(u *unstructured.Unstructured) bool {
+	gvk := u.GroupVersionKind()
+	return gvk.Group == RolloutGroup && gvk.Kind == RolloutKind
 }
 
 func isJob(u *unstructured.Unstructured) bool {

@@ -80,6 +80,26 @@ func TestCompute(t *testing.T) {
 			obj:  `{apiVersion: example.org/v1, kind: Widget, metadata: {name: a}}`,
 			want: Result{Current, "Resource is current"},
 		},
+		"rollout without conditions waits (kstatus would say Current)": {
+			obj:  `{apiVersion: delivery.strata.dev/v1alpha1, kind: Rollout, metadata: {name: a, generation: 1}}`,
+			want: Result{InProgress, "waiting for the Ready condition"},
+		},
+		"rollout between canary steps waits, though it says neither Reconciling nor Stalled": {
+			obj: `{apiVersion: delivery.strata.dev/v1alpha1, kind: Rollout, metadata: {name: a, generation: 1},
+				status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: Paused, message: "step 2 of 5: pause 10s"}]}}`,
+			want: Result{InProgress, "step 2 of 5: pause 10s"},
+		},
+		"aborted rollout fails": {
+			obj: `{apiVersion: delivery.strata.dev/v1alpha1, kind: Rollout, metadata: {name: a, generation: 1},
+				status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: Aborted, message: "analysis failed"},
+				{type: Stalled, status: "True", reason: Aborted, message: "analysis failed"}]}}`,
+			want: Result{Failed, "analysis failed"},
+		},
+		"rollout ready": {
+			obj: `{apiVersion: delivery.strata.dev/v1alpha1, kind: Rollout, metadata: {name: a, generation: 1},
+				status: {observedGeneration: 1, conditions: [{type: Ready, status: "True", reason: Healthy}]}}`,
+			want: Result{Current, "Resource is Ready"},
+		},
 		"pod in CrashLoopBackOff fails": {
 			obj: `{apiVersion: v1, kind: Pod, metadata: {name: a}, status: {phase: Running, conditions: [{type: Ready, status: "False"}],
 				containerStatuses: [{name: app, state: {waiting: {reason: CrashLoopBackOff}}}]}}`,

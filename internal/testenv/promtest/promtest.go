@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,64 @@ func (p *Prometheus) Query(ctx context.Context, q string) (int, error) {
 		return 0, err
 	}
 	return len(v), nil
+}
+
+// Values runs an instant query and returns the values of its samples (one
+// for a scalar).
+func (p *Prometheus) Values(ctx context.Context, q string) ([]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Address+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("cannot decode query response: %w", err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %q failed: %s", q, body.Error)
+	}
+	parse := func(v []any) (float64, error) {
+		s, _ := v[1].(string)
+		return strconv.ParseFloat(s, 64)
+	}
+	if body.Data.ResultType == "scalar" {
+		var v []any
+		if err := json.Unmarshal(body.Data.Result, &v); err != nil || len(v) != 2 {
+			return nil, fmt.Errorf("cannot decode scalar %s: %v", body.Data.Result, err)
+		}
+		f, err := parse(v)
+		return []float64{f}, err
+	}
+	var samples []struct {
+		Value []any `json:"value"`
+	}
+	if err := json.Unmarshal(body.Data.Result, &samples); err != nil {
+		return nil, fmt.Errorf("cannot decode %s result: %w", body.Data.ResultType, err)
+	}
+	out := make([]float64, 0, len(samples))
+	for _, s := range samples {
+		if len(s.Value) != 2 {
+			return nil, fmt.Errorf("cannot decode sample %v", s.Value)
+		}
+		f, err := parse(s.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // WaitFor waits (at most 30 s) until the instant query q returns at least
