@@ -4,7 +4,8 @@
 // patch (status writes from the object as read, optionally optimistic-locked),
 // health (whether an object is ready: kstatus plus Strata's rules), celenv (the
 // one CEL environment for every user expression), ssa (server-side apply with
-// per-writer field managers), connsecret (connection Secrets), and the others listed in
+// per-writer field managers), connsecret (connection Secrets), tenant (acting as a tenant's service
+// account), and the others listed in
 // docs/architecture.md. The kit knows nothing about compositions, Syncs or
 // providers; they call it.
 package kit

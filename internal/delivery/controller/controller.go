@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +24,7 @@ import (
 	"github.com/strata-dev/strata/internal/delivery/analysis"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kit/tenant"
 )
 
 // Options configure the analysis controller.
@@ -45,16 +43,13 @@ type Options struct {
 // Reconciler runs AnalysisRuns.
 type Reconciler struct {
 	client   client.Client
-	cfg      *rest.Config
-	mapper   meta.RESTMapper
 	recorder events.EventRecorder
 	log      logr.Logger
 	eval     *analysis.Evaluator
 	http     *http.Client
 	opts     Options
 
-	mu      sync.Mutex
-	clients map[string]client.Client
+	clients *tenant.Clients // acting as the tenant
 }
 
 // Setup registers the AnalysisRun controller with mgr.
@@ -72,14 +67,12 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	r := &Reconciler{
 		client:   mgr.GetClient(),
-		cfg:      mgr.GetConfig(),
-		mapper:   mgr.GetRESTMapper(),
 		recorder: mgr.GetEventRecorder("strata-analysis"),
 		log:      mgr.GetLogger().WithName("analysisrun"),
 		eval:     ev,
 		http:     hc,
 		opts:     o,
-		clients:  map[string]client.Client{},
+		clients:  tenant.NewClients(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper()),
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deliveryv1.AnalysisRun{}).
@@ -92,35 +85,13 @@ func Setup(mgr ctrl.Manager, o Options) error {
 // serviceAccountUser is the user a run acts as: its serviceAccountName, else
 // the manager's default service account, in the run's namespace.
 func serviceAccountUser(run *deliveryv1.AnalysisRun, def string) string {
-	sa := run.Spec.ServiceAccountName
-	if sa == "" {
-		sa = def
-	}
-	if sa == "" {
-		return ""
-	}
-	return "system:serviceaccount:" + run.Namespace + ":" + sa
+	return tenant.User(run.Namespace, run.Spec.ServiceAccountName, def)
 }
 
 // tenantClient is a client acting as the run's service account, or the
 // manager's API client (uncached, so Secrets are never cached) without one.
 func (r *Reconciler) tenantClient(run *deliveryv1.AnalysisRun) (client.Client, error) {
-	user := serviceAccountUser(run, r.opts.DefaultServiceAccount)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.clients[user]; ok {
-		return c, nil
-	}
-	cfg := rest.CopyConfig(r.cfg)
-	if user != "" {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
-	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for %q: %w", user, err)
-	}
-	r.clients[user] = c
-	return c, nil
+	return r.clients.For(serviceAccountUser(run, r.opts.DefaultServiceAccount))
 }
 
 // Reconcile takes the measurements that are due and decides the verdict.

@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +26,7 @@ import (
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+	"github.com/strata-dev/strata/internal/kit/tenant"
 )
 
 // Options configure the Stage controller.
@@ -57,15 +55,12 @@ const (
 type Reconciler struct {
 	client   client.Client
 	reader   client.Reader
-	cfg      *rest.Config
-	mapper   meta.RESTMapper
 	recorder events.EventRecorder
 	log      logr.Logger
 	opts     Options
 	now      func() time.Time
 
-	mu      sync.Mutex
-	clients map[string]client.Client
+	clients *tenant.Clients // acting as the tenant
 }
 
 // Setup registers the Stage controller with mgr.
@@ -76,13 +71,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	r := &Reconciler{
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
-		cfg:      mgr.GetConfig(),
-		mapper:   mgr.GetRESTMapper(),
 		recorder: mgr.GetEventRecorder("strata-promotion"),
 		log:      mgr.GetLogger().WithName("stage"),
 		opts:     o,
 		now:      time.Now,
-		clients:  map[string]client.Client{},
+		clients:  tenant.NewClients(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper()),
 	}
 	ctx := context.Background()
 	fi := mgr.GetFieldIndexer()
@@ -174,37 +167,17 @@ func (r *Reconciler) downstreamStages(ctx context.Context, o client.Object) []re
 // Sync's, else the manager's default, in the Stage's namespace; "" is the
 // manager itself.
 func (r *Reconciler) tenantUser(st *deliveryv1.Stage, s *gitopsv1.Sync) string {
-	sa := st.Spec.ServiceAccountName
-	if sa == "" && s != nil {
-		sa = s.Spec.ServiceAccountName
+	syncSA := ""
+	if s != nil {
+		syncSA = s.Spec.ServiceAccountName
 	}
-	if sa == "" {
-		sa = r.opts.DefaultServiceAccount
-	}
-	if sa == "" {
-		return ""
-	}
-	return "system:serviceaccount:" + st.Namespace + ":" + sa
+	return tenant.User(st.Namespace, st.Spec.ServiceAccountName, syncSA, r.opts.DefaultServiceAccount)
 }
 
 // tenantClient is an uncached client acting as user, or the manager's
 // uncached reader/writer when user is "".
 func (r *Reconciler) tenantClient(user string) (client.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.clients[user]; ok {
-		return c, nil
-	}
-	cfg := rest.CopyConfig(r.cfg)
-	if user != "" {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
-	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for %q: %w", user, err)
-	}
-	r.clients[user] = c
-	return c, nil
+	return r.clients.For(user)
 }
 
 // scope is what one reconcile of a Stage knows.

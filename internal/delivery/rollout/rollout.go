@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -30,6 +27,7 @@ import (
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+	"github.com/strata-dev/strata/internal/kit/tenant"
 )
 
 // Finalizer lets the Rollout give the Deployment back (unpaused, without
@@ -62,16 +60,13 @@ type Options struct {
 // Reconciler runs Rollouts.
 type Reconciler struct {
 	client   client.Client
-	cfg      *rest.Config
-	mapper   meta.RESTMapper
 	recorder events.EventRecorder
 	log      logr.Logger
 	opts     Options
 	memory   *patch.Memory
 	now      func() time.Time
 
-	mu      sync.Mutex
-	clients map[string]client.Client
+	clients *tenant.Clients // acting as the tenant
 }
 
 // Setup registers the Rollout controller with mgr.
@@ -81,14 +76,12 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	r := &Reconciler{
 		client:   mgr.GetClient(),
-		cfg:      mgr.GetConfig(),
-		mapper:   mgr.GetRESTMapper(),
 		recorder: mgr.GetEventRecorder("strata-rollout"),
 		log:      mgr.GetLogger().WithName("rollout"),
 		opts:     o,
 		memory:   patch.NewMemory(),
 		now:      time.Now,
-		clients:  map[string]client.Client{},
+		clients:  tenant.NewClients(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper()),
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deliveryv1.Rollout{}, indexTarget, func(o client.Object) []string {
 		return []string{o.(*deliveryv1.Rollout).Spec.TargetRef.Name}
@@ -139,29 +132,7 @@ func (r *Reconciler) rolloutsNaming(ctx context.Context, index string, o client.
 // tenantClient is a client acting as the Rollout's service account (or the
 // manager's own, uncached, without one).
 func (r *Reconciler) tenantClient(ro *deliveryv1.Rollout) (client.Client, error) {
-	sa := ro.Spec.ServiceAccountName
-	if sa == "" {
-		sa = r.opts.DefaultServiceAccount
-	}
-	user := ""
-	if sa != "" {
-		user = "system:serviceaccount:" + ro.Namespace + ":" + sa
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.clients[user]; ok {
-		return c, nil
-	}
-	cfg := rest.CopyConfig(r.cfg)
-	if user != "" {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: r.client.Scheme(), Mapper: r.mapper})
-	if err != nil {
-		return nil, fmt.Errorf("cannot build a client for %q: %w", user, err)
-	}
-	r.clients[user] = c
-	return c, nil
+	return r.clients.For(tenant.User(ro.Namespace, ro.Spec.ServiceAccountName, r.opts.DefaultServiceAccount))
 }
 
 // scope is what one reconcile of a Rollout works on.

@@ -16,6 +16,7 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/sops"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/tenant"
 )
 
 // GitAuth reads the credentials of repo from its spec.secretRef (in repo's
@@ -53,21 +54,12 @@ func Owner(s *gitopsv1.Sync) ownership.Owner {
 // else defaultAccount (the manager's --default-service-account) in the Sync's
 // namespace, else "" (the caller's own identity).
 func ServiceAccountUser(s *gitopsv1.Sync, defaultAccount string) string {
-	sa := s.Spec.ServiceAccountName
-	if sa == "" {
-		sa = defaultAccount
-	}
-	if sa == "" {
-		return ""
-	}
-	return "system:serviceaccount:" + s.Namespace + ":" + sa
+	return tenant.User(s.Namespace, s.Spec.ServiceAccountName, defaultAccount)
 }
 
 // Impersonating returns a copy of cfg that impersonates user.
 func Impersonating(cfg *rest.Config, user string) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	c.Impersonate = rest.ImpersonationConfig{UserName: user}
-	return c
+	return tenant.Impersonating(cfg, user)
 }
 
 // Inventory turns a Sync's status.inventory into apply entries.
