@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -19,9 +17,9 @@ import (
 	"github.com/strata-dev/strata/internal/managed"
 	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
+	"github.com/strata-dev/strata/internal/testenv/writecount"
 	"github.com/strata-dev/strata/providers/nop"
 	nopv1 "github.com/strata-dev/strata/providers/nop/apis/nop/v1alpha1"
-	"github.com/strata-dev/strata/test/bench/benchutil"
 )
 
 var env *testenv.Env
@@ -86,15 +84,15 @@ func TestWritesPerResource(t *testing.T) {
 	}
 	eventually(t, time.Minute, "warm-up gone", func() error { return ready(ctx, c, "", 0) })
 
-	before := settle(t)
+	before := writecount.Settle(t, env.Config)
 	for i := range n {
 		if err := c.Create(ctx, &nopv1.NopResource{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	eventually(t, 5*time.Minute, "NopResources Ready", func() error { return ready(ctx, c, "w-", n) })
-	after := settle(t)
-	check(t, "create", before, after, n, maxCreateWrites)
+	after := writecount.Settle(t, env.Config)
+	writecount.Check(t, "create", "NopResource", before, after, n, maxCreateWrites)
 
 	before = after
 	for i := range n {
@@ -103,8 +101,8 @@ func TestWritesPerResource(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Minute, "NopResources gone", func() error { return ready(ctx, c, "", 0) })
-	after = settle(t)
-	check(t, "delete", before, after, n, maxDeleteWrites)
+	after = writecount.Settle(t, env.Config)
+	writecount.Check(t, "delete", "NopResource", before, after, n, maxDeleteWrites)
 }
 
 // ready says whether want NopResources named with prefix are Ready; with an
@@ -126,89 +124,6 @@ func ready(ctx context.Context, c client.Client, prefix string, want int) error 
 		return fmt.Errorf("%d, want %d", got, want)
 	}
 	return nil
-}
-
-// writes are the API server's write requests so far by "VERB resource", and
-// "VERB resource (code)" for those that failed.
-type writes map[string]float64
-
-func (w writes) total() float64 {
-	var s float64
-	for _, v := range w {
-		s += v
-	}
-	return s
-}
-
-func scrape(t *testing.T) writes {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		t.Fatalf("cannot read the API server's metrics: %v", err)
-	}
-	samples, err := benchutil.ParseMetrics(string(raw), "apiserver_request_total")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := writes{}
-	for _, s := range samples {
-		l := s.Labels
-		if !benchutil.WriteVerbs[l["verb"]] || l["resource"] == "leases" {
-			continue
-		}
-		key := l["verb"] + " " + l["resource"]
-		if l["subresource"] != "" {
-			key += "/" + l["subresource"]
-		}
-		if !strings.HasPrefix(l["code"], "2") {
-			key += " (" + l["code"] + ")"
-		}
-		out[key] += s.Value
-	}
-	return out
-}
-
-// settle waits until the write count stops changing (no write for a second).
-func settle(t *testing.T) writes {
-	t.Helper()
-	last := scrape(t)
-	for range 60 {
-		time.Sleep(time.Second)
-		cur := scrape(t)
-		if cur.total() == last.total() {
-			return cur
-		}
-		last = cur
-	}
-	t.Fatalf("the runtime kept writing for a minute: %v", last)
-	return nil
-}
-
-// check fails when the writes between before and after, less the user's one
-// request per resource, exceed max per resource; it logs them by verb,
-// resource and failure code either way.
-func check(t *testing.T, what string, before, after writes, n, max int) {
-	t.Helper()
-	var keys []string
-	for k := range after {
-		if after[k] != before[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, (after[k]-before[k])/float64(n)))
-	}
-	per := (after.total()-before.total())/float64(n) - 1
-	t.Logf("%s: %.2f writes per NopResource beyond the user's (%s)", what, per, strings.Join(parts, ", "))
-	if per > float64(max) {
-		t.Errorf("%s: %.2f writes per NopResource, want at most %d", what, per, max)
-	}
 }
 
 func eventually(t *testing.T, d time.Duration, what string, fn func() error) {

@@ -1,11 +1,9 @@
 package writes_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -24,6 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/composition/controller"
 	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/testenv"
+	"github.com/strata-dev/strata/internal/testenv/writecount"
 )
 
 var env *testenv.Env
@@ -168,7 +166,7 @@ func TestWritesPerClaim(t *testing.T) {
 	}
 	eventually(t, time.Minute, "warm-up claim gone", func() error { return count(ctx, c, ns, 0) })
 
-	before := settle(t)
+	before := writecount.Settle(t, env.Config)
 	began := time.Now()
 	for i := range n {
 		if err := c.Create(ctx, claim(ns, fmt.Sprintf("c-%d", i), "v1")); err != nil {
@@ -177,8 +175,8 @@ func TestWritesPerClaim(t *testing.T) {
 	}
 	eventually(t, 10*time.Minute, "claims Ready", func() error { return ready(ctx, c, ns, n, 1) })
 	t.Logf("%d claims Ready in %s", n, time.Since(began).Round(10*time.Millisecond))
-	after := settle(t)
-	check(t, "create", before, after, n, maxCreateWrites)
+	after := writecount.Settle(t, env.Config)
+	writecount.Check(t, "create", "claim", before, after, n, maxCreateWrites)
 
 	before = after
 	began = time.Now()
@@ -205,8 +203,8 @@ func TestWritesPerClaim(t *testing.T) {
 		return ready(ctx, c, ns, n, 3)
 	})
 	t.Logf("%d claims updated and Ready in %s", n, time.Since(began).Round(10*time.Millisecond))
-	after = settle(t)
-	check(t, "update", before, after, n, maxUpdateWrites)
+	after = writecount.Settle(t, env.Config)
+	writecount.Check(t, "update", "claim", before, after, n, maxUpdateWrites)
 
 	before = after
 	began = time.Now()
@@ -229,8 +227,8 @@ func TestWritesPerClaim(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d claims deleted in %s", n, time.Since(began).Round(10*time.Millisecond))
-	after = settle(t)
-	check(t, "delete", before, after, n, maxDeleteWrites)
+	after = writecount.Settle(t, env.Config)
+	writecount.Check(t, "delete", "claim", before, after, n, maxDeleteWrites)
 }
 
 func claim(ns, name, value string) *unstructured.Unstructured {
@@ -283,110 +281,6 @@ func count(ctx context.Context, c client.Client, ns string, want int) error {
 		return fmt.Errorf("%d claims, want %d", len(l.Items), want)
 	}
 	return nil
-}
-
-// writes are the API server's write requests so far by "VERB resource", and
-// "VERB resource (code)" for those that failed.
-type writes map[string]float64
-
-func (w writes) total() float64 {
-	var s float64
-	for _, v := range w {
-		s += v
-	}
-	return s
-}
-
-// scrape reads apiserver_request_total for the write verbs.
-func scrape(t *testing.T) writes {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		t.Fatalf("cannot read the API server's metrics: %v", err)
-	}
-	out := writes{}
-	sc := bufio.NewScanner(strings.NewReader(string(raw)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		end := strings.LastIndex(line, "}")
-		labels := map[string]string{}
-		for _, kv := range strings.Split(line[len("apiserver_request_total{"):end], ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			labels[k] = strings.Trim(v, `"`)
-		}
-		if labels["resource"] == "leases" {
-			continue // the API server's own heartbeats
-		}
-		switch labels["verb"] {
-		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
-		default:
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
-		if err != nil {
-			t.Fatalf("cannot parse %q: %v", line, err)
-		}
-		key := labels["verb"] + " " + labels["resource"]
-		if labels["subresource"] != "" {
-			key += "/" + labels["subresource"]
-		}
-		if code := labels["code"]; !strings.HasPrefix(code, "2") {
-			// A refused write (a Conflict, say) is counted and named
-			// apart: it costs the API server a request all the same.
-			key += " (" + code + ")"
-		}
-		out[key] += v
-	}
-	return out
-}
-
-// settle waits until the write count stops changing (no write for a second),
-// so the writes a reconcile makes after the state the test waited for are
-// counted too.
-func settle(t *testing.T) writes {
-	t.Helper()
-	last := scrape(t)
-	for range 60 {
-		time.Sleep(time.Second)
-		cur := scrape(t)
-		if cur.total() == last.total() {
-			return cur
-		}
-		last = cur
-	}
-	t.Fatalf("the engine kept writing for a minute: %v", last)
-	return nil
-}
-
-// check fails when the writes between before and after, less the user's own
-// one request per claim, exceed max per claim; it logs them by verb and
-// resource either way.
-func check(t *testing.T, what string, before, after writes, claims, max int) {
-	t.Helper()
-	var keys []string
-	for k := range after {
-		if after[k] != before[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, (after[k]-before[k])/float64(claims)))
-	}
-	perClaim := (after.total()-before.total())/float64(claims) - 1
-	t.Logf("%s: %.2f writes per claim beyond the user's (%s)", what, perClaim, strings.Join(parts, ", "))
-	if perClaim > float64(max) {
-		t.Errorf("%s: %.2f writes per claim, want at most %d", what, perClaim, max)
-	}
 }
 
 func eventually(t *testing.T, d time.Duration, what string, fn func() error) {
