@@ -1,39 +1,14 @@
 package rollout
 
 import (
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 )
-
-// templateHash is the pod-template-hash of a Deployment's pod template: a
-// short, label-safe hash of the template without that label.
-func templateHash(t *corev1.PodTemplateSpec) string {
-	c := t.DeepCopy()
-	delete(c.Labels, deliveryv1.PodTemplateHashLabel)
-	b, _ := json.Marshal(c)
-	h := fnv.New32a()
-	_, _ = h.Write(b)
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
-
-// sameTemplate reports whether two pod templates are equal but for their
-// pod-template-hash labels, as the Deployment controller compares them.
-func sameTemplate(a, b *corev1.PodTemplateSpec) bool {
-	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, deliveryv1.PodTemplateHashLabel)
-	delete(b.Labels, deliveryv1.PodTemplateHashLabel)
-	return equality.Semantic.DeepEqual(a, b)
-}
 
 // desiredReplicas is the Deployment's spec.replicas (1 when unset).
 func desiredReplicas(d *appsv1.Deployment) int32 {

@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -43,27 +41,6 @@ func TestCanaryState(t *testing.T) {
 				t.Errorf("-want +got:\n%s", d)
 			}
 		})
-	}
-}
-
-func TestTemplateHash(t *testing.T) {
-	a := &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:1"}}}}
-	b := a.DeepCopy()
-	b.Spec.Containers[0].Image = "web:2"
-	withHash := a.DeepCopy()
-	withHash.Labels[deliveryv1.PodTemplateHashLabel] = "abc"
-	if templateHash(a) == templateHash(b) {
-		t.Error("different templates have the same hash")
-	}
-	if templateHash(a) != templateHash(withHash) || !sameTemplate(a, withHash) {
-		t.Error("the pod-template-hash label changes the hash")
-	}
-	if sameTemplate(a, b) {
-		t.Error("different images compare equal")
-	}
-	if _, ok := a.Labels[deliveryv1.PodTemplateHashLabel]; ok {
-		t.Error("templateHash changed its argument")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/kit/ownership"
+	"github.com/strata-dev/strata/internal/kit/podtemplate"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
@@ -41,7 +42,7 @@ func (r *Reconciler) reconcileReplicaSets(ctx context.Context, s *scope) error {
 	}
 	sort.Slice(s.depOwned, func(i, j int) bool { return newer(s.depOwned[i], s.depOwned[j]) })
 	for _, rs := range s.depOwned {
-		if s.current == nil && sameTemplate(&rs.Spec.Template, &s.dep.Spec.Template) {
+		if s.current == nil && podtemplate.Same(&rs.Spec.Template, &s.dep.Spec.Template) {
 			s.current = rs
 		}
 	}
@@ -60,7 +61,7 @@ func (r *Reconciler) reconcileReplicaSets(ctx context.Context, s *scope) error {
 		s.stable = s.current
 	}
 	for _, rs := range s.ours {
-		if rs.Labels[deliveryv1.PodTemplateHashLabel] == s.hash && sameTemplate(&rs.Spec.Template, &s.dep.Spec.Template) {
+		if rs.Labels[deliveryv1.PodTemplateHashLabel] == s.hash && podtemplate.Same(&rs.Spec.Template, &s.dep.Spec.Template) {
 			s.canary = rs
 		}
 	}

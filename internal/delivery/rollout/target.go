@@ -13,6 +13,8 @@ import (
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
+
+	"github.com/strata-dev/strata/internal/kit/podtemplate"
 )
 
 // reconcileTarget reads the target Deployment as the tenant. A target that
@@ -39,7 +41,7 @@ func (r *Reconciler) reconcileTarget(ctx context.Context, s *scope) error {
 	}
 	s.dep = dep
 	s.replicas = desiredReplicas(dep)
-	s.hash = templateHash(&dep.Spec.Template)
+	s.hash = podtemplate.Hash(&dep.Spec.Template)
 	s.gitRevision = dep.Annotations[deliveryv1.GitRevisionAnnotation]
 	return nil
 }

@@ -40,4 +40,9 @@ func TestHash(t *testing.T) {
 	if h := Hash(base()); h == "" || h != Hash(base()) {
 		t.Errorf("hash %q is not stable", h)
 	}
+	Hash(labelled)
+	Same(labelled, base())
+	if labelled.Labels[HashLabel] != "abc" {
+		t.Error("Hash or Same changed the template it was given")
+	}
 }
