@@ -28,6 +28,7 @@ import (
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
@@ -318,7 +319,7 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 			}
 		}
 	}
-	if err := r.client.Patch(ctx, desired, client.Apply, client.FieldOwner(fieldOwnerClaim), client.ForceOwnership); err != nil {
+	if err := ssa.Apply(ctx, r.client, desired, ssa.Options{FieldManager: fieldOwnerClaim, Policy: ssa.Force}); err != nil {
 		if apierrors.IsInvalid(err) {
 			return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err))
 		}

@@ -572,13 +572,10 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 					return fmt.Errorf("cannot apply %s: %w", what, err)
 				}
 			}
-			opts := []client.PatchOption{client.FieldOwner(owner.FieldManager())}
-			if decision != ownership.Create {
-				// The XR controls the object (or was handed it): its
-				// fields are the XR's, whoever wrote them last.
-				opts = append(opts, client.ForceOwnership)
-			}
-			if err := r.client.Patch(gctx, desired, client.Apply, opts...); err != nil {
+			// The XR controls the object (or was handed it) unless it
+			// creates it: then its fields are the XR's, whoever wrote
+			// them last (ssa.PolicyFor).
+			if err := ssa.Apply(gctx, r.client, desired, ssa.Options{FieldManager: owner.FieldManager(), Policy: ssa.PolicyFor(decision)}); err != nil {
 				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 					return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply %s: %w", what, err))
 				}
