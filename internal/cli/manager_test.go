@@ -66,7 +66,13 @@ func TestWorkersAndShardFlags(t *testing.T) {
 	if v := cmd.Flags().Lookup("watch-label-selector").Value.String(); v != "sharding.strata.dev/key in (a)" {
 		t.Errorf("--watch-label-selector = %q", v)
 	}
-	if v := cmd.Flags().Lookup("workers").Value.String(); v != "[gitops=3,managed=4]" {
-		t.Errorf("--workers = %s", v)
+	// The flag holds a map, so its printed form has no fixed order: compare
+	// the parsed values.
+	got, err := cmd.Flags().GetStringToInt("workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["gitops"] != 3 || got["managed"] != 4 {
+		t.Errorf("--workers = %v, want gitops=3 managed=4", got)
 	}
 }
