@@ -34,6 +34,26 @@ func (l Limit) Or(def Limit) Limit {
 	return l
 }
 
+// Config returns a copy of cfg limited to l. A zero limit keeps cfg's own
+// (client-go's default is 5 requests per second, controller-runtime's 20).
+func (l Limit) Config(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	if l.QPS == 0 {
+		return cfg
+	}
+	cfg.RateLimiter = nil
+	cfg.QPS, cfg.Burst = l.QPS, l.Burst
+	switch {
+	case l.QPS < 0:
+		cfg.QPS, cfg.Burst = -1, 0
+	case l.Burst <= 0:
+		// A limit without a burst (--kube-api-qps alone) bursts to twice
+		// the rate.
+		cfg.Burst = max(int(2*l.QPS), 1)
+	}
+	return cfg
+}
+
 // ShardLabel is the label whose value names the shard (the manager) that
 // reconciles an object, as in Flux: a manager started with
 // --watch-label-selector "sharding.strata.dev/key in (shard1)" sees only
@@ -46,17 +66,7 @@ const ShardLabel = "sharding.strata.dev/key"
 // built from. cache says how reads are served; nil reads typed objects from
 // the manager's cache (and unstructured ones directly from the API server).
 func New(mgr ctrl.Manager, l Limit, cache *client.CacheOptions) (client.Client, *rest.Config, error) {
-	cfg := rest.CopyConfig(mgr.GetConfig())
-	cfg.RateLimiter = nil
-	cfg.QPS, cfg.Burst = l.QPS, l.Burst
-	switch {
-	case l.QPS < 0:
-		cfg.QPS, cfg.Burst = -1, 0
-	case l.Burst <= 0:
-		// A limit without a burst (--kube-api-qps alone) bursts to twice
-		// the rate.
-		cfg.Burst = max(int(2*l.QPS), 1)
-	}
+	cfg := l.Config(mgr.GetConfig())
 	if cache == nil {
 		cache = &client.CacheOptions{Reader: mgr.GetCache()}
 	}

@@ -133,7 +133,11 @@ func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// The manager's own client, API reader and caches get the same limit
+	// as the subsystems' clients: left at client-go's default they would
+	// queue every live read (a claim looking for the XR its cache has not
+	// seen yet) behind 20 requests per second.
+	mgr, err := ctrl.NewManager(o.KubeAPI.Config(cfg), ctrl.Options{
 		Scheme:                  sch,
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},

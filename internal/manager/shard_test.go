@@ -222,3 +222,35 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() error) {
 	}
 	t.Fatalf("%s: not within %s: %v", what, d, err)
 }
+
+// TestManagerClientLimit checks that the manager's own client and API reader
+// (the live reads of every subsystem) get --kube-api-qps too, instead of the
+// 20 requests per second of the config they were given.
+func TestManagerClientLimit(t *testing.T) {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 20, 30
+	cases := map[string]struct {
+		limit   kubeclient.Limit
+		wantQPS float32
+	}{
+		"default: unlimited":  {limit: manager.DefaultOptions().KubeAPI, wantQPS: -1},
+		"--kube-api-qps=300":  {limit: kubeclient.Limit{QPS: 300}, wantQPS: 300},
+		"0: the config's own": {limit: kubeclient.Limit{}, wantQPS: 20},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := manager.DefaultOptions()
+			o.MetricsAddr, o.ProbeAddr = "0", "0"
+			o.Subsystems = []string{"notification"}
+			o.SkipControllerNameValidation = true
+			o.KubeAPI = tc.limit
+			mgr, err := manager.New(cfg, o, logr.Discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mgr.GetConfig().QPS; got != tc.wantQPS {
+				t.Errorf("manager config QPS = %v, want %v", got, tc.wantQPS)
+			}
+		})
+	}
+}

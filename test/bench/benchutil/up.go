@@ -47,6 +47,10 @@ type Up struct {
 // manager flags a benchmark should run with.
 const UpArgsEnv = "STRATA_BENCH_UP_ARGS"
 
+// UpLogEnv names a file that receives everything `strata up` prints (the
+// manager's logs), for looking into a slow run afterwards.
+const UpLogEnv = "STRATA_BENCH_UP_LOG"
+
 // StartUp runs `bin/strata up --state-dir <tmp> --subsystems <subsystems>`
 // (plus $STRATA_BENCH_UP_ARGS) and waits (up to 3 minutes) until it is ready. The process is stopped when
 // tb's cleanup runs, or earlier by Stop.
@@ -67,6 +71,15 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	var out io.Reader = pr
+	if p := os.Getenv(UpLogEnv); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			tb.Fatalf("cannot create %s (%s): %v", p, UpLogEnv, err)
+		}
+		tb.Cleanup(func() { _ = f.Close() })
+		out = io.TeeReader(pr, f)
+	}
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("cannot start %s/strata up (run make build): %v", bin, err)
 	}
@@ -74,7 +87,7 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 	ready := make(chan struct{})
 	go func() {
 		// Read until the process exits, so it never blocks writing.
-		s := bufio.NewScanner(pr)
+		s := bufio.NewScanner(out)
 		var once sync.Once
 		for s.Scan() {
 			u.record(s.Text())
