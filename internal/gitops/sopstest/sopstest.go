@@ -17,9 +17,9 @@ import (
 // missing.
 func CLI(t testing.TB) string {
 	t.Helper()
-	p := filepath.Join(testenv.BinDir(), "sops")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("sops not found in %s: run `make tools`", testenv.BinDir())
+	p, err := testenv.Tool("sops")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }

@@ -56,9 +56,9 @@ receivers:
 // test ends. A missing binary fails the test, saying to run `make tools`.
 func Start(t testing.TB, cfg Config) *Alertmanager {
 	t.Helper()
-	bin := filepath.Join(testenv.BinDir(), "alertmanager")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s not found: run `make tools` (it builds alertmanager)", bin)
+	bin, err := testenv.Tool("alertmanager")
+	if err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")

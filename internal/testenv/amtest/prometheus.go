@@ -21,9 +21,9 @@ import (
 // run `make tools`.
 func StartPrometheus(t testing.TB, am *Alertmanager, rules string, targets ...string) string {
 	t.Helper()
-	bin := filepath.Join(testenv.BinDir(), "prometheus")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s not found: run `make tools` (it builds prometheus)", bin)
+	bin, err := testenv.Tool("prometheus")
+	if err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	quoted := make([]string, len(targets))

@@ -25,9 +25,9 @@ type S3 struct {
 // directory on a free loopback port until the test ends.
 func StartVersityGW(t testing.TB) *S3 {
 	t.Helper()
-	bin := filepath.Join(testenv.BinDir(), "versitygw")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s not found: run `make tools` (it builds versitygw)", bin)
+	bin, err := testenv.Tool("versitygw")
+	if err != nil {
+		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

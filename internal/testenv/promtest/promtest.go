@@ -33,9 +33,9 @@ type Prometheus struct {
 // A missing binary fails the test and says to run `make tools`.
 func Start(t testing.TB, targets ...string) *Prometheus {
 	t.Helper()
-	bin := filepath.Join(testenv.BinDir(), "prometheus")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s not found: run `make tools` (it builds prometheus)", bin)
+	bin, err := testenv.Tool("prometheus")
+	if err != nil {
+		t.Fatal(err)
 	}
 	addr := freeAddr(t)
 	dir := t.TempDir()

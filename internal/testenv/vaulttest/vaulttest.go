@@ -49,9 +49,9 @@ func Start(t testing.TB) *Server {
 // StartServer is Start for a TestMain: it returns the server and a function
 // that stops it.
 func StartServer() (*Server, func(), error) {
-	bin := filepath.Join(testenv.BinDir(), "vault")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, nil, fmt.Errorf("%s not found: run `make tools` (it builds vault)", bin)
+	bin, err := testenv.Tool("vault")
+	if err != nil {
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
