@@ -361,6 +361,14 @@ func (d *delivery) decide(ctx context.Context, o occurrence) (*event.Event, bool
 	if ev.Revision == "" {
 		ev.Revision = d.revisionOf(ctx, obj)
 	}
+	if deliver.NeedsCommit(d.target.Type) && ev.CommitSHA() == "" {
+		// A commit status is set on a commit: an event that names none (a
+		// claim's, a Sync's before its first fetch) has nowhere to go. It
+		// is passed over, as Flux does, rather than retried until it
+		// expires while it holds back every message after it.
+		d.log.V(1).Info("event names no commit; a commit-status Provider cannot take it", "object", obj.String(), "reason", ev.Reason)
+		return ev, false
+	}
 	return ev, true
 }
 

@@ -133,6 +133,9 @@ func TestCommitStatus(t *testing.T) {
 	for _, n := range []string{"gh", "gl"} {
 		waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
 	}
+	// An event that names no commit comes first: a commit status has
+	// nowhere to go for it, and it must not hold back the one after it.
+	emit(t, ns, "Sync", "fresh", corev1.EventTypeWarning, "ArtifactFailed", "no revision fetched yet", nil)
 	sha := "0123456789abcdef0123456789abcdef01234567"
 	emit(t, ns, "Sync", "shop", corev1.EventTypeWarning, "HealthCheckFailed", "Deployment/shop not ready",
 		map[string]string{notificationv1.RevisionAnnotation: "main@sha1:" + sha})
@@ -149,6 +152,9 @@ func TestCommitStatus(t *testing.T) {
 	}
 	if m := decode(t, r.Body); m["state"] != "failed" || m["name"] != "strata/sync/"+ns+"/shop" {
 		t.Errorf("gitlab status body: %s", r.Body)
+	}
+	for _, n := range []string{"gh", "gl"} {
+		waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
 	}
 }
 

@@ -71,6 +71,12 @@ type Error struct {
 
 func (e *Error) Error() string { return e.msg }
 
+// NeedsCommit says whether a provider type sets a status on a commit, so
+// that only events naming a commit (Event.CommitSHA) can be delivered to it.
+func NeedsCommit(providerType string) bool {
+	return providerType == notificationv1.ProviderGitHubStatus || providerType == notificationv1.ProviderGitLabStatus
+}
+
 // Send delivers ev (with body, the rendered template) to t.
 func Send(ctx context.Context, hc *http.Client, t *Target, ev *event.Event, body string) error {
 	req, err := Request(ctx, t, ev, body)
