@@ -146,8 +146,11 @@ func TestNopResourceLifecycle(t *testing.T) {
 	if got.Annotations[managed.AnnotationExternalName] != "lifecycle" {
 		t.Errorf("external-name annotation = %q, want the object's name", got.Annotations[managed.AnnotationExternalName])
 	}
-	if got.Annotations[managed.AnnotationCreatePending] == "" || got.Annotations[managed.AnnotationCreateSucceeded] == "" {
-		t.Errorf("create intent annotations missing: %v", got.Annotations)
+	if got.Annotations[managed.AnnotationCreatePending] == "" {
+		t.Errorf("create intent annotation missing: %v", got.Annotations)
+	}
+	if got.Status.CreatedAt == nil {
+		t.Error("status.createdAt not set after the create")
 	}
 	if len(got.Finalizers) != 1 || got.Finalizers[0] != managed.Finalizer {
 		t.Errorf("finalizers = %v, want [%s]", got.Finalizers, managed.Finalizer)
@@ -356,6 +359,11 @@ func TestCreateUpdateDeleteAndPolicies(t *testing.T) {
 		}
 		return nil
 	})
+	// Polled several times since its create: a create that went through
+	// is never taken for one a crash interrupted.
+	if ev := eventReasons(t, r.Name); strings.Contains(ev, managed.EventAdoptedAfterCrash) {
+		t.Errorf("a completed create was reported as interrupted: events %s", ev)
+	}
 
 	// Observe only: drift is reported, never corrected.
 	mem.set("observed", `{"b":2}`)
@@ -440,8 +448,8 @@ func TestExternalNameAndInterruptedCreate(t *testing.T) {
 	if n := mem.creates.Load(); n != 0 {
 		t.Errorf("Create called %d times for an adopted resource", n)
 	}
-	if got.Annotations[managed.AnnotationCreateSucceeded] == "" {
-		t.Error("adopted resource has no create-succeeded annotation")
+	if got.Status.CreatedAt == nil {
+		t.Error("adopted resource has no status.createdAt")
 	}
 	if !strings.Contains(eventReasons(t, r.Name), managed.EventAdoptedAfterCrash) {
 		t.Errorf("no %s event", managed.EventAdoptedAfterCrash)

@@ -288,14 +288,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{}, err
 		}
 	}
-	ann := mg.GetAnnotations()
-	if obs.Exists && ann[AnnotationCreatePending] != "" && ann[AnnotationCreateSucceeded] == "" {
+	if obs.Exists && createInterrupted(mg) {
 		// A create was interrupted (say the manager was killed) after the
 		// external call: the resource is ours, so adopt it.
-		setAnnotation(mg, AnnotationCreateSucceeded, time.Now().UTC().Format(time.RFC3339))
-		if err := r.updateMeta(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
+		// The status written at the end of this reconcile records it.
+		now := metav1.Now()
+		mg.ManagedStatus().CreatedAt = &now
 		r.event(mg, corev1.EventTypeNormal, EventAdoptedAfterCrash, "Adopt",
 			fmt.Sprintf("found external resource %q after an interrupted create", ExternalName(mg)))
 	}
@@ -400,12 +398,17 @@ func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observ
 	if err != nil {
 		return Observation{}, fmt.Errorf("cannot create %s: %w", ExternalName(mg), err)
 	}
-	if cre.ExternalName != "" {
+	// The success is recorded in the status this reconcile writes at its
+	// end. Only a name the external system chose must be written to the
+	// metadata at once: without it the resource could not be found again.
+	now := metav1.Now()
+	mg.ManagedStatus().CreatedAt = &now
+	if cre.ExternalName != "" && cre.ExternalName != ExternalName(mg) {
 		setAnnotation(mg, AnnotationExternalName, cre.ExternalName)
-	}
-	setAnnotation(mg, AnnotationCreateSucceeded, time.Now().UTC().Format(time.RFC3339))
-	if err := r.updateMeta(ctx, s); err != nil {
-		return Observation{}, err
+		setAnnotation(mg, AnnotationCreateSucceeded, now.UTC().Format(time.RFC3339))
+		if err := r.updateMeta(ctx, s); err != nil {
+			return Observation{}, err
+		}
 	}
 	s.log.Info("created external resource")
 	r.event(mg, corev1.EventTypeNormal, EventCreated, "Create", fmt.Sprintf("created external resource %q", ExternalName(mg)))
@@ -418,6 +421,20 @@ func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observ
 		return Observation{}, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err)
 	}
 	return obs, nil
+}
+
+// createInterrupted reports whether mg's last create intent has no recorded
+// success: neither the succeeded annotation nor a status.createdAt at or
+// after the intent. The manager stopped between the external call and the
+// status write.
+func createInterrupted(mg Managed) bool {
+	ann := mg.GetAnnotations()
+	if ann[AnnotationCreatePending] == "" || ann[AnnotationCreateSucceeded] != "" {
+		return false
+	}
+	pending, err := time.Parse(time.RFC3339, ann[AnnotationCreatePending])
+	created := mg.ManagedStatus().CreatedAt
+	return err != nil || created == nil || created.Time.Before(pending)
 }
 
 func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {

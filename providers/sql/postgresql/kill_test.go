@@ -164,8 +164,8 @@ func TestKillManagerMidCreate(t *testing.T) {
 		if d.Spec.ProviderConfigReference.Name != pc.Name {
 			continue
 		}
-		if d.Annotations[managed.AnnotationCreateSucceeded] == "" {
-			t.Errorf("%s has no create-succeeded annotation", d.Name)
+		if d.Status.CreatedAt == nil {
+			t.Errorf("%s has no status.createdAt (the success of its create is not recorded)", d.Name)
 		}
 		if err := env.Client.Delete(ctx, d); err != nil {
 			t.Fatal(err)

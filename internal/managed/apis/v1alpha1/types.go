@@ -122,6 +122,13 @@ type ResourceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// CreatedAt is when the last external create call returned (with the
+	// status written by the same reconcile). A create-pending annotation
+	// newer than it marks a create that was interrupted: the resource the
+	// next reconcile finds is adopted.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
 	// Conditions: Ready (Available, Creating, Deleting, Unavailable), Synced
 	// (ReconcileSuccess, ReconcileError, DriftDetected, ReferenceNotReady),
 	// Reconciling and Stalled (InvalidSpec, Rejected: only a spec change helps).
