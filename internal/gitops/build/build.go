@@ -17,7 +17,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/internal/gitops/sops"
@@ -76,6 +75,14 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 	if !fi.IsDir() {
 		return nil, &Error{File: path, Err: fmt.Errorf("path is not a folder")}
 	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the source: %w", err)
+	}
+	realDir, err := within(realRoot, dir)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
 	var dec *sops.Decryptor
 	if o.Decryption != nil {
 		dec = sops.NewDecryptor(o.Decryption)
@@ -84,14 +91,14 @@ func Build(root, path string, o Options) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	// origin is the file each object comes from, for error messages.
 	origin := map[*unstructured.Unstructured]string{}
-	if k := kustomization(dir); k != "" {
+	if k := kustomization(realDir); k != "" {
 		objs, err = kustomize(root, dir, o, dec)
 		rel, _ := filepath.Rel(root, dir)
 		for _, obj := range objs {
 			origin[obj] = filepath.ToSlash(filepath.Join(rel, k))
 		}
 	} else {
-		objs, err = readDir(root, dir, dec, origin)
+		objs, err = readDir(realRoot, realDir, dec, origin)
 	}
 	if err != nil {
 		return nil, err
@@ -117,18 +124,23 @@ func kustomization(dir string) string {
 }
 
 func kustomize(root, dir string, o Options, dec *sops.Decryptor) ([]*unstructured.Unstructured, error) {
-	opts := krusty.MakeDefaultOptions()
-	opts.LoadRestrictions = types.LoadRestrictionsNone
-	k := krusty.MakeKustomizer(opts)
 	rel, _ := filepath.Rel(root, dir)
 	// kustomize reads an in-memory copy of the source: a kustomization can
 	// reach other folders of the repository (../base) but no file of the
 	// manager's disk, and the files it reads are decrypted in memory.
-	copied, err := memCopy(root)
+	src, err := newSourceFS(root)
 	if err != nil {
 		return nil, err
 	}
-	mem := &decryptingFS{FileSystem: copied, dec: dec}
+	return kustomizeIn(src, rel, o, dec)
+}
+
+// kustomizeIn builds the kustomization at rel, a folder of src.
+func kustomizeIn(src *sourceFS, rel string, o Options, dec *sops.Decryptor) ([]*unstructured.Unstructured, error) {
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsNone
+	k := krusty.MakeKustomizer(opts)
+	mem := &decryptingFS{FileSystem: src, dec: dec}
 	// kustomize never fetches anything itself: remote bases are refused
 	// or fetched here, into the in-memory copy.
 	if err := resolveRemoteBases(mem, filepath.Join("/", rel), o); err != nil {
@@ -148,26 +160,8 @@ func kustomize(root, dir string, o Options, dec *sops.Decryptor) ([]*unstructure
 	return Read(filepath.ToSlash(filepath.Join(rel, "kustomization.yaml")), data)
 }
 
-// memCopy loads the source folder into an in-memory file system.
-func memCopy(root string) (filesys.FileSystem, error) {
-	mem := filesys.MakeFsInMemory()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile(filepath.Join("/", rel), data)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot load the source: %w", err)
-	}
-	return mem, nil
-}
-
+// readDir reads the manifests under dir; root and dir are real paths (their
+// symbolic links resolved), and a file's link must stay inside root.
 func readDir(root, dir string, dec *sops.Decryptor, origin map[*unstructured.Unstructured]string) ([]*unstructured.Unstructured, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -193,7 +187,11 @@ func readDir(root, dir string, dec *sops.Decryptor, origin map[*unstructured.Uns
 	var out []*unstructured.Unstructured
 	for _, f := range files {
 		rel, _ := filepath.Rel(root, f)
-		data, err := os.ReadFile(f)
+		real, err := within(root, f)
+		if err != nil {
+			return nil, &Error{File: rel, Err: err}
+		}
+		data, err := os.ReadFile(real)
 		if err != nil {
 			return nil, &Error{File: rel, Err: err}
 		}

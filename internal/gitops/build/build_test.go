@@ -2,8 +2,10 @@ package build
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -240,5 +242,87 @@ func TestKustomizeStaysInTheSource(t *testing.T) {
 	}
 	if objs, err := Build(root, "ok", Options{}); err != nil || len(objs) != 1 {
 		t.Fatalf("a kustomization could not read ../base inside the source: %v %v", objs, err)
+	}
+}
+
+// TestSymlinksStayInTheSource: a repository's symbolic links are followed
+// only while they stay inside it. A link to a file elsewhere on the
+// manager's disk (another tenant's checkout, the manager's own files) fails
+// the build naming the link, with or without a kustomization, and its
+// content never reaches the objects or the error.
+func TestSymlinksStayInTheSource(t *testing.T) {
+	outside := writeTree(t, map[string]string{"secret.yaml": strings.ReplaceAll(cm, "%s", "stolen")})
+	root := writeTree(t, map[string]string{
+		"base/cm.yaml":              strings.ReplaceAll(cm, "%s", "a"),
+		"kust/kustomization.yaml":   "resources: [leak.yaml]\n",
+		"inside/kustomization.yaml": "resources: [link.yaml]\n",
+	})
+	link := func(target, name string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(filepath.Join(outside, "secret.yaml"), "plain/leak.yaml")
+	link(filepath.Join(outside, "secret.yaml"), "kust/leak.yaml")
+	link(outside, "dirlink")
+	link("../base/cm.yaml", "inside/link.yaml")
+	link("../base/cm.yaml", "plainok/link.yaml")
+	link("base", "current")
+
+	for _, tc := range []struct{ path, file string }{
+		{"plain", "plain/leak.yaml"},
+		{"dirlink", "dirlink"},
+		{"kust", "leak.yaml"},
+	} {
+		objs, err := Build(root, tc.path, Options{})
+		if err == nil {
+			t.Errorf("%s: a link out of the source was read: %v", tc.path, objs)
+			continue
+		}
+		if strings.Contains(err.Error(), "stolen") || !strings.Contains(err.Error(), tc.file) {
+			t.Errorf("%s: error %q should name %s and not show its content", tc.path, err, tc.file)
+		}
+	}
+	for _, p := range []string{"inside", "plainok", "current"} {
+		objs, err := Build(root, p, Options{})
+		if err != nil || len(objs) != 1 || objs[0].GetName() != "a" {
+			t.Errorf("%s: a link inside the source was not followed: %v %v", p, objs, err)
+		}
+	}
+}
+
+// TestKustomizeReadsWhatItReaches: a kustomize build loads the files its
+// kustomization reaches, not the whole repository (1000 Syncs of one
+// repository each copied all of it).
+func TestKustomizeReadsWhatItReaches(t *testing.T) {
+	files := map[string]string{"base/cm.yaml": strings.ReplaceAll(cm, "%s", "base")}
+	files["base/kustomization.yaml"] = "resources: [cm.yaml]\n"
+	for i := range 50 {
+		files[fmt.Sprintf("apps/a%d/kustomization.yaml", i)] = "resources: [cm.yaml, ../../base]\n"
+		files[fmt.Sprintf("apps/a%d/cm.yaml", i)] = strings.ReplaceAll(cm, "%s", fmt.Sprintf("a%d", i))
+	}
+	root := writeTree(t, files)
+	src, err := newSourceFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kustomizeIn(src, "apps/a7", Options{}, nil)
+	if err != nil || len(objs) != 2 {
+		t.Fatalf("build: %v %v", objs, err)
+	}
+	var loaded []string
+	for p := range src.done {
+		if src.FileSystem.Exists(p) && !src.FileSystem.IsDir(p) {
+			loaded = append(loaded, p)
+		}
+	}
+	sort.Strings(loaded)
+	want := []string{"/apps/a7/cm.yaml", "/apps/a7/kustomization.yaml", "/base/cm.yaml", "/base/kustomization.yaml"}
+	if diff := cmp.Diff(want, loaded); diff != "" {
+		t.Errorf("files loaded (-want +got):\n%s", diff)
 	}
 }
