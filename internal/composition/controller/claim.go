@@ -192,7 +192,7 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 	if apierrors.IsNotFound(err) {
 		// The cache may not have seen the XR this claim created a moment
 		// ago: ask the API server before creating it again.
-		err = r.reader.Get(ctx, client.ObjectKey{Name: name}, xr, fromWatchCache)
+		err = r.reader.Get(ctx, client.ObjectKey{Name: name}, xr)
 	}
 	if err != nil {
 		if !apierrors.IsNotFound(err) {

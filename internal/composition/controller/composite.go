@@ -542,7 +542,7 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 			if obs == nil {
 				live = &unstructured.Unstructured{}
 				live.SetGroupVersionKind(desired.GroupVersionKind())
-				err := reader.Get(gctx, client.ObjectKeyFromObject(desired), live, fromWatchCache)
+				err := reader.Get(gctx, client.ObjectKeyFromObject(desired), live)
 				switch {
 				case apierrors.IsNotFound(err):
 					decision = ownership.Create

@@ -67,16 +67,3 @@ func (c *condObj) write() {
 	}
 	_ = unstructured.SetNestedSlice(c.u.Object, out, "status", "conditions")
 }
-
-// fromWatchCache makes a live Get read the API server's watch cache
-// (resourceVersion "0") instead of etcd. The engine reads live only to learn
-// whether an object it has not composed yet exists and who owns it, just
-// before it applies: the watch cache is milliseconds behind etcd, as the
-// apply is behind the read anyway, and a quorum read from etcd for every
-// composed object was a quarter of the requests a claim cost the API server
-// (issue 15). What a stale read misses, the apply still cannot take: a
-// composed object's creating apply is not forced, so a field someone else
-// set to another value conflicts, and a second controller reference is
-// refused. A claim's XR is cluster-scoped, and only the engine (under the
-// claim's hashed name) and cluster admins create XRs.
-var fromWatchCache = &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}}
