@@ -29,6 +29,7 @@ type upOptions struct {
 	port      int
 	detach    bool
 	verbosity int
+	profiling bool
 	manager   manager.Options
 	sync      string
 }
@@ -56,6 +57,7 @@ running 'strata up' again resumes with every object intact. Ctrl-C stops it.`,
 	f.IntVar(&o.port, "port", 0, "API server port (default: the last one used, or a free one)")
 	f.BoolVar(&o.detach, "detach", false, "run in the background; stop with 'strata down'")
 	f.IntVarP(&o.verbosity, "verbosity", "v", 0, "manager log verbosity")
+	f.BoolVar(&o.profiling, "apiserver-profiling", false, "serve the API server's /debug/pprof endpoints (admin only), to see where its CPU goes under load")
 	f.StringVar(&o.sync, "sync", "", "create a GitRepository and a Sync for PATH_OR_URL[#path] (see docs/delivery.md)")
 	addSharedManagerFlags(cmd, &o.manager)
 	return cmd
@@ -79,6 +81,8 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 		BinDir:   o.binDir,
 		Port:     o.port,
 		Progress: prefixWriter{w: out},
+
+		APIServerProfiling: o.profiling,
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,10 @@ type Config struct {
 	Progress io.Writer
 	// StartTimeout bounds how long Start waits for the API server. Default 60s.
 	StartTimeout time.Duration
+	// APIServerProfiling serves the API server's /debug/pprof endpoints (to
+	// the admin user only, as RBAC allows nobody else), for finding out where
+	// its CPU goes under load. Off by default, as in a production cluster.
+	APIServerProfiling bool
 }
 
 // Cluster is a running local control plane.
@@ -194,7 +198,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		// The only address is loopback, which the kubernetes Service's
 		// endpoints may not hold; nothing in the local cluster needs them.
 		"--endpoint-reconciler-type=none",
-		"--profiling=false",
+		"--profiling="+strconv.FormatBool(c.cfg.APIServerProfiling),
 	)
 	if err != nil {
 		return err

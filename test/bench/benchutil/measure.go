@@ -154,9 +154,11 @@ const (
 func (u *Up) Measure(tb testing.TB, work func()) Phase {
 	tb.Helper()
 	before := u.Snapshot(tb)
+	stopProfile := u.profile(tb)
 	start := time.Now()
 	work()
 	took := time.Since(start)
+	stopProfile()
 	after := u.Settle(tb)
 	p := after.Sub(before)
 	p.Took, p.Span = took, after.At.Sub(before.At)

@@ -37,6 +37,7 @@ type Up struct {
 
 	metrics *http.Client // reaches the API server's /metrics
 	host    string
+	phases  int // measured phases so far, to name their profiles
 	peer    *os.Process // a peer controller whose CPU snapshots include
 
 	mu   sync.Mutex
@@ -65,6 +66,7 @@ func StartUp(tb testing.TB, subsystems ...string) *Up {
 		args = append(args, "--subsystems", strings.Join(subsystems, ","))
 	}
 	args = append(args, strings.Fields(os.Getenv(UpArgsEnv))...)
+	args = append(args, profileFlags()...)
 	cmd := exec.Command(filepath.Join(bin, "strata"), args...)
 	// An interrupted benchmark must not leave the cluster running: the
 	// kernel stops strata up (gracefully, SIGTERM) when the benchmark dies.
