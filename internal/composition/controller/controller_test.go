@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -218,7 +219,7 @@ func TestClaimLifecycle(t *testing.T) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1ObjectMeta("team-a")}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	apply(t, `
+	created := apply(t, `
 apiVersion: test.strata.dev/v1alpha1
 kind: App
 metadata: {name: shop, namespace: team-a}
@@ -226,6 +227,15 @@ spec:
   message: hello
   writeConnectionSecretToRef: {name: shop-conn}
 `)
+	// The claim reads as in progress from the start (its kind's default
+	// status), before the controller has written anything, so kstatus
+	// (kubectl wait, a Sync's health check) never takes it for done.
+	if s, r, _ := condition(created, "Ready"); s != "False" || r != "Creating" {
+		t.Errorf("new claim: Ready=%s %s, want False Creating", s, r)
+	}
+	if res, err := kstatus.Compute(created); err != nil || res.Status != kstatus.InProgressStatus {
+		t.Errorf("new claim: kstatus %v %v, want InProgress", res, err)
+	}
 	xrName := controller.XRName("team-a", "shop")
 	// db is created first and web waits for it.
 	eventually(t, 30*time.Second, "claim waits for db", func() error {

@@ -47,6 +47,11 @@ func readConds(u *unstructured.Unstructured) *condObj {
 		}
 		var cond metav1.Condition
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &cond); err == nil {
+			if cond.LastTransitionTime.IsZero() {
+				// A condition from the claim kind's default status
+				// (xrd.newClaimStatus) has held since the claim was made.
+				cond.LastTransitionTime = u.GetCreationTimestamp()
+			}
 			c.conds = append(c.conds, cond)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/cel"
+	"github.com/strata-dev/strata/internal/conditions"
 	apiservercel "k8s.io/apiserver/pkg/cel"
 )
 
@@ -61,6 +62,31 @@ func conditionsSchema() apiextensionsv1.JSONSchemaProps {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// newClaimStatus is the claim kind's default status: a claim the claim
+// controller has not written status for yet (status cannot be set on create)
+// reads as Ready=False and Reconciling=True, reason Creating, so kstatus and
+// `kubectl get` see it as in progress from the moment it exists. The API
+// server fills the default in when it reads the claim (from the request or
+// from etcd), so this costs no write. Without it a claim would read as
+// Current until its first status write, and the controller would have to
+// write that status early (Options.ClaimGrace) for every claim whose
+// composite resource is slow to report. lastTransitionTime is left out (a
+// default is a constant); the controller reads a missing one as the claim's
+// creation time. Claims whose status schema requires fields get no default
+// (it would not validate) and keep the early write.
+var newClaimStatus = mustJSON(map[string]any{"conditions": []map[string]string{
+	{"type": conditions.Ready, "status": string(metav1.ConditionFalse), "reason": conditions.ReasonCreating, "message": "waiting for the composite resource to report"},
+	{"type": conditions.Reconciling, "status": string(metav1.ConditionTrue), "reason": conditions.ReasonCreating, "message": "waiting for the composite resource to report"},
+}})
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func reservedSpec(claim bool) map[string]apiextensionsv1.JSONSchemaProps {
 	m := map[string]apiextensionsv1.JSONSchemaProps{
@@ -138,6 +164,9 @@ func objectSchema(v *v1alpha1.CompositeResourceDefinitionVersion, claim bool) (*
 			return nil, fmt.Errorf("version %s: status.%s is reserved by Strata", v.Name, k)
 		}
 		status.Properties[k] = p
+	}
+	if claim && status.Default == nil && len(status.Required) == 0 {
+		status.Default = &apiextensionsv1.JSON{Raw: newClaimStatus}
 	}
 	out := &apiextensionsv1.JSONSchemaProps{
 		Type:        "object",

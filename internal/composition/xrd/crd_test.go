@@ -1,6 +1,7 @@
 package xrd
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -81,6 +82,48 @@ func TestCRDs(t *testing.T) {
 	}
 	if _, err := XRType(x); err != nil {
 		t.Errorf("XRType: %v", err)
+	}
+}
+
+// TestNewClaimStatus: a claim kind defaults its status to Ready=False and
+// Reconciling=True (reason Creating), so a claim reads as in progress before
+// the controller first writes its status; an XR kind, or a claim kind whose
+// status schema requires a field (the default would not validate), has no
+// such default.
+func TestNewClaimStatus(t *testing.T) {
+	type cond struct{ Type, Status, Reason string }
+	for name, tc := range map[string]struct {
+		schema string
+		claim  bool
+		want   []cond
+	}{
+		"claim": {schema: "{type: object, properties: {status: {type: object, properties: {url: {type: string}}}}}", claim: true,
+			want: []cond{{"Ready", "False", "Creating"}, {"Reconciling", "True", "Creating"}}},
+		"claim without a status schema": {schema: "{type: object}", claim: true,
+			want: []cond{{"Ready", "False", "Creating"}, {"Reconciling", "True", "Creating"}}},
+		"XR":                           {schema: "{type: object}"},
+		"claim with a required status": {schema: "{type: object, properties: {status: {type: object, required: [url], properties: {url: {type: string}}}}}", claim: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			x := xrd(t, tc.schema)
+			crd, err := CompositeCRD(x)
+			if tc.claim {
+				crd, err = ClaimCRD(x)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			def := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Default
+			var got struct{ Conditions []cond }
+			if def != nil {
+				if err := json.Unmarshal(def.Raw, &got); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := cmp.Diff(tc.want, got.Conditions); d != "" {
+				t.Errorf("default status conditions (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
