@@ -22,6 +22,8 @@ import (
 // exercise the install's RBAC, whose secrets rules grant
 // serviceaccounts/token create.)
 func TestVaultKubernetesAuth(t *testing.T) {
+	t.Parallel() // after the package's other tests, as TestVaultSecrets says
+	vs := vaulttest.Start(t)
 	dir := t.TempDir()
 	startUp(t, dir)
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
@@ -29,7 +31,6 @@ func TestVaultKubernetesAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := kubernetes.NewForConfigOrDie(cfg)
-	vs := vaulttest.Start(t)
 	vs.KubernetesAuth(t, cfg, "kubernetes", "vault-auth")
 	vs.Policy(t, "team-a", "secret/data/team-a/*", "secret/metadata/team-a/*")
 	vaulttest.EnsureNamespace(t, cs, "team-a")
