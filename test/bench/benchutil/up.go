@@ -37,7 +37,7 @@ type Up struct {
 
 	metrics *http.Client // reaches the API server's /metrics
 	host    string
-	phases  int // measured phases so far, to name their profiles
+	phases  int         // measured phases so far, to name their profiles
 	peer    *os.Process // a peer controller whose CPU snapshots include
 
 	mu   sync.Mutex
