@@ -22,6 +22,11 @@ import (
 )
 
 const (
+	// localControllerQPS and localControllerBurst are the client limits of
+	// kube-controller-manager and kube-scheduler.
+	localControllerQPS   = "500"
+	localControllerBurst = "1000"
+
 	serviceCIDR = "10.0.0.0/24"
 	serviceIP   = "10.0.0.1"
 	// NodeName is the name of the simulated node kwok manages.
@@ -229,6 +234,12 @@ func (c *Cluster) startControllers(_ context.Context) error {
 		"--cluster-signing-key-file="+c.pki.caKey(),
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--concurrent-gc-syncs=5",
+		// Its client's default, 20 requests per second, made a hundred
+		// Deployments' pods wait on kube-controller-manager itself rather
+		// than on the API server (whose priority and fairness queues
+		// protect it); so does the scheduler's 50 for their bindings.
+		"--kube-api-qps="+localControllerQPS,
+		"--kube-api-burst="+localControllerBurst,
 		"--profiling=false",
 	); err != nil {
 		return err
@@ -237,6 +248,8 @@ func (c *Cluster) startControllers(_ context.Context) error {
 		"--kubeconfig="+kc("system:kube-scheduler"),
 		"--secure-port=0",
 		"--leader-elect=false",
+		"--kube-api-qps="+localControllerQPS,
+		"--kube-api-burst="+localControllerBurst,
 		"--profiling=false",
 	); err != nil {
 		return err
