@@ -55,6 +55,10 @@ type Options struct {
 	DefaultServiceAccount string
 	// Workers is the number of Rollouts reconciled at once.
 	Workers int
+
+	// wrapTenant, when set, wraps every tenant client: tests use it to
+	// stand another writer between a read and a write.
+	wrapTenant func(client.Client) client.Client
 }
 
 // Reconciler runs Rollouts.
@@ -132,7 +136,11 @@ func (r *Reconciler) rolloutsNaming(ctx context.Context, index string, o client.
 // tenantClient is a client acting as the Rollout's service account (or the
 // manager's own, uncached, without one).
 func (r *Reconciler) tenantClient(ro *deliveryv1.Rollout) (client.Client, error) {
-	return r.clients.For(tenant.User(ro.Namespace, ro.Spec.ServiceAccountName, r.opts.DefaultServiceAccount))
+	c, err := r.clients.For(tenant.User(ro.Namespace, ro.Spec.ServiceAccountName, r.opts.DefaultServiceAccount))
+	if err != nil || r.opts.wrapTenant == nil {
+		return c, err
+	}
+	return r.opts.wrapTenant(c), nil
 }
 
 // scope is what one reconcile of a Rollout works on.
@@ -218,7 +226,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	h := patch.NewHelper(r.client, ro)
 	conditions.EnsureInitialized(ro)
+	stale := false
 	defer func() {
+		if stale {
+			return
+		}
 		// status.aborted and the handled requests are what later
 		// reconciles decide from: a write based on a stale read must not
 		// replace them.
@@ -233,6 +245,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		if errors.Is(err, errDone) {
 			break
 		}
+		if isStale(err) {
+			// A ReplicaSet, Service or route changed since the cache
+			// read it. Nothing is reported: the status of this reconcile
+			// would be half-done (a step started whose replicas were
+			// not set), and the next one, from a fresh read, decides the
+			// same again.
+			stale = true
+			log.V(1).Info("an object changed since it was read; starting again from a fresh read", "error", err.Error())
+			return ctrl.Result{}, err
+		}
 		if err != nil {
 			return r.fail(s, err)
 		}
@@ -242,6 +264,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		ro.Status.HandledRequests = s.handled
 	}
 	return ctrl.Result{RequeueAfter: s.requeue}, nil
+}
+
+// isStale reports whether err is a write refused because the object
+// changed since it was read (the optimistic lock of a merge patch): a
+// retry, not a failure to report.
+func isStale(err error) bool {
+	return err != nil && !kitreconcile.IsTerminal(err) && apierrors.IsConflict(err)
 }
 
 // fail records a phase's error: a user error stalls the Rollout, anything
