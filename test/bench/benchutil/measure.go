@@ -29,7 +29,7 @@ type Snapshot struct {
 	APIServerCPU float64 // process_cpu_seconds_total of the API server's /metrics
 	EtcdCPU      float64 // /proc/<etcd>/stat
 	StrataCPU    float64 // /proc/<strata up>/stat
-	PeerCPU      float64 // /proc/<peer>/stat of a watched peer (kro), if any
+	PeerCPU      float64 // /proc/<pid>/stat of the running peers (kro, shard managers), summed
 }
 
 // Phase is one measured step of a benchmark: how long it took and what it
@@ -91,8 +91,11 @@ func (u *Up) Snapshot(tb testing.TB) Snapshot {
 	s := Snapshot{At: time.Now(), Writes: WritesOf(samples), APIServerCPU: Value(samples, "process_cpu_seconds_total")}
 	s.StrataCPU = pidCPU(u.cmd.Process.Pid)
 	s.EtcdCPU = pidCPU(u.child("etcd"))
-	if u.peer != nil {
-		s.PeerCPU = pidCPU(u.peer.Pid)
+	u.mu.Lock()
+	peers := append([]*os.Process(nil), u.peers...)
+	u.mu.Unlock()
+	for _, p := range peers {
+		s.PeerCPU += pidCPU(p.Pid)
 	}
 	return s
 }

@@ -12,9 +12,11 @@ import (
 	"time"
 )
 
-// Peer is another engine's controller (kro) run against the same cluster,
-// so its figures come from the same run as Strata's.
+// Peer is a controller process run against the same cluster: another
+// engine's (kro), so its figures come from the same run as Strata's, or a
+// `strata manager` of one shard.
 type Peer struct {
+	up   *Up
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  string
@@ -30,7 +32,10 @@ func (u *Up) StartPeer(tb testing.TB, binary string, args ...string) *Peer {
 	if _, err := os.Stat(bin); err != nil {
 		tb.Fatalf("%s not found: run `make bench` (it builds the benchmark peers with test/tools/build.sh)", bin)
 	}
-	log := filepath.Join(u.dir, "logs", binary+".log")
+	u.mu.Lock()
+	u.started++
+	log := filepath.Join(u.dir, "logs", fmt.Sprintf("%s-%d.log", binary, u.started))
+	u.mu.Unlock()
 	f, err := os.Create(log)
 	if err != nil {
 		tb.Fatal(err)
@@ -42,9 +47,11 @@ func (u *Up) StartPeer(tb testing.TB, binary string, args ...string) *Peer {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("cannot start %s: %v", bin, err)
 	}
-	p := &Peer{cmd: cmd, done: make(chan struct{}), log: log}
+	p := &Peer{up: u, cmd: cmd, done: make(chan struct{}), log: log}
 	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.done) }()
-	u.peer = cmd.Process
+	u.mu.Lock()
+	u.peers = append(u.peers, cmd.Process)
+	u.mu.Unlock()
 	tb.Cleanup(p.Stop)
 	return p
 }
@@ -64,8 +71,24 @@ func (p *Peer) Exited() (bool, string) {
 	}
 }
 
-// Stop interrupts the peer and waits for it, killing it after 30 s.
+// Logged says whether the peer's output so far contains s.
+func (p *Peer) Logged(s string) bool {
+	data, _ := os.ReadFile(p.log)
+	return strings.Contains(string(data), s)
+}
+
+// Stop interrupts the peer and waits for it, killing it after 30 s; the
+// cluster's snapshots leave it out from then on (measure a phase with the
+// same peers running at its start and end).
 func (p *Peer) Stop() {
+	p.up.mu.Lock()
+	for i, q := range p.up.peers {
+		if q == p.cmd.Process {
+			p.up.peers = append(p.up.peers[:i], p.up.peers[i+1:]...)
+			break
+		}
+	}
+	p.up.mu.Unlock()
 	select {
 	case <-p.done:
 		return

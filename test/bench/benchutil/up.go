@@ -37,8 +37,9 @@ type Up struct {
 
 	metrics *http.Client // reaches the API server's /metrics
 	host    string
-	phases  int         // measured phases so far, to name their profiles
-	peer    *os.Process // a peer controller whose CPU snapshots include
+	phases  int           // measured phases so far, to name their profiles
+	peers   []*os.Process // peer controllers whose CPU snapshots include (summed)
+	started int           // peers started, to name their logs
 
 	mu   sync.Mutex
 	tail []string // the last lines of output

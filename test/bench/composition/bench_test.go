@@ -278,6 +278,8 @@ type claims struct {
 	ns  string
 	// composed selects the composed ConfigMaps.
 	composed func(cm *unstructured.Unstructured) bool
+	// labels, when set, gives claim i its labels (a shard's key).
+	labels func(i int) map[string]string
 }
 
 func (cs claims) object(i int) *unstructured.Unstructured {
@@ -297,7 +299,7 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 		b.Fatal(err)
 	}
 	unit := "claim"
-	if who != "Strata" {
+	if !strings.HasPrefix(who, "Strata") {
 		unit = "instance"
 	}
 	row := func(step string, p, bound benchutil.Phase, what string) benchutil.Row {
@@ -318,6 +320,9 @@ func (cs claims) run(b *testing.B, up *benchutil.Up, who string, n int, lb bench
 		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
 			u := cs.object(i)
 			u.Object["spec"] = map[string]any{"value": "v1"}
+			if cs.labels != nil {
+				u.SetLabels(cs.labels(i))
+			}
 			return cs.c.Create(ctx, u)
 		})
 		benchutil.WaitUntilEvery(b, 30*time.Minute, poll, who+" claims Ready", func() (bool, string) {

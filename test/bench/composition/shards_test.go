@@ -1,0 +1,141 @@
+package composition
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/test/bench/benchutil"
+)
+
+// shardKeys are the values of kubeclient.ShardLabel the claims get, in turn.
+var shardKeys = []string{"a", "b"}
+
+// BenchmarkShards runs the composition workload (N claims × 3 ConfigMaps,
+// created, updated and deleted in bursts) twice in one cluster: once with
+// one `strata manager` process reconciling every claim, then with one
+// process per shard (--watch-label-selector on sharding.strata.dev/key),
+// the claims labelled with the shards' keys in turn. The two runs and the
+// lower bound share the API server, so the ratio between them is what a
+// second shard buys on this machine.
+func BenchmarkShards(b *testing.B) {
+	load := benchutil.LoadAverage()
+	// The cluster's own manager runs a subsystem that never sees a claim;
+	// the composition engine runs in the shard processes.
+	up := benchutil.StartUp(b, "notification")
+	cl := &cluster{Up: up, c: up.Unthrottled(b)}
+	n := benchutil.Sizes("1000")[0]
+
+	all := fmt.Sprintf("%s in (%s)", kubeclient.ShardLabel, strings.Join(shardKeys, ","))
+	one := startShards(b, cl, all)
+	for _, y := range []string{xrdYAML, compositionYAML} {
+		apply(b, cl.c, y)
+	}
+	waitServed(b, cl.c, claimGVK, "bench")
+	lb := cl.MeasureLowerBound(b, fmt.Sprintf("lower-bound-shards-%d", n), 4*n)
+
+	var rows []benchutil.Row
+	var rss []string
+	b.Run(fmt.Sprintf("1-manager/N=%d", n), func(b *testing.B) {
+		rows = append(rows, runSharded(b, cl, n, lb, "Strata, 1 manager", "shards-1")...)
+		rss = append(rss, peakRSS("1 manager", one))
+	})
+	stopShards(one)
+	var selectors []string
+	for _, k := range shardKeys {
+		selectors = append(selectors, fmt.Sprintf("%s=%s", kubeclient.ShardLabel, k))
+	}
+	two := startShards(b, cl, selectors...)
+	b.Run(fmt.Sprintf("%d-shards/N=%d", len(shardKeys), n), func(b *testing.B) {
+		rows = append(rows, runSharded(b, cl, n, lb, fmt.Sprintf("Strata, %d shards", len(shardKeys)), "shards-2")...)
+		rss = append(rss, peakRSS(fmt.Sprintf("%d shards", len(shardKeys)), two))
+	})
+	stopShards(two)
+	for _, r := range rows {
+		r.Print()
+	}
+	if err := writeShards(load, n, rows, rss); err != nil {
+		b.Error(err)
+	}
+}
+
+// startShards starts a `strata manager` running the composition engine for
+// each selector, and waits until each holds its shard's lease.
+func startShards(b *testing.B, cl *cluster, selectors ...string) []*benchutil.Peer {
+	var out []*benchutil.Peer
+	for _, sel := range selectors {
+		out = append(out, cl.StartPeer(b, "strata", "manager", "--subsystems", "composition",
+			"--watch-label-selector", sel, "--leader-election-namespace", "kube-system",
+			"--metrics-bind-address", "0", "--health-probe-bind-address", "0"))
+	}
+	benchutil.WaitUntil(b, 2*time.Minute, "every shard's manager leading", func() (bool, string) {
+		for i, p := range out {
+			if done, log := p.Exited(); done {
+				b.Fatalf("the manager of shard %q exited; its last output:\n%s", selectors[i], log)
+			}
+			if !p.Logged("Successfully acquired lease") {
+				return false, fmt.Sprintf("shard %q has no lease yet", selectors[i])
+			}
+		}
+		return true, ""
+	})
+	return out
+}
+
+func stopShards(ps []*benchutil.Peer) {
+	for _, p := range ps {
+		p.Stop()
+	}
+}
+
+func peakRSS(what string, ps []*benchutil.Peer) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%.0f", p.PeakRSSMiB()))
+	}
+	return fmt.Sprintf("%s: %s MiB", what, strings.Join(parts, " + "))
+}
+
+func runSharded(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound, who, ns string) []benchutil.Row {
+	cs := claims{c: cl.c, gvk: claimGVK, ns: ns,
+		composed: func(cm *unstructured.Unstructured) bool {
+			_, ok := cm.GetLabels()["strata.dev/composite"]
+			return ok
+		},
+		labels: func(i int) map[string]string {
+			return map[string]string{kubeclient.ShardLabel: shardKeys[i%len(shardKeys)]}
+		},
+	}
+	return cs.run(b, cl.Up, who, n, lb)
+}
+
+// writeShards replaces the shards section of docs/benchmarks.md.
+func writeShards(load string, n int, rows []benchutil.Row, rss []string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "## Composition engine, sharded\n\n")
+	fmt.Fprintf(&s, "`make bench` (`BenchmarkShards` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	fmt.Fprintf(&s, "The composition workload above (N=%d claims of three ConfigMaps; create, update, delete in bursts of %d workers), run twice\n", n, benchutil.Workers)
+	fmt.Fprintf(&s, "in one local cluster: first by one `strata manager --subsystems composition --watch-label-selector '%s in (%s)'`\n", kubeclient.ShardLabel, strings.Join(shardKeys, ","))
+	fmt.Fprintf(&s, "process, then by %d such processes, one per shard (`--watch-label-selector %s=<key>`, each with its own\n", len(shardKeys), kubeclient.ShardLabel)
+	fmt.Fprintf(&s, "leader election). Claim i carries `%s: %s[i mod %d]`. Controller CPU is the manager processes' together.\n\n", kubeclient.ShardLabel, strings.Join(shardKeys, "/"), len(shardKeys))
+	s.WriteString(benchutil.Table(rows))
+	s.WriteString("\n")
+	for _, l := range rss {
+		fmt.Fprintf(&s, "- Manager peak RSS, %s.\n", l)
+	}
+	for i := 0; i < 3 && i+3 < len(rows); i++ {
+		one, two := rows[i], rows[i+3]
+		if one.Phase.Took > 0 {
+			fmt.Fprintf(&s, "- %s: %s %.1f s, %s %.1f s (%.2f× the one manager's time).\n", one.Step, one.Who, one.Phase.Took.Seconds(), two.Who, two.Phase.Took.Seconds(), two.Phase.Took.Seconds()/one.Phase.Took.Seconds())
+		}
+	}
+	return benchutil.WriteSection("shards-bench", s.String())
+}
