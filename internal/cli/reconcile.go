@@ -55,6 +55,7 @@ Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
+			want := ""
 			if withSource {
 				kind, _, _ := unstructured.NestedString(u.Object, "spec", "sourceRef", "kind")
 				name, _, _ := unstructured.NestedString(u.Object, "spec", "sourceRef", "name")
@@ -72,20 +73,22 @@ Exit status: 0 Ready, 1 not Ready, 2 error (including the timeout).`,
 				if err != nil {
 					return &ExitError{Code: 2, Err: err}
 				}
-				want := remoteRevision(ctx, cmd, k, src)
-				ready, err := reconcileAndWait(ctx, cmd, k, src, sm, want)
+				ready, srcRev, err := reconcileAndWait(ctx, cmd, k, src, sm, remoteRevision(ctx, cmd, k, src))
 				if err != nil {
 					return &ExitError{Code: 2, Err: err}
 				}
 				if !ready {
 					return &ExitError{Code: 1}
 				}
+				// The Sync is done once it has applied what its source
+				// just fetched, not when it finishes a reconcile that
+				// began before the new artifact reached it.
+				want = srcRev
 			}
-			want := ""
 			if m.GroupVersionKind.Group == gitopsv1.GroupVersion.Group && m.GroupVersionKind.Kind == "GitRepository" {
 				want = remoteRevision(ctx, cmd, k, u)
 			}
-			ready, err := reconcileAndWait(ctx, cmd, k, u, m, want)
+			ready, _, err := reconcileAndWait(ctx, cmd, k, u, m, want)
 			if err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
@@ -137,12 +140,12 @@ func remoteRevision(ctx context.Context, cmd *cobra.Command, k *kube, u *unstruc
 // request (and, when wantRevision is set, for status.artifact.revision to
 // reach it or Ready to turn False), prints the outcome and reports whether u
 // ended Ready.
-func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstructured.Unstructured, m *meta.RESTMapping, wantRevision string) (bool, error) {
+func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstructured.Unstructured, m *meta.RESTMapping, wantRevision string) (bool, string, error) {
 	ri := k.resource(m, u.GetNamespace())
 	requested := time.Now().UTC().Format(time.RFC3339Nano)
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{reconcileRequestAnnotation: requested}}})
 	if _, err := ri.Patch(ctx, u.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return false, fmt.Errorf("cannot annotate %s %s: %w", m.GroupVersionKind.Kind, u.GetName(), err)
+		return false, "", fmt.Errorf("cannot annotate %s %s: %w", m.GroupVersionKind.Kind, u.GetName(), err)
 	}
 	kind := m.GroupVersionKind.Kind
 	fmt.Fprintf(cmd.OutOrStdout(), "► reconcile requested for %s %s\n", kind, objectName(u))
@@ -170,8 +173,7 @@ func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstr
 		}
 		st, _, _ := condition(got, "Ready")
 		if wantRevision != "" && st == "True" {
-			rev, _, _ := unstructured.NestedString(got.Object, "status", "artifact", "revision")
-			return rev == wantRevision, nil
+			return revisionOf(got) == wantRevision, nil
 		}
 		return st != "Unknown", nil
 	})
@@ -181,22 +183,29 @@ func reconcileAndWait(ctx context.Context, cmd *cobra.Command, k *kube, u *unstr
 			st, reason, m := condition(last, "Ready")
 			msg = fmt.Sprintf(" (Ready %s %s: %s)", st, reason, m)
 		}
-		return false, fmt.Errorf("%s %s: reconcile not finished%s: %w", kind, objectName(u), msg, err)
+		return false, "", fmt.Errorf("%s %s: reconcile not finished%s: %w", kind, objectName(u), msg, err)
 	}
 	st, reason, msg := condition(last, "Ready")
 	mark := "✔"
 	if st != "True" {
 		mark = "✗"
 	}
-	rev, _, _ := unstructured.NestedString(last.Object, "status", "lastAppliedRevision")
-	if rev == "" {
-		rev, _, _ = unstructured.NestedString(last.Object, "status", "artifact", "revision")
-	}
+	rev := revisionOf(last)
+	shown := ""
 	if rev != "" {
-		rev = " revision " + rev
+		shown = " revision " + rev
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s%s: Ready %s %s: %s\n", mark, kind, objectName(u), rev, st, reason, msg)
-	return st == "True", nil
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s%s: Ready %s %s: %s\n", mark, kind, objectName(u), shown, st, reason, msg)
+	return st == "True", rev, nil
+}
+
+// revisionOf is what a Sync last applied or a source last stored.
+func revisionOf(u *unstructured.Unstructured) string {
+	rev, _, _ := unstructured.NestedString(u.Object, "status", "lastAppliedRevision")
+	if rev == "" {
+		rev, _, _ = unstructured.NestedString(u.Object, "status", "artifact", "revision")
+	}
+	return rev
 }
 
 func objectName(u *unstructured.Unstructured) string {
