@@ -81,7 +81,7 @@ TEST_PKGS := ./test/e2e ./...
 test: tools-core build lint verify ## Everything: unit, integration (real API server) and e2e tests.
 	@mkdir -p build; echo "tools: building $(LATE_TOOLS) beside the tests (log: build/tools.log)"
 	@nice -n 5 test/tools/build.sh $(BIN) $(LATE_TOOLS) >build/tools.log 2>&1 & bg=$$!; rc=0; \
-	STRATA_TOOLS_WAIT=1 $(GO) test -count=1 -timeout 40m $(TEST_PKGS) || rc=$$?; \
+	STRATA_TOOLS_WAIT=1 $(GO) test -count=1 -timeout 50m $(TEST_PKGS) || rc=$$?; \
 	if ! wait $$bg; then echo "tools: the background build failed:"; cat build/tools.log; rc=1; fi; \
 	grep '^tools: built' build/tools.log || true; exit $$rc
 
