@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/strata-dev/strata/internal/testenv"
 )
@@ -81,6 +82,13 @@ func WritesTable(rows []Row) string {
 }
 
 func numCPU() int { return runtime.NumCPU() }
+
+// Heading is the start of a benchmark's section of docs/benchmarks.md: its
+// title, which benchmark wrote it and when, and the machine it ran on.
+func Heading(title, bench, pkg, load string) string {
+	return fmt.Sprintf("## %s\n\n`make bench` (`%s` in `%s`), written by the benchmark on %s.\nMachine: %s. One run.\n\n",
+		title, bench, pkg, time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine(load))
+}
 
 // WriteSection replaces the part of docs/benchmarks.md between
 // `<!-- name:start -->` and `<!-- name:end -->` with body, or appends it.

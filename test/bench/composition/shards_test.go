@@ -128,9 +128,7 @@ func writeShards(load string, n int, rows []benchutil.Row, rss []string) error {
 		return nil
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "## Composition engine, sharded\n\n")
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkShards` in `test/bench/composition`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	s.WriteString(benchutil.Heading("Composition engine, sharded", "BenchmarkShards", "test/bench/composition", load))
 	fmt.Fprintf(&s, "The composition workload above (N=%d claims of three ConfigMaps; create, update, delete in bursts of %d workers), run three\n", n, benchutil.Workers)
 	fmt.Fprintf(&s, "times in one local cluster: by one `strata manager --subsystems composition --watch-label-selector '%s in (%s)'`\n", kubeclient.ShardLabel, strings.Join(shardKeys, ","))
 	fmt.Fprintf(&s, "process, then by %d such processes, one per shard (`--watch-label-selector %s=<key>`, each with its own\n", len(shardKeys), kubeclient.ShardLabel)

@@ -212,9 +212,7 @@ func writeResults(load string, upArgs []string, rows []benchutil.Row, rss map[st
 		return nil
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "## Delivery\n\n")
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkDelivery` in `test/bench/delivery`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	s.WriteString(benchutil.Heading("Delivery", "BenchmarkDelivery", "test/bench/delivery", load))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems gitops%s`), one GitRepository (a local repository) per workload; the Syncs\n", benchutil.ExtraFlags(upArgs))
 	fmt.Fprintf(&s, "are created in one burst by %d workers, each applying a path of its own (a ServiceAccount, a ConfigMap, a headless\n", benchutil.Workers)
 	fmt.Fprintf(&s, "Service and a Deployment of 0 replicas per app), until every Sync is Ready. The lower bound is the same API server, in\n")

@@ -230,9 +230,7 @@ func writeResults(load string, upArgs []string, rows []benchutil.Row, rss map[st
 		return nil
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "## Managed resources\n\n")
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkManaged` in `test/bench/managed`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	s.WriteString(benchutil.Heading("Managed resources", "BenchmarkManaged", "test/bench/managed", load))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems provider-nop,provider-sql%s`); N resources created in one burst by %d workers\n", benchutil.ExtraFlags(upArgs), benchutil.Workers)
 	fmt.Fprintf(&s, "(a client that is not throttled), until every one is `Ready`; then all deleted until gone. Lower bound for NopResources:\n")
 	fmt.Fprintf(&s, "the same API server, in the same run, creating (deleting) N ConfigMaps through the unthrottled client (QPS %d, burst %d,\n", benchutil.UnthrottledQPS, benchutil.UnthrottledBurst)

@@ -212,9 +212,7 @@ func BenchmarkRollout(b *testing.B) {
 	b.ReportMetric(ownPerStep, "own-writes/Rollout/step")
 
 	var s strings.Builder
-	fmt.Fprintf(&s, "## Progressive delivery\n\n")
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkRollout` in `test/bench/rollout`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	s.WriteString(benchutil.Heading("Progressive delivery", "BenchmarkRollout", "test/bench/rollout", load))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems delivery%s`): %d Deployments of %d replicas (kwok pods), each with a Service and a\n", benchutil.ExtraFlags(up.Args), n, replicas)
 	fmt.Fprintf(&s, "Rollout of 3 steps (setWeight 25, pause %s, setWeight 75, then promotion), all Healthy; then %d workers change every\n", pause, benchutil.Workers)
 	fmt.Fprintf(&s, "template in one burst, until every Rollout is Healthy on the new revision. A step's time is from the step before it (the\n")

@@ -271,9 +271,7 @@ func writeResults(load string, upArgs []string, results []result) error {
 	}
 	lim := secretscontroller.DefaultClientLimit
 	var s strings.Builder
-	fmt.Fprintf(&s, "## External secrets\n\n")
-	fmt.Fprintf(&s, "`make bench` (`BenchmarkExternalSecrets` in `test/bench/secrets`), written by the benchmark on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&s, "Machine: %s. One run.\n\n", benchutil.Machine(load))
+	s.WriteString(benchutil.Heading("External secrets", "BenchmarkExternalSecrets", "test/bench/secrets", load))
 	fmt.Fprintf(&s, "A local cluster (`strata up --subsystems secrets%s`, controller client QPS %g, burst %d). For each store, in its own\n", benchutil.ExtraFlags(upArgs), lim.QPS, lim.Burst)
 	fmt.Fprintf(&s, "namespace: one SecretStore (rate limit raised to %d/s so the store's limiter is not what is measured), then N\n", storeQPS)
 	fmt.Fprintf(&s, "ExternalSecrets (one key each, `refreshInterval: 1h`) created in one burst by %d workers, until every one is `Ready`\n", benchutil.Workers)
