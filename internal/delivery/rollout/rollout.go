@@ -245,7 +245,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		if errors.Is(err, errDone) {
 			break
 		}
-		if isStale(err) {
+		if kitreconcile.IsStale(err) {
 			// A ReplicaSet, Service or route changed since the cache
 			// read it. Nothing is reported: the status of this reconcile
 			// would be half-done (a step started whose replicas were
@@ -264,13 +264,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		ro.Status.HandledRequests = s.handled
 	}
 	return ctrl.Result{RequeueAfter: s.requeue}, nil
-}
-
-// isStale reports whether err is a write refused because the object
-// changed since it was read (the optimistic lock of a merge patch): a
-// retry, not a failure to report.
-func isStale(err error) bool {
-	return err != nil && !kitreconcile.IsTerminal(err) && apierrors.IsConflict(err)
 }
 
 // fail records a phase's error: a user error stalls the Rollout, anything

@@ -40,6 +40,7 @@ import (
 	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // Labels Strata puts on every object a Sync applies; prune deletes only
@@ -655,7 +656,7 @@ func (r *SyncReconciler) recordInventory(ctx context.Context, sc *syncScope, rev
 	s.Status.Inventory = toInventory(entries)
 	if err := sc.status.Status(ctx, s, patch.WithOptimisticLock()); err != nil {
 		s.Status.Inventory = prev
-		if apierrors.IsConflict(err) {
+		if kitreconcile.IsStale(err) {
 			sc.log.V(1).Info("Sync changed since it was read; starting again from a fresh read")
 			sc.stale = err
 			return err

@@ -1,6 +1,8 @@
-// Package reconcile holds the requeue and user-error helpers every Strata
-// controller shares: one Jitter for periodic requeues, and Terminal/ReasonOf
-// for errors only the user can fix (controller-runtime does not retry them,
-// and the controller marks the object Stalled with the reason given). It
-// knows nothing about any subsystem, object kind or condition type.
+// Package reconcile holds the requeue, user-error and stale-read helpers
+// every Strata controller shares: one Jitter for periodic requeues,
+// Terminal/ReasonOf for errors only the user can fix (controller-runtime does
+// not retry them, and the controller marks the object Stalled with the reason
+// given), and IsStale for a write refused because its read was old (retried
+// from a fresh read, not reported). It knows nothing about any subsystem,
+// object kind or condition type.
 package reconcile

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -87,4 +89,28 @@ func ReasonOf(err error) string {
 		return r.reason
 	}
 	return ""
+}
+
+// IsStale reports whether err is a write the API server refused because the
+// object changed since it was read (a 409 Conflict from an optimistic lock or
+// a delete precondition): the reconcile should start again from a fresh read
+// and report nothing, since what it decided came from an old state. A
+// server-side apply that conflicts with another field manager is also a 409,
+// but it is not stale: a fresh read decides the same, so it is reported (it
+// carries a FieldManagerConflict cause). A Terminal error is never stale.
+func IsStale(err error) bool {
+	if err == nil || IsTerminal(err) || !apierrors.IsConflict(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if d := status.Status().Details; d != nil {
+			for _, c := range d.Causes {
+				if c.Type == metav1.CauseTypeFieldManagerConflict {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/strata-dev/strata/internal/kit/reconcile"
@@ -99,6 +102,36 @@ func TestTerminal(t *testing.T) {
 			}
 			if got := errors.Is(tc.err, cause); got != tc.wrapsCause {
 				t.Errorf("errors.Is(err, cause) = %v, want %v", got, tc.wrapsCause)
+			}
+		})
+	}
+}
+
+func TestIsStale(t *testing.T) {
+	gr := schema.GroupResource{Group: "delivery.strata.dev", Resource: "rollouts"}
+	optimistic := apierrors.NewConflict(gr, "web", errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+	fieldManager := apierrors.NewApplyConflict([]metav1.StatusCause{{
+		Type:    metav1.CauseTypeFieldManagerConflict,
+		Message: `conflict with "kubectl-edit" using v1: .spec.replicas`,
+		Field:   ".spec.replicas",
+	}}, `Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .spec.replicas`)
+	cases := map[string]struct {
+		err  error
+		want bool
+	}{
+		"nil":                                {err: nil, want: false},
+		"an optimistic-lock conflict":        {err: optimistic, want: true},
+		"a wrapped optimistic-lock conflict": {err: fmt.Errorf("cannot patch ReplicaSet web-abc: %w", optimistic), want: true},
+		"an apply conflict with another field manager": {err: fieldManager, want: false},
+		"a terminal error wrapping a conflict":         {err: reconcile.Terminal("Conflict", optimistic), want: false},
+		"a reasoned error wrapping a conflict":         {err: reconcile.Reasoned("ApplyFailed", optimistic), want: true},
+		"not found":                                    {err: apierrors.NewNotFound(gr, "web"), want: false},
+		"a plain error":                                {err: errors.New("connection refused"), want: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := reconcile.IsStale(tc.err); got != tc.want {
+				t.Errorf("IsStale(%v) = %t, want %t", tc.err, got, tc.want)
 			}
 		})
 	}
