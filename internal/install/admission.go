@@ -229,8 +229,11 @@ func ApprovalGateObjects() ([]*unstructured.Unstructured, error) {
 // `strata install` does, for clusters that get Strata's CRDs without the
 // install: `strata up`, `strata manager --install-crds` and the test
 // environments. The CRDs must be installed first. It returns once the API
-// server enforces the Approval policy (it loads policies asynchronously):
-// a dry-run Approval naming another user is refused.
+// server enforces both Deny policies (it loads each policy and binding
+// asynchronously, so one can be enforced a second before the other): a
+// dry-run Approval and a dry-run Promotion naming another user are refused.
+// The Warn policy is applied with them but cannot be probed this way (it
+// warns only a requester without the override verb).
 func ApprovalGate(ctx context.Context, cfg *rest.Config) error {
 	objs, err := ApprovalGateObjects()
 	if err != nil {
@@ -243,30 +246,61 @@ func ApprovalGate(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("cannot build client: %w", err)
 	}
-	probe := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": deliveryGroup + "/v1alpha1", "kind": "Approval",
-		"metadata": map[string]any{"generateName": "strata-policy-probe-", "namespace": metav1.NamespaceDefault},
-		"spec": map[string]any{"stage": "probe", "revision": "0000000", "decision": "Reject",
-			"approver": "strata.dev:not-the-requester"},
-	}}
-	gvr := schema.GroupVersionResource{Group: deliveryGroup, Version: "v1alpha1", Resource: "approvals"}
+	for _, p := range gateProbes() {
+		if err := waitEnforced(ctx, dyn, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gateProbe is an object that only the policy named refuses.
+type gateProbe struct {
+	policy   string
+	resource string
+	obj      *unstructured.Unstructured
+}
+
+// notTheRequester is a user name no requester has.
+const notTheRequester = "strata.dev:not-the-requester"
+
+func gateProbes() []gateProbe {
+	probe := func(kind string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": deliveryGroup + "/v1alpha1", "kind": kind,
+			"metadata": map[string]any{"generateName": "strata-policy-probe-", "namespace": metav1.NamespaceDefault},
+			"spec":     spec,
+		}}
+	}
+	return []gateProbe{
+		{policy: ApprovalPolicyName, resource: "approvals", obj: probe("Approval", map[string]any{
+			"stage": "probe", "revision": "0000000", "decision": "Reject", "approver": notTheRequester})},
+		{policy: PromotionPolicyName, resource: "promotions", obj: probe("Promotion", map[string]any{
+			"stage": "probe", "revision": "0000000", "requestedBy": map[string]any{"username": notTheRequester}})},
+	}
+}
+
+// waitEnforced creates p's object with dry run until the API server refuses
+// it naming p's policy.
+func waitEnforced(ctx context.Context, dyn dynamic.Interface, p gateProbe) error {
+	gvr := schema.GroupVersionResource{Group: deliveryGroup, Version: "v1alpha1", Resource: p.resource}
 	var last error
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		_, last = dyn.Resource(gvr).Namespace(metav1.NamespaceDefault).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		_, last = dyn.Resource(gvr).Namespace(metav1.NamespaceDefault).Create(ctx, p.obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		switch {
 		case last == nil:
 			return false, nil // not enforced yet
-		case strings.Contains(last.Error(), ApprovalPolicyName):
+		case strings.Contains(last.Error(), p.policy):
 			return true, nil
 		case apierrors.IsForbidden(last) || apierrors.IsNotFound(last):
-			// No right to create Approvals, or no default namespace: the
+			// No right to create the kind, or no default namespace: the
 			// policy cannot be probed; applying it is all we can do.
 			return true, nil
 		}
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("the API server does not enforce %s (is ValidatingAdmissionPolicy enabled? last answer: %v): %w", ApprovalPolicyName, last, err)
+		return fmt.Errorf("the API server does not enforce %s (is ValidatingAdmissionPolicy enabled? last answer: %v): %w", p.policy, last, err)
 	}
 	return nil
 }

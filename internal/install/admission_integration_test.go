@@ -218,11 +218,25 @@ func TestPromotionPolicy(t *testing.T) {
 		})
 	}
 
-	// Alice may promote but not override: accepted, with a warning.
-	if err := alice.Create(ctx, promotion("alice-override", true, &deliveryv1.RequestUser{Username: "alice", Groups: []string{"release-managers"}})); err != nil {
+	// Alice may promote but not override: accepted, with a warning. The
+	// API server loads the Warn policy asynchronously, and ApprovalGate can
+	// only wait for the Deny ones, so dry runs wait for it first (30 s).
+	aliceOverride := func() *deliveryv1.Promotion {
+		return promotion("alice-override", true, &deliveryv1.RequestUser{Username: "alice", Groups: []string{"release-managers"}})
+	}
+	const overrideWarning = `user "alice" may not override promotion windows in namespace ` + ns
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := alice.Create(ctx, aliceOverride(), client.DryRunAll); err != nil {
+			t.Fatalf("alice's override request was refused (dry run): %v", err)
+		}
+		if strings.Contains(aliceWarnings.take(), overrideWarning) {
+			break
+		}
+	}
+	if err := alice.Create(ctx, aliceOverride()); err != nil {
 		t.Fatalf("alice's override request was refused: %v", err)
 	}
-	if w := aliceWarnings.take(); !strings.Contains(w, `user "alice" may not override promotion windows in namespace `+ns) {
+	if w := aliceWarnings.take(); !strings.Contains(w, overrideWarning) {
 		t.Errorf("no warning about the missing override right: %q", w)
 	}
 	// Carol holds the override verb: no warning.
