@@ -184,6 +184,20 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Store(&c)
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What the Rollout decided from: the Deployment's status and
+			// every ReplicaSet and pod of the app.
+			for _, args := range [][]string{
+				{"get", "deployment", "web", "-n", "default", "-o", "jsonpath=generation {.metadata.generation} paused {.spec.paused} status {.status}"},
+				{"get", "replicasets,pods", "-n", "default", "-l", "app=web", "-o", "wide"},
+				{"get", "rollout", "web", "-n", "default", "-o", "jsonpath={.status}"},
+			} {
+				out, err := kubectlErr(state, args...)
+				t.Logf("kubectl %s (err %v):\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	})
 	syncState := syncReady("web")
 	commit := func(msg, version string, podAnnotations map[string]string) string {
 		t.Helper()
