@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/strata-dev/strata/internal/kubeclient"
+	"github.com/strata-dev/strata/internal/manager"
 	"github.com/strata-dev/strata/test/bench/benchutil"
 )
 
@@ -75,8 +76,8 @@ func BenchmarkShards(b *testing.B) {
 }
 
 // defaultWorkers is `strata manager`'s worker count per composition
-// controller (manager.DefaultOptions).
-const defaultWorkers = 32
+// controller.
+var defaultWorkers = manager.DefaultOptions().WorkersFor("composition")
 
 // shardRun is one configuration of the composition engine: a process per
 // selector, each started with args.
