@@ -67,6 +67,7 @@ Prometheus metrics.`,
 func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f := cmd.Flags()
 	f.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "how often external resources are re-observed for drift")
+	f.StringVar(&o.PprofAddr, "pprof-bind-address", "", `address for Go's /debug/pprof endpoints, to profile the manager's CPU and memory (unauthenticated: bind to localhost; "" disables)`)
 	f.IntVar(&o.MaxConcurrentReconciles, "max-reconciles", o.MaxConcurrentReconciles, "concurrent reconciles per controller")
 	f.Float64Var(&o.MaxReconcileRate, "max-reconcile-rate", o.MaxReconcileRate, "managed-resource reconciles per second across all providers (0: no limit)")
 	f.StringToIntVar(&o.Workers, "workers", o.Workers, `concurrent reconciles per controller of a subsystem ("composition", "gitops", "managed" for every provider), overriding --max-reconciles`)
