@@ -26,6 +26,7 @@ const clockTicks = 100
 type Snapshot struct {
 	At           time.Time
 	Writes       Writes
+	Reads        float64 // GET and LIST requests (ReadsOf)
 	APIServerCPU float64 // process_cpu_seconds_total of the API server's /metrics
 	EtcdCPU      float64 // /proc/<etcd>/stat
 	StrataCPU    float64 // /proc/<strata up>/stat
@@ -39,7 +40,9 @@ type Phase struct {
 	// Writes are the API write requests from the start of the phase until
 	// the cluster settled after it (all clients; node and lease heartbeats
 	// left out).
-	Writes                                    Writes
+	Writes Writes
+	// Reads are the GET and LIST requests over the same span.
+	Reads                                     float64
 	APIServerCPU, EtcdCPU, StrataCPU, PeerCPU float64
 	// Span is how long the writes and CPU were counted: from the start of
 	// the phase until the cluster settled.
@@ -88,7 +91,7 @@ func (u *Up) Snapshot(tb testing.TB) Snapshot {
 	if err != nil {
 		tb.Fatalf("cannot parse the API server's metrics: %v", err)
 	}
-	s := Snapshot{At: time.Now(), Writes: WritesOf(samples), APIServerCPU: Value(samples, "process_cpu_seconds_total")}
+	s := Snapshot{At: time.Now(), Writes: WritesOf(samples), Reads: ReadsOf(samples), APIServerCPU: Value(samples, "process_cpu_seconds_total")}
 	s.StrataCPU = pidCPU(u.cmd.Process.Pid)
 	s.EtcdCPU = pidCPU(u.child("etcd"))
 	u.mu.Lock()
@@ -136,6 +139,7 @@ func (s Snapshot) Sub(before Snapshot) Phase {
 	return Phase{
 		Took:         s.At.Sub(before.At),
 		Writes:       s.Writes.Sub(before.Writes),
+		Reads:        s.Reads - before.Reads,
 		APIServerCPU: s.APIServerCPU - before.APIServerCPU,
 		EtcdCPU:      s.EtcdCPU - before.EtcdCPU,
 		StrataCPU:    s.StrataCPU - before.StrataCPU,

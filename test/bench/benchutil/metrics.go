@@ -152,6 +152,22 @@ func WritesOf(samples []Sample) Writes {
 	return out
 }
 
+// ReadVerbs are the apiserver_request_total verbs that read one object or
+// a list (WATCH, a long-lived stream, is not a read request here).
+var ReadVerbs = map[string]bool{"GET": true, "LIST": true}
+
+// ReadsOf is the number of GET and LIST requests in samples, leaving out
+// node and lease heartbeats.
+func ReadsOf(samples []Sample) float64 {
+	n := 0.0
+	for _, s := range samples {
+		if s.Name == "apiserver_request_total" && ReadVerbs[s.Labels["verb"]] && !heartbeat[s.Labels["resource"]] {
+			n += s.Value
+		}
+	}
+	return n
+}
+
 // Sub is w minus before, key by key, leaving out keys that did not change.
 func (w Writes) Sub(before Writes) Writes {
 	out := Writes{}

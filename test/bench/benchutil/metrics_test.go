@@ -12,6 +12,9 @@ apiserver_request_total{code="201",component="apiserver",dry_run="",group="",res
 apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1"} 2
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="bench.strata.dev",resource="benches",scope="resource",subresource="status",verb="APPLY",version="v1alpha1"} 1000
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="namespace",subresource="",verb="LIST",version="v1"} 77
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="GET",version="v1"} 5
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="cluster",subresource="",verb="WATCH",version="v1"} 3
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="GET",version="v1"} 9
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1"} 40
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 12
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="events",scope="resource",subresource="",verb="POST",version="v1"} 1.5e+03
@@ -86,6 +89,10 @@ func TestWritesOf(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
+	// GETs and LISTs; not WATCHes, not the lease heartbeat's GETs.
+	if got, want := ReadsOf(samples), 82.0; got != want {
+		t.Errorf("reads = %v, want %v", got, want)
+	}
 	if got, want := Value(samples, "process_cpu_seconds_total"), 123.45; got != want {
 		t.Errorf("cpu = %v, want %v", got, want)
 	}
@@ -141,11 +148,11 @@ func TestWritesSub(t *testing.T) {
 
 func TestSnapshotSub(t *testing.T) {
 	cm := WriteKey{Verb: "POST", Resource: "configmaps"}
-	before := Snapshot{Writes: Writes{cm: 100}, APIServerCPU: 10, EtcdCPU: 4, StrataCPU: 2, PeerCPU: 1}
-	after := Snapshot{Writes: Writes{cm: 4100}, APIServerCPU: 13.5, EtcdCPU: 5, StrataCPU: 2.5, PeerCPU: 1}
+	before := Snapshot{Writes: Writes{cm: 100}, Reads: 7, APIServerCPU: 10, EtcdCPU: 4, StrataCPU: 2, PeerCPU: 1}
+	after := Snapshot{Writes: Writes{cm: 4100}, Reads: 2007, APIServerCPU: 13.5, EtcdCPU: 5, StrataCPU: 2.5, PeerCPU: 1}
 	after.At = before.At.Add(3e9)
 	got := after.Sub(before)
-	want := Phase{Took: 3e9, Writes: Writes{cm: 4000}, APIServerCPU: 3.5, EtcdCPU: 1, StrataCPU: 0.5}
+	want := Phase{Took: 3e9, Writes: Writes{cm: 4000}, Reads: 2000, APIServerCPU: 3.5, EtcdCPU: 1, StrataCPU: 0.5}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("phase (-want +got):\n%s", diff)
 	}

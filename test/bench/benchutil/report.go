@@ -42,9 +42,9 @@ func (r Row) Ratio() float64 {
 
 // Line is the row as one line for the benchmark's output.
 func (r Row) Line() string {
-	return fmt.Sprintf("%s N=%d %s: %.1fs | lower bound %.1fs (%s) | %.2fx | %.1f API writes/%s, %.1f beyond the user's own (%s) | API server CPU %.1fs (lower bound %.1fs) | etcd CPU %.1fs | %s CPU %.1fs",
+	return fmt.Sprintf("%s N=%d %s: %.1fs | lower bound %.1fs (%s) | %.2fx | %.1f API writes/%s, %.1f beyond the user's own (%s) | %.1f API reads (GET, LIST)/%s | API server CPU %.1fs (lower bound %.1fs) | etcd CPU %.1fs | %s CPU %.1fs",
 		r.Who, r.N, r.Step, r.Phase.Took.Seconds(), r.Bound.Took.Seconds(), r.BoundWhat, r.Ratio(), r.Phase.Per(r.N), r.Unit,
-		r.Beyond(), r.Phase.Writes, r.Phase.APIServerCPU, r.Bound.APIServerCPU, r.Phase.EtcdCPU, strings.ToLower(r.Who), r.controllerCPU())
+		r.Beyond(), r.Phase.Writes, r.Phase.Reads/float64(r.N), r.Unit, r.Phase.APIServerCPU, r.Bound.APIServerCPU, r.Phase.EtcdCPU, strings.ToLower(r.Who), r.controllerCPU())
 }
 
 func (r Row) controllerCPU() float64 {
