@@ -22,9 +22,8 @@ import (
 // benchmark's.
 const costGroup = "cost.bench.strata.dev"
 
-// costN is how many writes of each kind BenchmarkWriteCost makes per round,
-// in costRounds rounds.
-// costClaims real claims follow.
+// BenchmarkWriteCost makes costN writes of each kind per round, in
+// costRounds rounds, then runs costClaims real claims.
 const (
 	costN      = 2000
 	costRounds = 2
@@ -41,7 +40,8 @@ type writeKind struct {
 	// patches), outside the measured span.
 	prepare func(i int) error
 	write   func(i int) error
-	// perClaim is how often a claim's create and update make this write.
+	// create and update are how often a claim's create and update make
+	// this write.
 	create, update int
 }
 
@@ -150,8 +150,8 @@ func BenchmarkWriteCost(b *testing.B) {
 // BenchmarkWriteCost replays.
 type probe struct {
 	claim, xr, cm, event *unstructured.Unstructured
-	// cmManager and claimManager are the field managers Strata applied
-	// the composed ConfigMap and the XR with.
+	// cmManager and xrManager are the field managers Strata applied the
+	// composed ConfigMap and the XR with.
 	cmManager, xrManager string
 }
 
@@ -391,21 +391,22 @@ func (p *probe) kinds(c client.Client, costClaim, costXR schema.GroupVersionKind
 	}
 }
 
-// idle is the API server's and etcd's CPU per second with nothing written.
-type idle struct{ api, etcd float64 }
+// idleCPU is the API server's and etcd's CPU per second with nothing
+// written.
+type idleCPU struct{ api, etcd float64 }
 
-func idleRate(b *testing.B, up *benchutil.Up) idle {
+func idleRate(b *testing.B, up *benchutil.Up) idleCPU {
 	before := up.Settle(b)
 	time.Sleep(5 * time.Second)
 	p := up.Snapshot(b).Sub(before)
 	s := p.Took.Seconds()
-	return idle{api: p.APIServerCPU / s, etcd: p.EtcdCPU / s}
+	return idleCPU{api: p.APIServerCPU / s, etcd: p.EtcdCPU / s}
 }
 
 type costReport struct {
 	load string
 	rows []costRow
-	idle idle
+	idle idleCPU
 	// claims are the composition benchmark's create, update and delete of
 	// costClaims claims, run after the replay in the same cluster.
 	claims []benchutil.Row
@@ -455,7 +456,8 @@ func (r costReport) String() string {
 	s.WriteString(benchutil.Heading("API server cost of each write a claim makes", "BenchmarkWriteCost", "test/bench/composition", r.load))
 	fmt.Fprintf(&s, "Each kind of write a claim makes, replayed %d times by %d workers of the unthrottled client (QPS %d) in a\n", costN, benchutil.Workers, benchutil.UnthrottledQPS)
 	fmt.Fprintf(&s, "local cluster (`strata up --subsystems composition`), in the shape Strata wrote for one real claim of the composition benchmark\n")
-	fmt.Fprintf(&s, "(its claim and XR CRDs copied to `%s`, which no controller watches); %d rounds, the second in reverse order.\n", costGroup, costRounds)
+	fmt.Fprintf(&s, "(its claim and XR CRDs copied to `%s`, which no controller watches; the composed ConfigMaps without their owner\n", costGroup)
+	fmt.Fprintf(&s, "reference, which would point at the probe's XR); %d rounds, the second in reverse order.\n", costRounds)
 	fmt.Fprintf(&s, "CPU is the API server's and etcd's from the first write's start to the last one's return, less their idle rate\n")
 	fmt.Fprintf(&s, "(%.3f and %.3f CPU-s per second); a write that patches an object was given that object beforehand, unmeasured.\n\n", r.idle.api, r.idle.etcd)
 	s.WriteString("| write | per claim create | per claim update | API server CPU per write (ms), mean (rounds) | × ConfigMap create | etcd CPU per write (ms) | wall per write, 32 workers (ms) |\n")
