@@ -194,20 +194,21 @@ func composeProbe(b *testing.B, up *benchutil.Up, c client.Client) *probe {
 		p.claim, p.xr, p.cm, p.event = claim, xr, &cms.Items[0], &evs.Items[0]
 		return true, ""
 	})
-	for _, mf := range p.cm.GetManagedFields() {
-		if mf.Operation == metav1.ManagedFieldsOperationApply {
-			p.cmManager = mf.Manager
-		}
-	}
-	for _, mf := range p.xr.GetManagedFields() {
-		if mf.Operation == metav1.ManagedFieldsOperationApply {
-			p.xrManager = mf.Manager
-		}
-	}
+	p.cmManager, p.xrManager = applyManager(p.cm), applyManager(p.xr)
 	if p.cmManager == "" || p.xrManager == "" {
 		b.Fatalf("the probe's ConfigMap or XR has no apply entry: %q %q", p.cmManager, p.xrManager)
 	}
 	return p
+}
+
+// applyManager is the field manager of o's apply entry ("" when none).
+func applyManager(o *unstructured.Unstructured) string {
+	for _, mf := range o.GetManagedFields() {
+		if mf.Operation == metav1.ManagedFieldsOperationApply {
+			return mf.Manager
+		}
+	}
+	return ""
 }
 
 // copyCRD creates a copy of CRD name in costGroup.
