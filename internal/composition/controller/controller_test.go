@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -32,6 +34,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The manager's logs are not what these tests look at; without a
+	// logger controller-runtime prints a stack trace into the output.
+	ctrl.SetLogger(logr.Discard())
 	os.Exit(testenv.Main(m, &env, startWithManager))
 }
 
@@ -68,7 +73,19 @@ func apply(t *testing.T, y string) *unstructured.Unstructured {
 	if err := yaml.Unmarshal([]byte(y), &u.Object); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Patch(context.Background(), u, client.Apply, client.FieldOwner("test"), client.ForceOwnership); err != nil {
+	// A claim or XR kind is served only once the XRD controller has
+	// established its CRD, a moment after the XRD is applied: until then
+	// the API server (and the client's REST mapper) do not know the kind.
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = env.Client.Patch(context.Background(), u, client.Apply, client.FieldOwner("test"), client.ForceOwnership)
+		if !meta.IsNoMatchError(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 	}
 	return u
