@@ -229,3 +229,44 @@ func TestStore(t *testing.T) {
 		t.Errorf("GC removed %d; has d1=%v d2=%v d3=%v, want only d1 gone", n, s.Has(d1), s.Has(d2), s.Has(d3))
 	}
 }
+
+// TestStorePutSurvivesConcurrentGC: one repository's fetch garbage-collects
+// while another stores a new artifact; the stored artifact is never taken
+// before its repository records it (a Sync would then find its
+// GitRepository's artifact missing until the next fetch).
+func TestStorePutSurvivesConcurrentGC(t *testing.T) {
+	s, err := NewStore(t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if _, err := s.GC(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 300 {
+		src := t.TempDir()
+		if err := os.WriteFile(filepath.Join(src, "cm.yaml"), []byte(strings.Repeat("x", i+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.Put("ns/a", "main@sha1:"+strings.Repeat("1", i+1), src, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Has(d) {
+			t.Fatalf("put %d: artifact %s was garbage-collected before it was recorded", i, d)
+		}
+	}
+}

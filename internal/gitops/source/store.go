@@ -68,26 +68,34 @@ func (s *Store) Put(repo, revision, src, ignore string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The files are copied outside the lock; placing the copy and
+	// recording it happen under it, so a GC run by another repository's
+	// fetch never sees the artifact in place and unrecorded.
 	dst := s.dir(digest)
-	if _, err := os.Stat(dst); errors.Is(err, fs.ErrNotExist) {
-		tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "artifact-")
-		if err != nil {
-			return "", fmt.Errorf("cannot create artifact: %w", err)
+	tmp := ""
+	defer func() {
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
 		}
-		for _, f := range files {
-			if err := copyFile(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
-				_ = os.RemoveAll(tmp)
+	}()
+	if !exists(dst) {
+		if tmp, err = s.copyIn(src, files); err != nil {
+			return "", err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !exists(dst) {
+		if tmp == "" {
+			// It was there a moment ago and a GC took it: copy again.
+			if tmp, err = s.copyIn(src, files); err != nil {
 				return "", err
 			}
 		}
 		if err := os.Rename(tmp, dst); err != nil && !isExist(err) {
-			_ = os.RemoveAll(tmp)
 			return "", fmt.Errorf("cannot store artifact: %w", err)
 		}
-		_ = os.RemoveAll(tmp)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	recs := s.records(repo)
 	out := []Record{{Revision: revision, Digest: digest}}
 	for _, r := range recs {
@@ -99,6 +107,26 @@ func (s *Store) Put(repo, revision, src, ignore string) (string, error) {
 		return "", err
 	}
 	return digest, nil
+}
+
+// copyIn copies files of src into a new scratch folder of the store.
+func (s *Store) copyIn(src string, files []string) (string, error) {
+	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "artifact-")
+	if err != nil {
+		return "", fmt.Errorf("cannot create artifact: %w", err)
+	}
+	for _, f := range files {
+		if err := copyFile(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
+			_ = os.RemoveAll(tmp)
+			return "", err
+		}
+	}
+	return tmp, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func isExist(err error) bool {
