@@ -4,7 +4,9 @@
 // is its own, skips an apply that would change nothing (ownership.Unchanged),
 // and moves the fields an older Strata applied with the shared "strata" field
 // manager to the writer's own (MoveManagers, Migrate), so they are neither
-// orphaned nor owned twice.
+// orphaned nor owned twice. An apply can name the UID of the object the
+// writer read (Options.UID): an object deleted and made again by someone
+// else in between is then refused (IsReplaced), not taken over.
 //
 // It knows nothing about what a writer renders or which objects it may touch:
 // the caller decides that with kit/ownership and passes the Policy.

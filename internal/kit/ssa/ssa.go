@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,6 +56,31 @@ type Options struct {
 	// DryRun asks the API server to validate and return the result without
 	// persisting it.
 	DryRun bool
+	// UID, when set, makes the apply fail unless the object is still the
+	// one with this UID: one deleted and made again since it was read (by
+	// someone else, perhaps) is refused (IsReplaced), and one deleted is
+	// not made again (a Conflict). The API server holds metadata.uid
+	// immutable, and a UID in an apply body that matches no object fails
+	// (TestUIDPrecondition).
+	UID types.UID
+}
+
+// IsReplaced reports whether err is the API server's refusal of an apply
+// made with Options.UID because the object now is another one.
+func IsReplaced(err error) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }
 
 func (o Options) patchOptions() []client.PatchOption {
@@ -74,6 +101,9 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, o Options) e
 		return fmt.Errorf("cannot apply %s: no field manager", ownership.Describe(obj))
 	}
 	obj.SetManagedFields(nil)
+	if o.UID != "" {
+		obj.SetUID(o.UID)
+	}
 	return c.Patch(ctx, obj, client.Apply, o.patchOptions()...) //nolint:staticcheck // one place for typed and unstructured SSA
 }
 
