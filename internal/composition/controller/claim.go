@@ -319,7 +319,12 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 			}
 		}
 	}
-	if err := ssa.Apply(ctx, r.client, desired, ssa.Options{FieldManager: fieldOwnerClaim, Policy: ssa.Force}); err != nil {
+	// An XR read before is changed only while it is that XR, not one made
+	// again in between for another claim.
+	if err := ssa.Apply(ctx, r.client, desired, ssa.Options{FieldManager: fieldOwnerClaim, Policy: ssa.Force, UID: xr.GetUID()}); err != nil {
+		if ssa.IsReplaced(err) {
+			return fmt.Errorf("cannot apply composite resource %s: it was deleted and made again since it was read; it is checked again: %w", xr.GetName(), err)
+		}
 		if apierrors.IsInvalid(err) {
 			return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply composite resource %s: %w", xr.GetName(), err))
 		}

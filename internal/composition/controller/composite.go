@@ -575,7 +575,21 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 			// The XR controls the object (or was handed it) unless it
 			// creates it: then its fields are the XR's, whoever wrote
 			// them last (ssa.PolicyFor).
-			if err := ssa.Apply(gctx, r.client, desired, ssa.Options{FieldManager: owner.FieldManager(), Policy: ssa.PolicyFor(decision)}); err != nil {
+			// An object read before (from the cache, or just now) is
+			// changed only while it is that object: one deleted and made
+			// again by someone else in between is not taken over.
+			opts := ssa.Options{FieldManager: owner.FieldManager(), Policy: ssa.PolicyFor(decision)}
+			if decision != ownership.Create {
+				if obs != nil {
+					opts.UID = obs.GetUID()
+				} else if live != nil {
+					opts.UID = live.GetUID()
+				}
+			}
+			if err := ssa.Apply(gctx, r.client, desired, opts); err != nil {
+				if ssa.IsReplaced(err) {
+					return fmt.Errorf("cannot apply %s: it was deleted and made again since it was read; it is checked again: %w", what, err)
+				}
 				if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
 					return kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("cannot apply %s: %w", what, err))
 				}

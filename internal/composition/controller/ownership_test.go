@@ -3,9 +3,11 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,6 +252,51 @@ func TestClaimCannotTakeOverExistingObject(t *testing.T) {
 	if _, err := get(cmGVK, "ten-a", xrName+"-own"); !apierrors.IsNotFound(err) {
 		t.Errorf("the XR's own resource is not deleted: %v", err)
 	}
+}
+
+// TestReplacedObjectIsNotTakenOver: between the XR's read of a composed
+// ConfigMap and its apply of a change, someone deletes the ConfigMap and
+// makes another of the same name. The apply is refused (it names the UID it
+// read); the XR then reports the new ConfigMap as a conflict and never
+// writes it, and deleting the claim leaves it.
+func TestReplacedObjectIsNotTakenOver(t *testing.T) {
+	ctx := context.Background()
+	setupTenants(t, "ten-r")
+	apply(t, tenantClaim("ten-r", "swap", "tenant-named", "name: swapped, value: v1"))
+	eventually(t, 30*time.Second, "ConfigMap composed", func() error {
+		cm := &corev1.ConfigMap{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "ten-r", Name: "swapped"}, cm); err != nil {
+			return err
+		}
+		if cm.Data["value"] != "v1" || len(cm.OwnerReferences) != 1 {
+			return fmt.Errorf("data %v owners %v", cm.Data, cm.OwnerReferences)
+		}
+		return nil
+	})
+	var swapped atomic.Bool
+	hook := func(req *http.Request) {
+		if req.Method != http.MethodPatch || !strings.HasSuffix(req.URL.Path, "/namespaces/ten-r/configmaps/swapped") || !swapped.CompareAndSwap(false, true) {
+			return
+		}
+		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"}}
+		if err := env.Client.Delete(ctx, old); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+		if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"},
+			Data: map[string]string{"value": "theirs"}}, client.FieldOwner("test")); err != nil {
+			t.Errorf("create the replacement: %v", err)
+		}
+	}
+	beforeRequest.Store(&hook)
+	defer beforeRequest.Store(nil)
+	apply(t, tenantClaim("ten-r", "swap", "tenant-named", "name: swapped, value: v2"))
+	waitXR(t, "XR reports the replacement as a conflict", "ten-r", "swap", "Synced", "False", "ResourceConflict", "ConfigMap ten-r/swapped")
+	if !swapped.Load() {
+		t.Fatal("the XR never applied the change (the hook did not run)")
+	}
+	assertVictim(t, "ten-r", "swapped", "theirs")
+	deleteClaimAndWait(t, tenantGVK, "ten-r", "swap")
+	assertVictim(t, "ten-r", "swapped", "theirs")
 }
 
 // TestAdoptionOnlyWhenHandedOver: an existing object is taken over only
