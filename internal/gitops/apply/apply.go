@@ -230,7 +230,16 @@ func (a *Applier) applyOne(ctx context.Context, in *unstructured.Unstructured, m
 	delete(o.Object, "status")
 	// The Sync controls every object it gets here (checkOwnership refused
 	// the others): its fields are the Sync's, whoever wrote them last.
-	if err := ssa.Apply(ctx, a.Client, o, ssa.Options{FieldManager: a.FieldManager(), Policy: ssa.Force, DryRun: a.DryRun}); err != nil {
+	// The object checked is the one changed: one deleted and made again
+	// (by someone else, perhaps) since the check is refused, not taken.
+	opts := ssa.Options{FieldManager: a.FieldManager(), Policy: ssa.Force, DryRun: a.DryRun}
+	if live != nil {
+		opts.UID = live.GetUID()
+	}
+	if err := ssa.Apply(ctx, a.Client, o, opts); err != nil {
+		if ssa.IsReplaced(err) {
+			err = errors.New("it was deleted and made again since its ownership was checked; it is checked again at the next reconcile")
+		}
 		return Change{}, &ObjectError{Entry: e, Err: cleanErr(err)}
 	}
 	rv := o.GetResourceVersion()
