@@ -74,14 +74,17 @@ lint: ## go vet and gofmt.
 TEST_PKGS := ./test/e2e ./...
 
 .PHONY: test
-# The LATE_TOOLS build in the background while the tests run (on a cold
-# machine they are most of the build time, and the tests mostly wait on API
-# servers); a test that needs one of them waits for its group (testenv.Tool,
-# STRATA_TOOLS_WAIT=1). With a warm cache the background build only links.
-test: tools-core build lint verify ## Everything: unit, integration (real API server) and e2e tests.
-	@mkdir -p build; echo "tools: building $(LATE_TOOLS) beside the tests (log: build/tools.log)"
+# The LATE_TOOLS build in the background from the start, beside the cluster
+# build, lint, verify and the tests (on a cold machine they are most of the
+# build time; started only after the cluster they were the run's tail), at a
+# lower priority than the rest; a test that needs one of them waits for its
+# group (testenv.Tool, STRATA_TOOLS_WAIT=1). With a warm cache the
+# background build only links.
+test: ## Everything: unit, integration (real API server) and e2e tests.
+	@mkdir -p build; echo "tools: building $(LATE_TOOLS) in the background (log: build/tools.log)"
 	@nice -n 5 test/tools/build.sh $(BIN) $(LATE_TOOLS) >build/tools.log 2>&1 & bg=$$!; rc=0; \
-	STRATA_TOOLS_WAIT=1 $(GO) test -count=1 -timeout 50m $(TEST_PKGS) || rc=$$?; \
+	$(MAKE) --no-print-directory tools-core build lint verify || rc=$$?; \
+	if [ $$rc = 0 ]; then STRATA_TOOLS_WAIT=1 $(GO) test -count=1 -timeout 50m $(TEST_PKGS) || rc=$$?; fi; \
 	if ! wait $$bg; then echo "tools: the background build failed:"; cat build/tools.log; rc=1; fi; \
 	grep '^tools: built' build/tools.log || true; exit $$rc
 
