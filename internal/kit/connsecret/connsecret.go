@@ -107,7 +107,12 @@ func (p Publisher) Publish(ctx context.Context, r Request) (Result, error) {
 		sec.Type = live.Type
 	}
 	r.Owner.SetMark(sec)
-	if err := ssa.Apply(ctx, p.Client, sec, ssa.Options{FieldManager: manager, Policy: ssa.PolicyFor(decision)}); err != nil {
+	opts := ssa.Options{FieldManager: manager, Policy: ssa.PolicyFor(decision)}
+	if live != nil && decision != ownership.Create {
+		// Only the Secret decided on: not one made again in between.
+		opts.UID = live.UID
+	}
+	if err := ssa.Apply(ctx, p.Client, sec, opts); err != nil {
 		return Unchanged, fmt.Errorf("cannot publish connection %s: %w", r.Ref, err)
 	}
 	switch decision {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/strata-dev/strata/internal/kit/connsecret"
 	"github.com/strata-dev/strata/internal/kit/ownership"
@@ -240,5 +241,45 @@ func TestReadAndDelete(t *testing.T) {
 	}
 	if deleted, err := p.Delete(ctx, o, mine); err != nil || deleted {
 		t.Fatalf("Delete(gone) = %v, %v", deleted, err)
+	}
+}
+
+// TestPublishOverAReplacedSecret: the owner's Secret is deleted and made
+// again by someone else between Publish's read and its apply. The apply is
+// refused and the new Secret keeps its data and gets no owner mark.
+func TestPublishOverAReplacedSecret(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	o := owner(t, ns, "db", ownership.ControllerRef)
+	ref := connsecret.Ref{Namespace: ns, Name: "conn"}
+	p := connsecret.Publisher{Client: env.Client, Reader: env.Client}
+	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "one")}); err != nil {
+		t.Fatal(err)
+	}
+	ww, err := client.NewWithWatch(env.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := false
+	p.Client = interceptor.NewClient(ww, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if !replaced && obj.GetName() == "conn" && patch.Type() == types.ApplyPatchType {
+				replaced = true
+				if err := c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}}); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+				if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}, Type: connsecret.Type, Data: data("password", "theirs")}); err != nil {
+					t.Errorf("create the replacement: %v", err)
+				}
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "two")}); !ssa.IsReplaced(err) {
+		t.Errorf("publish over the replacement: %v, want it refused (ssa.IsReplaced)", err)
+	}
+	s := getSecret(t, ns, "conn")
+	if !replaced || string(s.Data["password"]) != "theirs" || len(s.OwnerReferences) != 0 {
+		t.Errorf("replaced=%v; the replacement holds %v, owners %v: want its own data and no owner", replaced, strData(s), s.OwnerReferences)
 	}
 }

@@ -691,7 +691,8 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 		if target == nil {
 			return kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("Secret %s/%s does not exist; creationPolicy Merge only writes into an existing Secret", es.Namespace, name))
 		}
-		ac := corev1ac.Secret(name, es.Namespace).WithData(data)
+		// Only into the Secret found: not one made again in between.
+		ac := corev1ac.Secret(name, es.Namespace).WithData(data).WithUID(target.UID)
 		if err := ssa.ApplyConfig(ctx, r.client, ac, ssa.Options{FieldManager: s.owner.FieldManager()}); err != nil {
 			if apierrors.IsConflict(err) {
 				return kitreconcile.Terminal(secretsv1.ReasonSecretConflict, fmt.Errorf("cannot merge into Secret %s/%s: another writer manages the same keys: %w", es.Namespace, name, err))
@@ -756,6 +757,10 @@ func (r *esReconciler) write(ctx context.Context, s *esScope, target *corev1.Sec
 	if upToDate(target, es, hash, labels, annotations) {
 		// A periodic refresh that found the same values writes nothing.
 		return nil
+	}
+	if target != nil && !(target.Immutable != nil && *target.Immutable && target.Annotations[secretsv1.DataHashAnnotation] != hash) {
+		// Only the Secret found to be ours: not one made again in between.
+		ac.WithUID(target.UID)
 	}
 	if err := ssa.ApplyConfig(ctx, r.client, ac, ssa.Options{FieldManager: s.owner.FieldManager(), Policy: ssa.Force}); err != nil {
 		return kitreconcile.Reasoned(secretsv1.ReasonSecretSyncedError, fmt.Errorf("cannot write Secret %s/%s: %w", es.Namespace, name, err))
