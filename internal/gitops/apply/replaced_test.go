@@ -4,13 +4,13 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/kit/ownership"
@@ -42,26 +42,10 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 	if _, err := a.Apply(ctx, []*unstructured.Unstructured{desired("v1")}); err != nil {
 		t.Fatal(err)
 	}
-	ww, err := client.NewWithWatch(env.Config, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaced := false
-	a.Client = interceptor.NewClient(ww, interceptor.Funcs{
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if !replaced && obj.GetName() == "replaced" && patch.Type() == "application/apply-patch+yaml" {
-				replaced = true
-				if err := c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "replaced"}}); err != nil {
-					t.Errorf("delete: %v", err)
-				}
-				if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "replaced"}, Data: map[string]string{"v": "theirs"}}); err != nil {
-					t.Errorf("create the replacement: %v", err)
-				}
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-	})
-	_, err = a.Apply(ctx, []*unstructured.Unstructured{desired("v2")})
+	var replaced *atomic.Bool
+	a.Client, replaced = testenv.ReplacingClient(t, env.Config, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "replaced"}, Data: map[string]string{"v": "theirs"}})
+	_, err := a.Apply(ctx, []*unstructured.Unstructured{desired("v2")})
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap/default/replaced") || !strings.Contains(err.Error(), "deleted and made again") {
 		t.Errorf("apply over the replacement: %v, want an error naming the object and what happened", err)
 	}
@@ -69,7 +53,7 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "replaced"}, cm); err != nil {
 		t.Fatal(err)
 	}
-	if !replaced || cm.Data["v"] != "theirs" || len(cm.Labels) != 0 {
-		t.Errorf("replaced=%v; the replacement has data %v labels %v, want its own data and no labels", replaced, cm.Data, cm.Labels)
+	if !replaced.Load() || cm.Data["v"] != "theirs" || len(cm.Labels) != 0 {
+		t.Errorf("replaced=%v; the replacement has data %v labels %v, want its own data and no labels", replaced.Load(), cm.Data, cm.Labels)
 	}
 }

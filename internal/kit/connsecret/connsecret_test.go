@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/strata-dev/strata/internal/kit/connsecret"
 	"github.com/strata-dev/strata/internal/kit/ownership"
@@ -256,30 +255,14 @@ func TestPublishOverAReplacedSecret(t *testing.T) {
 	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "one")}); err != nil {
 		t.Fatal(err)
 	}
-	ww, err := client.NewWithWatch(env.Config, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	replaced := false
-	p.Client = interceptor.NewClient(ww, interceptor.Funcs{
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if !replaced && obj.GetName() == "conn" && patch.Type() == types.ApplyPatchType {
-				replaced = true
-				if err := c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}}); err != nil {
-					t.Errorf("delete: %v", err)
-				}
-				if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}, Type: connsecret.Type, Data: data("password", "theirs")}); err != nil {
-					t.Errorf("create the replacement: %v", err)
-				}
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
-	})
+	var replaced *atomic.Bool
+	p.Client, replaced = testenv.ReplacingClient(t, env.Config, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}, Type: connsecret.Type, Data: data("password", "theirs")})
 	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "two")}); !ssa.IsReplaced(err) {
 		t.Errorf("publish over the replacement: %v, want it refused (ssa.IsReplaced)", err)
 	}
 	s := getSecret(t, ns, "conn")
-	if !replaced || string(s.Data["password"]) != "theirs" || len(s.OwnerReferences) != 0 {
-		t.Errorf("replaced=%v; the replacement holds %v, owners %v: want its own data and no owner", replaced, strData(s), s.OwnerReferences)
+	if !replaced.Load() || string(s.Data["password"]) != "theirs" || len(s.OwnerReferences) != 0 {
+		t.Errorf("replaced=%v; the replacement holds %v, owners %v: want its own data and no owner", replaced.Load(), strData(s), s.OwnerReferences)
 	}
 }
