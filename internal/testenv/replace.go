@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -39,4 +41,64 @@ func ReplacingClient(t *testing.T, cfg *rest.Config, replacement client.Object) 
 		},
 	})
 	return c, replaced
+}
+
+// RequestHook lets a test act between a controller's read and its write: a
+// manager built on the config Hooked returns sends every request through the
+// function set with Set (none by default).
+type RequestHook struct {
+	f atomic.Pointer[func(*http.Request)]
+}
+
+// Set makes f see every request before it is sent; nil stops that.
+func (h *RequestHook) Set(f func(*http.Request)) {
+	if f == nil {
+		h.f.Store(nil)
+		return
+	}
+	h.f.Store(&f)
+}
+
+// Hooked returns a copy of cfg whose requests pass through the hook.
+func (h *RequestHook) Hooked(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return hookedTransport{h: h, next: rt} }
+	return c
+}
+
+type hookedTransport struct {
+	h    *RequestHook
+	next http.RoundTripper
+}
+
+func (t hookedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f := t.h.f.Load(); f != nil {
+		(*f)(req)
+	}
+	return t.next.RoundTrip(req)
+}
+
+// ReplaceBeforeApply sets h to swap obj, once, right before the first
+// server-side apply of an object of its name and namespace whose URL path
+// ends with pathSuffix (".../namespaces/NS/secrets/NAME"): it deletes the
+// object and creates obj in its place with c. replaced reports whether the
+// swap happened.
+func ReplaceBeforeApply(t *testing.T, h *RequestHook, c client.Client, pathSuffix string, obj client.Object) (replaced *atomic.Bool) {
+	t.Helper()
+	replaced = &atomic.Bool{}
+	h.Set(func(req *http.Request) {
+		if req.Method != http.MethodPatch || req.Header.Get("Content-Type") != string(types.ApplyPatchType) ||
+			!strings.HasSuffix(req.URL.Path, pathSuffix) || !replaced.CompareAndSwap(false, true) {
+			return
+		}
+		ctx := context.Background()
+		if err := c.Delete(ctx, obj.DeepCopyObject().(client.Object)); err != nil {
+			t.Errorf("delete %s/%s: %v", obj.GetNamespace(), obj.GetName(), err)
+		}
+		if err := c.Create(ctx, obj.DeepCopyObject().(client.Object)); err != nil {
+			t.Errorf("create the replacement of %s/%s: %v", obj.GetNamespace(), obj.GetName(), err)
+		}
+	})
+	t.Cleanup(func() { h.Set(nil) })
+	return replaced
 }

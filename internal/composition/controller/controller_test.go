@@ -3,10 +3,8 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/rest"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +29,7 @@ import (
 
 var (
 	env    *testenv.Env
+	hook   testenv.RequestHook
 	k      client.Client
 	engine *controller.Engine
 )
@@ -48,10 +46,8 @@ func startWithManager() (*testenv.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The manager's requests pass through beforeRequest (race tests).
-	cfg := rest.CopyConfig(e.Config)
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return hookedTransport{rt} }
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// The manager's requests pass through hook (race tests).
+	mgr, err := ctrl.NewManager(hook.Hooked(e.Config), ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -71,20 +67,6 @@ func startWithManager() (*testenv.Env, error) {
 	}()
 	k = mgr.GetClient()
 	return e, nil
-}
-
-// beforeRequest, when set, sees every request of the manager before it is
-// sent: a test makes something happen between a controller's read and its
-// write.
-var beforeRequest atomic.Pointer[func(*http.Request)]
-
-type hookedTransport struct{ next http.RoundTripper }
-
-func (h hookedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if f := beforeRequest.Load(); f != nil {
-		(*f)(req)
-	}
-	return h.next.RoundTrip(req)
 }
 
 func apply(t *testing.T, y string) *unstructured.Unstructured {

@@ -3,11 +3,9 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/testenv"
 )
 
 // The tenancy tests are attacks a claimant makes on objects that are not
@@ -273,22 +273,8 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 		}
 		return nil
 	})
-	var swapped atomic.Bool
-	hook := func(req *http.Request) {
-		if req.Method != http.MethodPatch || !strings.HasSuffix(req.URL.Path, "/namespaces/ten-r/configmaps/swapped") || !swapped.CompareAndSwap(false, true) {
-			return
-		}
-		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"}}
-		if err := env.Client.Delete(ctx, old); err != nil {
-			t.Errorf("delete: %v", err)
-		}
-		if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"},
-			Data: map[string]string{"value": "theirs"}}, client.FieldOwner("test")); err != nil {
-			t.Errorf("create the replacement: %v", err)
-		}
-	}
-	beforeRequest.Store(&hook)
-	defer beforeRequest.Store(nil)
+	swapped := testenv.ReplaceBeforeApply(t, &hook, env.Client, "/namespaces/ten-r/configmaps/swapped",
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"}, Data: map[string]string{"value": "theirs"}})
 	apply(t, tenantClaim("ten-r", "swap", "tenant-named", "name: swapped, value: v2"))
 	waitXR(t, "XR reports the replacement as a conflict", "ten-r", "swap", "Synced", "False", "ResourceConflict", "ConfigMap ten-r/swapped")
 	if !swapped.Load() {

@@ -12,6 +12,7 @@ import (
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/testenv"
 )
 
 func TestSyncFromFakeStore(t *testing.T) {
@@ -153,6 +154,37 @@ func TestNeverAdoptsSomeoneElsesSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready(t, es, metav1.ConditionTrue, secretsv1.ReasonSecretSynced)
+}
+
+// Attack: the ExternalSecret's Secret is deleted and made again by someone
+// else right before the ExternalSecret writes a new value into it. The
+// write is refused (it names the UID it read); the ExternalSecret then
+// reports the new Secret as a conflict and never writes it.
+func TestNeverTakesOverAReplacedSecret(t *testing.T) {
+	ns := namespace(t, nil)
+	st := fakeStore(ns, "fake", secretsv1.FakeProviderData{Key: "k", Value: "one"})
+	es := externalSecret(ns, "app", "fake", item("password", "k", ""))
+	create(t, st, es)
+	ready(t, es, metav1.ConditionTrue, secretsv1.ReasonSecretSynced)
+	replaced := testenv.ReplaceBeforeApply(t, &hook, env.Client, "/namespaces/"+ns+"/secrets/app",
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Data: map[string][]byte{"password": []byte("theirs")}})
+	setFake(t, st, secretsv1.FakeProviderData{Key: "k", Value: "two"})
+	ready(t, st, metav1.ConditionTrue, secretsv1.ReasonValid)
+	refresh(t, es)
+	msg := ready(t, es, metav1.ConditionFalse, secretsv1.ReasonSecretConflict)
+	if !replaced.Load() {
+		t.Fatal("the ExternalSecret never wrote the new value (the hook did not run)")
+	}
+	if !strings.Contains(msg, "Secret "+ns+"/app") {
+		t.Errorf("message %q does not name the Secret", msg)
+	}
+	after := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "app"}, after); err != nil {
+		t.Fatal(err)
+	}
+	if string(after.Data["password"]) != "theirs" || len(after.OwnerReferences) != 0 {
+		t.Errorf("the replacement changed: data %q, owners %v", after.Data["password"], after.OwnerReferences)
+	}
 }
 
 func TestTemplateThatDoesNotParse(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 
 var (
 	env     *testenv.Env
+	hook    testenv.RequestHook
 	clients *Clients
 )
 
@@ -40,7 +41,8 @@ func startWithManager() (*testenv.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{Scheme: scheme.New(),
+	// The manager's requests pass through hook (race tests).
+	mgr, err := ctrl.NewManager(hook.Hooked(e.Config), ctrl.Options{Scheme: scheme.New(),
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
 	if err != nil {
 		e.Stop()
