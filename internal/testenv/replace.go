@@ -78,17 +78,29 @@ func (t hookedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req)
 }
 
-// ReplaceBeforeApply sets h to swap obj, once, right before the first
-// server-side apply of an object of its name and namespace whose URL path
-// ends with pathSuffix (".../namespaces/NS/secrets/NAME"): it deletes the
-// object and creates obj in its place with c. replaced reports whether the
-// swap happened.
-func ReplaceBeforeApply(t *testing.T, h *RequestHook, c client.Client, pathSuffix string, obj client.Object) (replaced *atomic.Bool) {
+// Verbs ReplaceBefore acts before.
+const (
+	BeforeApply  = "apply"  // a server-side apply (PATCH)
+	BeforeDelete = "delete" // a DELETE
+)
+
+// ReplaceBefore sets h to swap obj, once, right before the first request
+// of verb (BeforeApply or BeforeDelete) whose URL path ends with pathSuffix
+// (".../namespaces/NS/secrets/NAME"): it deletes the object of obj's name
+// and creates obj in its place with c. replaced reports whether the swap
+// happened.
+func ReplaceBefore(t *testing.T, h *RequestHook, c client.Client, verb, pathSuffix string, obj client.Object) (replaced *atomic.Bool) {
 	t.Helper()
 	replaced = &atomic.Bool{}
 	h.Set(func(req *http.Request) {
-		if req.Method != http.MethodPatch || req.Header.Get("Content-Type") != string(types.ApplyPatchType) ||
-			!strings.HasSuffix(req.URL.Path, pathSuffix) || !replaced.CompareAndSwap(false, true) {
+		match := false
+		switch verb {
+		case BeforeApply:
+			match = req.Method == http.MethodPatch && req.Header.Get("Content-Type") == string(types.ApplyPatchType)
+		case BeforeDelete:
+			match = req.Method == http.MethodDelete
+		}
+		if !match || !strings.HasSuffix(req.URL.Path, pathSuffix) || !replaced.CompareAndSwap(false, true) {
 			return
 		}
 		ctx := context.Background()

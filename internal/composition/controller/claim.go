@@ -396,7 +396,8 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 			ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
 			if ref["name"] == claim.GetName() && ref["namespace"] == claim.GetNamespace() {
 				if xr.GetDeletionTimestamp() == nil {
-					if err := r.client.Delete(ctx, xr, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+					uid := xr.GetUID()
+					if err := r.client.Delete(ctx, xr, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 						return reconcile.Result{}, false, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
 					}
 				}

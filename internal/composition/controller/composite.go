@@ -626,7 +626,12 @@ func (r *compositeReconciler) apply(ctx context.Context, s *scope) error {
 		if !ownedBy(o, s.xr) {
 			continue
 		}
-		if err := r.client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		// Only the object checked: not one made again in its place since.
+		uid := o.GetUID()
+		if err := r.client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			if apierrors.IsConflict(err) {
+				return fmt.Errorf("cannot delete resource %q: it was made again since it was read; it is checked again: %w", id, err)
+			}
 			return fmt.Errorf("cannot delete resource %q: %w", id, err)
 		}
 		deleted = append(deleted, id)

@@ -273,7 +273,7 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 		}
 		return nil
 	})
-	swapped := testenv.ReplaceBeforeApply(t, &hook, env.Client, "/namespaces/ten-r/configmaps/swapped",
+	swapped := testenv.ReplaceBefore(t, &hook, env.Client, testenv.BeforeApply, "/namespaces/ten-r/configmaps/swapped",
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-r", Name: "swapped"}, Data: map[string]string{"value": "theirs"}})
 	apply(t, tenantClaim("ten-r", "swap", "tenant-named", "name: swapped, value: v2"))
 	waitXR(t, "XR reports the replacement as a conflict", "ten-r", "swap", "Synced", "False", "ResourceConflict", "ConfigMap ten-r/swapped")
@@ -283,6 +283,56 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 	assertVictim(t, "ten-r", "swapped", "theirs")
 	deleteClaimAndWait(t, tenantGVK, "ten-r", "swap")
 	assertVictim(t, "ten-r", "swapped", "theirs")
+}
+
+// TestReplacedObjectIsNotPruned: a resource leaves the Composition, and
+// right before the XR deletes the ConfigMap it composed, someone deletes it
+// and makes another of the same name. The XR's delete names the UID it read
+// and is refused: the new ConfigMap stays, with its data.
+func TestReplacedObjectIsNotPruned(t *testing.T) {
+	ctx := context.Background()
+	setupTenants(t, "ten-p")
+	const comp = `
+apiVersion: apiextensions.strata.dev/v1alpha1
+kind: Composition
+metadata: {name: tenant-prune}
+spec:
+  compositeTypeRef: {apiVersion: test.strata.dev/v1alpha1, kind: XTenant}
+  resources:
+  - name: kept
+    template: {apiVersion: v1, kind: ConfigMap, metadata: {name: kept}, data: {value: "${xr.spec.value}"}}
+%s`
+	apply(t, fmt.Sprintf(comp, `  - name: leaving
+    template: {apiVersion: v1, kind: ConfigMap, metadata: {name: leaving}, data: {value: "${xr.spec.value}"}}`))
+	waitValid(t, "composition tenant-prune valid", "tenant-prune", "True")
+	apply(t, tenantClaim("ten-p", "prune", "tenant-prune", "value: v1"))
+	eventually(t, 30*time.Second, "both ConfigMaps composed", func() error {
+		for _, n := range []string{"kept", "leaving"} {
+			cm := &corev1.ConfigMap{}
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "ten-p", Name: n}, cm); err != nil {
+				return err
+			}
+			if len(cm.OwnerReferences) != 1 {
+				return fmt.Errorf("%s has owners %v", n, cm.OwnerReferences)
+			}
+		}
+		return nil
+	})
+	swapped := testenv.ReplaceBefore(t, &hook, env.Client, testenv.BeforeDelete, "/namespaces/ten-p/configmaps/leaving",
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ten-p", Name: "leaving"}, Data: map[string]string{"value": "theirs"}})
+	apply(t, fmt.Sprintf(comp, ""))
+	eventually(t, 30*time.Second, "the XR deleted what left the Composition", func() error {
+		if !swapped.Load() {
+			return fmt.Errorf("no delete of ConfigMap ten-p/leaving yet")
+		}
+		return nil
+	})
+	// The refused delete is retried; give the XR time to reconcile again.
+	waitXR(t, "XR in sync again", "ten-p", "prune", "Synced", "True", "ReconcileSuccess")
+	time.Sleep(2 * time.Second)
+	assertVictim(t, "ten-p", "leaving", "theirs")
+	deleteClaimAndWait(t, tenantGVK, "ten-p", "prune")
+	assertVictim(t, "ten-p", "leaving", "theirs")
 }
 
 // TestAdoptionOnlyWhenHandedOver: an existing object is taken over only

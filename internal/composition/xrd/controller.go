@@ -212,7 +212,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 	if x.Spec.ClaimNames != nil {
 		kinds = append(kinds, *x.Spec.ClaimNames)
 	}
-	var own []string
+	var own []*apiextensionsv1.CustomResourceDefinition
 	for _, k := range kinds {
 		name := k.Plural + "." + x.Spec.Group
 		crd := &apiextensionsv1.CustomResourceDefinition{}
@@ -225,7 +225,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 		if !crdOwner(x).Controls(crd) {
 			continue
 		}
-		own = append(own, name)
+		own = append(own, crd)
 		l := &unstructured.UnstructuredList{}
 		l.SetGroupVersionKind(schema.GroupVersionKind{Group: x.Spec.Group, Version: x.ReferenceableVersion().Name, Kind: k.Kind + "List"})
 		if err := r.Client.List(ctx, l); err != nil {
@@ -252,11 +252,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, x *v1alpha1.CompositeR
 	if err := r.Starter.Stop(ctx, x.Name); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot stop controllers of %s: %w", x.Name, err)
 	}
-	for _, name := range own {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		crd.Name = name
-		if err := r.Client.Delete(ctx, crd); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("cannot delete CRD %s: %w", name, err)
+	for _, crd := range own {
+		// Only the CRD checked: not one made again under its name since.
+		uid := crd.UID
+		if err := r.Client.Delete(ctx, crd, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("cannot delete CRD %s: %w", crd.Name, err)
 		}
 	}
 	orig := x.DeepCopy()

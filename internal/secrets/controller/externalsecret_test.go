@@ -166,7 +166,7 @@ func TestNeverTakesOverAReplacedSecret(t *testing.T) {
 	es := externalSecret(ns, "app", "fake", item("password", "k", ""))
 	create(t, st, es)
 	ready(t, es, metav1.ConditionTrue, secretsv1.ReasonSecretSynced)
-	replaced := testenv.ReplaceBeforeApply(t, &hook, env.Client, "/namespaces/"+ns+"/secrets/app",
+	replaced := testenv.ReplaceBefore(t, &hook, env.Client, testenv.BeforeApply, "/namespaces/"+ns+"/secrets/app",
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Data: map[string][]byte{"password": []byte("theirs")}})
 	setFake(t, st, secretsv1.FakeProviderData{Key: "k", Value: "two"})
 	ready(t, st, metav1.ConditionTrue, secretsv1.ReasonValid)
