@@ -18,8 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
@@ -41,7 +44,7 @@ type GitRepositoryReconciler struct {
 	log      logr.Logger
 }
 
-func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, files source.FileRoots, o Options) error {
+func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, files source.FileRoots, refetch <-chan event.GenericEvent, o Options) error {
 	r := &GitRepositoryReconciler{
 		client:   c,
 		reader:   mgr.GetAPIReader(),
@@ -52,6 +55,7 @@ func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, 
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&gitopsv1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WatchesRawSource(ctrlsource.Channel(refetch, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
 		Named("gitrepository").
 		Complete(r)

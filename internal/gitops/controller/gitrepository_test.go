@@ -192,3 +192,27 @@ func TestGitRepositoryFileURLAttack(t *testing.T) {
 		t.Errorf("still Stalled after the URL was fixed: %+v", g.Status.Conditions)
 	}
 }
+
+// TestLostArtifactIsFetchedAgain: the store loses a GitRepository's artifact
+// (a new state folder, a clean-up) while its status still names it. The
+// next reconcile of its Sync has the GitRepository fetch it again at once,
+// instead of failing until the GitRepository's next interval (an hour here).
+func TestLostArtifactIsFetchedAgain(t *testing.T) {
+	ns := newNamespace(t)
+	repo := gittest.NewRepo(t, t.TempDir(), "app")
+	h := repo.Commit("one", map[string]string{"app/lost.yaml": configMap("lost-artifact")})
+	createRepo(t, ns, "src", repo.URL(), nil, "")
+	createSync(t, ns, "app", "src", "app", nil)
+	waitSync(t, ns, "app", metav1.ConditionTrue, "main@sha1:"+h)
+	g := waitRepo(t, ns, "src", metav1.ConditionTrue, h)
+	art := filepath.Join(stateDir, "gitops", "artifacts", strings.TrimPrefix(g.Status.Artifact.Digest, "sha256:"))
+	if err := os.RemoveAll(art); err != nil {
+		t.Fatal(err)
+	}
+	requestReconcile(t, getSync(t, ns, "app"))
+	eventually(t, 20*time.Second, "the artifact fetched again", func() (bool, string) {
+		_, err := os.Stat(art)
+		return err == nil, fmt.Sprint(err)
+	})
+	waitSync(t, ns, "app", metav1.ConditionTrue, "main@sha1:"+h)
+}

@@ -28,6 +28,10 @@ import (
 
 var env *testenv.Env
 
+// stateDir is the main test manager's state folder (its artifact store is
+// stateDir/gitops).
+var stateDir string
+
 // outsideFileRoot is a folder outside the one the test manager lets file://
 // URLs read: every t.TempDir() is inside that one (TMPDIR points there), so
 // repositories made here are what a tenant must not reach.
@@ -61,6 +65,7 @@ func startWithManager() (*testenv.Env, error) {
 		e.Stop()
 		return nil, err
 	}
+	stateDir = dir
 	outsideFileRoot = os.TempDir()
 	fileRoot, err := os.MkdirTemp("", "gitops-file-root-")
 	if err != nil {

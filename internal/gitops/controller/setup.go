@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/strata-dev/strata/internal/gitops/source"
@@ -83,10 +84,14 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := setupGitRepository(mgr, c, store, roots, o); err != nil {
+	// A Sync that finds its GitRepository's artifact missing from the
+	// store asks, through refetch, for the GitRepository to be fetched
+	// again, instead of waiting for its interval.
+	refetch := make(chan event.GenericEvent, 1024)
+	if err := setupGitRepository(mgr, c, store, roots, refetch, o); err != nil {
 		return err
 	}
-	if err := setupSync(mgr, c, cfg, store, o); err != nil {
+	if err := setupSync(mgr, c, cfg, store, refetch, o); err != nil {
 		return err
 	}
 	if o.ReceiverAddr == "" {

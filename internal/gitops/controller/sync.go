@@ -61,6 +61,9 @@ const (
 
 // SyncReconciler builds, applies, prunes and health-checks Syncs.
 type SyncReconciler struct {
+	// refetch asks the GitRepository controller to fetch a repository
+	// whose artifact the store lost.
+	refetch  chan<- event.GenericEvent
 	client   client.Client
 	reader   client.Reader
 	cfg      *rest.Config
@@ -76,8 +79,9 @@ type SyncReconciler struct {
 	known   map[types.NamespacedName]map[string]string
 }
 
-func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *source.Store, o Options) error {
+func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *source.Store, refetch chan<- event.GenericEvent, o Options) error {
 	r := &SyncReconciler{
+		refetch:  refetch,
 		client:   c,
 		reader:   mgr.GetAPIReader(),
 		cfg:      cfg,
@@ -442,9 +446,20 @@ func (r *SyncReconciler) reconcileSource(ctx context.Context, sc *syncScope) (ct
 		}
 		return r.retry(s), true
 	}
-	if repo.Status.Artifact == nil || !r.store.Has(repo.Status.Artifact.Digest) {
+	if repo.Status.Artifact == nil {
 		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, "GitRepository "+key+" has no artifact yet")
 		return r.retry(s), true
+	}
+	if !r.store.Has(repo.Status.Artifact.Digest) {
+		// The status names an artifact this manager's store lost (a
+		// new state folder, a clean-up): the GitRepository is fetched
+		// again now, not at its next interval.
+		conditions.MarkFailed(s, gitopsv1.ReasonArtifactFailed, fmt.Sprintf("the artifact of GitRepository %s (revision %s) is not in this manager's store; fetching it again", key, repo.Status.Artifact.Revision))
+		select {
+		case r.refetch <- event.GenericEvent{Object: repo}:
+		default: // many are asking already; the retry asks again
+		}
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, true
 	}
 	sc.repo = repo
 	sc.revision = repo.Status.Artifact.Revision
