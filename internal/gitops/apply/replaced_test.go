@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,10 +41,15 @@ func TestReplacedObjectIsNotTakenOver(t *testing.T) {
 	if _, err := a.Apply(ctx, []*unstructured.Unstructured{desired("v1")}); err != nil {
 		t.Fatal(err)
 	}
-	var replaced *atomic.Bool
-	a.Client, replaced = testenv.ReplacingClient(t, env.Config, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "replaced"}, Data: map[string]string{"v": "theirs"}})
-	_, err := a.Apply(ctx, []*unstructured.Unstructured{desired("v2")})
+	var hook testenv.RequestHook
+	hooked, err := client.New(hook.Hooked(env.Config), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Client = hooked
+	replaced := testenv.ReplaceBefore(t, &hook, env.Client, testenv.BeforeApply, "/namespaces/default/configmaps/replaced",
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "replaced"}, Data: map[string]string{"v": "theirs"}})
+	_, err = a.Apply(ctx, []*unstructured.Unstructured{desired("v2")})
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap/default/replaced") || !strings.Contains(err.Error(), "deleted and made again") {
 		t.Errorf("apply over the replacement: %v, want an error naming the object and what happened", err)
 	}

@@ -255,9 +255,14 @@ func TestPublishOverAReplacedSecret(t *testing.T) {
 	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "one")}); err != nil {
 		t.Fatal(err)
 	}
-	var replaced *atomic.Bool
-	p.Client, replaced = testenv.ReplacingClient(t, env.Config, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}, Type: connsecret.Type, Data: data("password", "theirs")})
+	var hook testenv.RequestHook
+	hooked, err := client.New(hook.Hooked(env.Config), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Client = hooked
+	replaced := testenv.ReplaceBefore(t, &hook, env.Client, testenv.BeforeApply, "/namespaces/"+ns+"/secrets/conn",
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "conn"}, Type: connsecret.Type, Data: data("password", "theirs")})
 	if _, err := p.Publish(ctx, connsecret.Request{Owner: o, Ref: ref, Data: data("password", "two")}); !ssa.IsReplaced(err) {
 		t.Errorf("publish over the replacement: %v, want it refused (ssa.IsReplaced)", err)
 	}
