@@ -34,6 +34,7 @@ import (
 	"github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/composition/render"
 	"github.com/strata-dev/strata/internal/composition/xrd"
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/kubeclient"
@@ -615,17 +616,13 @@ func (e *Engine) ensureIndex(gvk schema.GroupVersionKind) error {
 // which ownership.Unchanged reads.
 func keepOwnApplies(in any) (any, error) {
 	o, err := meta.Accessor(in)
-	if err != nil || o.GetManagedFields() == nil {
+	if err != nil {
 		return in, nil
 	}
-	var keep []metav1.ManagedFieldsEntry
-	for _, mf := range o.GetManagedFields() {
-		// The shared "strata" manager's entry stays too: the next apply
-		// moves its fields to the XR's own manager (kit/ssa.Migrate).
-		if mf.Operation == metav1.ManagedFieldsOperationApply && (strings.HasPrefix(mf.Manager, "strata/") || mf.Manager == ssa.LegacyFieldManager) {
-			keep = append(keep, mf)
-		}
-	}
-	o.SetManagedFields(keep)
+	// The shared "strata" manager's entry stays too: the next apply moves
+	// its fields to the XR's own manager (kit/ssa.Migrate).
+	ownership.KeepManagedFields(o, func(manager string, op metav1.ManagedFieldsOperationType, _ string) bool {
+		return op == metav1.ManagedFieldsOperationApply && (strings.HasPrefix(manager, "strata/") || manager == ssa.LegacyFieldManager)
+	})
 	return in, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"reflect"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
@@ -20,17 +19,12 @@ func Unchanged(desired, live *unstructured.Unstructured, fieldManager string) bo
 	if !Subset(desired.Object, live.Object) {
 		return false
 	}
-	var owned *fieldpath.Set
-	for _, mf := range live.GetManagedFields() {
-		if mf.Manager != fieldManager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.Subresource != "" || mf.FieldsV1 == nil {
-			continue
-		}
-		owned = &fieldpath.Set{}
-		if err := owned.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
-			return false
-		}
+	fields := applyFieldsJSON(live, fieldManager)
+	if fields == nil {
+		return false
 	}
-	if owned == nil {
+	owned := &fieldpath.Set{}
+	if err := owned.FromJSON(bytes.NewReader(fields)); err != nil {
 		return false
 	}
 	kept := true

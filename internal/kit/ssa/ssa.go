@@ -138,12 +138,7 @@ func Unchanged(desired, live *unstructured.Unstructured, fieldManager string) bo
 // HasApplyEntry reports whether obj's managedFields hold an apply entry of
 // manager for the object itself (not a subresource).
 func HasApplyEntry(obj metav1.Object, manager string) bool {
-	for _, f := range obj.GetManagedFields() {
-		if f.Manager == manager && f.Operation == metav1.ManagedFieldsOperationApply && f.Subresource == "" {
-			return true
-		}
-	}
-	return false
+	return ownership.HasApplyEntry(obj, manager)
 }
 
 // MoveManagers returns fields with the apply entries (of the object itself)
