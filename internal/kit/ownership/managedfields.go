@@ -72,7 +72,8 @@ func applyFieldsJSON(obj metav1.Object, manager string) []byte {
 	if raw, ok := rawManagedFields(obj); ok {
 		var out []byte
 		for _, e := range raw {
-			f, found := e.(map[string]any)["fieldsV1"]
+			m, _ := e.(map[string]any)
+			f, found := m["fieldsV1"]
 			if !isApplyOf(e, manager) || !found || f == nil {
 				continue
 			}

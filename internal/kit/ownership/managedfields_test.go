@@ -66,6 +66,15 @@ func TestManagedFieldsReadTheSameFromEitherShape(t *testing.T) {
 		})
 	}
 
+	t.Run("an entry that is not an object is no apply", func(t *testing.T) {
+		u := cm(nil, entries...)
+		mfs, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "managedFields")
+		u.Object["metadata"].(map[string]any)["managedFields"] = append([]any{"garbage"}, mfs.([]any)...)
+		if !HasApplyEntry(u, me) || applyFieldsJSON(u, me) == nil || HasApplyEntry(u, "garbage") {
+			t.Errorf("a malformed entry changed the answers for the others")
+		}
+	})
+
 	t.Run("keep", func(t *testing.T) {
 		applies := func(_ string, op metav1.ManagedFieldsOperationType, sub string) bool {
 			return op == metav1.ManagedFieldsOperationApply && sub == ""
