@@ -150,3 +150,32 @@ func alive(pid int) bool {
 	fields := strings.Fields(string(stat))
 	return len(fields) > 2 && fields[2] != "Z"
 }
+
+// logLines returns the last n lines of the log at path that contain substr
+// and none of skip, or why it cannot: a failing test prints them so that
+// CI's output says what the engine did.
+func logLines(path, substr string, n int, skip ...string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) && !containsAny(l, skip) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return strings.Join(keep, "\n")
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

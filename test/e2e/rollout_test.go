@@ -171,7 +171,7 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 	files["clusters/web.yaml"] = rolloutSync
 	rev1 := "main@sha1:" + repo.Commit("web 1", files)
 
-	up := startUp(t, state, "--sync", repo.Dir+"#clusters")
+	up := startUp(t, state, "--sync", repo.Dir+"#clusters", "-v", "1")
 	if !strings.Contains(up.output(), "Gateway API CRDs") {
 		t.Errorf("strata up did not install the Gateway API CRDs:\n%s", up.output())
 	}
@@ -192,10 +192,17 @@ func TestRolloutCanaryAcceptance(t *testing.T) {
 				{"get", "deployment", "web", "-n", "default", "-o", "jsonpath=generation {.metadata.generation} paused {.spec.paused} status {.status}"},
 				{"get", "replicasets,pods", "-n", "default", "-l", "app=web", "-o", "wide"},
 				{"get", "rollout", "web", "-n", "default", "-o", "jsonpath={.status}"},
+				// When the Sync last decided, and what it said then.
+				{"get", "sync", "web", "-n", "default", "-o", "jsonpath={.status}"},
+				{"get", "events", "-n", "default", "--field-selector", "involvedObject.name=web", "--sort-by", ".lastTimestamp"},
 			} {
 				out, err := kubectlErr(state, args...)
 				t.Logf("kubectl %s (err %v):\n%s", strings.Join(args, " "), err, out)
 			}
+			// The engine's own account (errors and retries of the
+			// Sync and the Rollout named web) from the manager's log;
+			// the events are above.
+			t.Logf("manager log, lines naming web:\n%s", logLines(filepath.Join(state, "logs", "manager.log"), `"web"`, 80, "Event occurred"))
 		}
 	})
 	syncState := syncReady("web")
