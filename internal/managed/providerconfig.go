@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -94,7 +95,8 @@ func SetupProviderConfig(mgr ctrl.Manager, k ProviderConfigKind) error {
 		return fmt.Errorf("cannot find the kind of %T: %w", obj, err)
 	}
 	r := &pcReconciler{client: mgr.GetClient(), kind: k, recorder: mgr.GetEventRecorder("strata-" + strings.ToLower(gvk.Kind) + "." + gvk.Group)}
-	b := ctrl.NewControllerManagedBy(mgr).Named(strings.ToLower(gvk.Kind + "." + gvk.Group)).For(obj)
+	b := ctrl.NewControllerManagedBy(mgr).Named(strings.ToLower(gvk.Kind + "." + gvk.Group)).For(obj).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter()})
 	for _, u := range k.Users {
 		b = b.Watches(u.New(), handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: ProviderConfigName(o.(Managed))}}}

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -170,7 +169,7 @@ func Setup(mgr ctrl.Manager, o Options, k Kind) error {
 		// Failures back off exponentially but never past the poll interval,
 		// so a resource recovers within a poll of its server coming back.
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers,
-			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](50*time.Millisecond, o.PollInterval)}).
+			RateLimiter: kitreconcile.RateLimiterUpTo(o.PollInterval)}).
 		Complete(r)
 }
 

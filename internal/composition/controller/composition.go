@@ -63,7 +63,7 @@ func (r *CompositionReconciler) SetupWithManager(mgr manager.Manager, workers in
 		Owns(&v1alpha1.CompositionRevision{}).
 		Watches(&v1alpha1.CompositeResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.forXRD)).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(r.forCRD)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 

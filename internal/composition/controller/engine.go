@@ -36,6 +36,7 @@ import (
 	"github.com/strata-dev/strata/internal/composition/xrd"
 	"github.com/strata-dev/strata/internal/kit/ownership"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kit/ssa"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
@@ -468,7 +469,7 @@ func (e *Engine) Running() []schema.GroupVersionKind {
 // newController builds a controller the engine starts and stops itself.
 func (e *Engine) newController(name string, r reconcile.Reconciler) (controller.Controller, error) {
 	skip := true
-	opts := controller.Options{Reconciler: r, MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}
+	opts := controller.Options{RateLimiter: kitreconcile.RateLimiter(), Reconciler: r, MaxConcurrentReconciles: e.workers, SkipNameValidation: &skip}
 	opts.DefaultFromConfig(e.mgr.GetControllerOptions())
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = e.mgr.GetLogger()

@@ -24,6 +24,7 @@ import (
 	"github.com/strata-dev/strata/internal/delivery/analysis"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kit/tenant"
 )
 
@@ -77,7 +78,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deliveryv1.AnalysisRun{}).
 		Owns(&batchv1.Job{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}).
 		Named("analysisrun").
 		Complete(r)
 }

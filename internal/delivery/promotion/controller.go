@@ -117,7 +117,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Watches(&gitopsv1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
 		Watches(&deliveryv1.Stage{}, handler.EnqueueRequestsFromMapFunc(r.downstreamStages)).
 		Watches(&deliveryv1.Pipeline{}, handler.EnqueueRequestsFromMapFunc(r.stagesInNamespace)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}).
 		Named("stage").
 		Complete(r)
 }

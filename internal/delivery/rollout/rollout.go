@@ -108,7 +108,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Owns(&corev1.Service{}, builder.OnlyMetadata).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsBy(indexTarget)), builder.OnlyMetadata).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsBy(indexService)), builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}).
 		Named("rollout").
 		Complete(r)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/kit/patch"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // GitRepositoryReconciler fetches GitRepositories into the artifact store.
@@ -56,7 +57,7 @@ func setupGitRepository(mgr ctrl.Manager, c client.Client, store *source.Store, 
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&gitopsv1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WatchesRawSource(ctrlsource.Channel(refetch, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}).
 		Named("gitrepository").
 		Complete(r)
 }

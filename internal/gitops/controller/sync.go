@@ -130,7 +130,7 @@ func setupSync(mgr ctrl.Manager, c client.Client, cfg *rest.Config, store *sourc
 		ro.SetGroupVersionKind(rolloutGVK)
 		b = b.Watches(ro, handler.EnqueueRequestsFromMapFunc(r.rolloutSyncs), builder.WithPredicates(rolloutVerdictChanged{}))
 	}
-	return b.WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+	return b.WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}).
 		Named("sync").
 		Complete(r)
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
 // recorder is the events API recorder (k8s.io/client-go/tools/events).
@@ -54,7 +55,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	c := mgr.GetClient()
 	rec := mgr.GetEventRecorder("strata-notification")
-	opts := controller.Options{MaxConcurrentReconciles: o.Workers}
+	opts := controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&notificationv1.Provider{}).WithOptions(opts).Named("notification-provider").
 		Complete(&ProviderReconciler{client: c, secrets: mgr.GetAPIReader(), recorder: rec}); err != nil {
 		return err

@@ -39,7 +39,7 @@ func setupClusterExternalSecret(mgr ctrl.Manager, c client.Client, workers int) 
 		For(&secretsv1.ClusterExternalSecret{}).
 		Owns(&secretsv1.ExternalSecret{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 

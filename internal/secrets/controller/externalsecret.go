@@ -77,7 +77,7 @@ func setupExternalSecret(mgr ctrl.Manager, c client.Client, clients *Clients, wo
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.forTemplate("ConfigMap"))).
 		Watches(&secretsv1.SecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		Watches(&secretsv1.ClusterSecretStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 

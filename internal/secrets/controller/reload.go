@@ -25,6 +25,7 @@ import (
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
+	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 	"github.com/strata-dev/strata/internal/kit/ssa"
 )
 
@@ -148,7 +149,7 @@ func setupReload(mgr ctrl.Manager, c client.Client, w workloadKind, workers int)
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 				return o.GetLabels()[secretsv1.ManagedByLabel] == secretsv1.ManagedByValue
 			}))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 

@@ -52,7 +52,7 @@ func setupStores(mgr ctrl.Manager, c client.Client, clients *Clients, workers in
 			recorder: mgr.GetEventRecorder("strata-" + k.name + ".secrets.strata.dev")}
 		err := ctrl.NewControllerManagedBy(mgr).Named(k.name + ".secrets.strata.dev").
 			For(k.new()).
-			WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+			WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 			Complete(r)
 		if err != nil {
 			return fmt.Errorf("cannot set up %s controller: %w", k.name, err)

@@ -81,7 +81,7 @@ func Setup(mgr ctrl.Manager, c client.Client, stores Stores, workers int) error 
 	return ctrl.NewControllerManagedBy(mgr).Named("pushsecret.secrets.strata.dev").
 		For(&secretsv1.PushSecret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 
