@@ -76,19 +76,24 @@ TEST_PKGS := ./test/e2e ./...
 .PHONY: test
 # The LATE_TOOLS build in the background from the start, beside the cluster
 # build, lint, verify and the tests (on a cold machine they are most of the
-# build time; started only after the cluster they were the run's tail), at a
-# lower priority than the rest; a test that needs one of them waits for its
+# build time; started only after the cluster they were the run's tail), at
+# the lowest priority (nice 19): every test needs the cluster, which then
+# builds almost as fast as alone, and the servers take the CPU the cluster's
+# build and the tests leave idle. A test that needs one of them waits for its
 # group (testenv.Tool, STRATA_TOOLS_WAIT=1). With a warm cache the
 # background build only links.
 test: ## Everything: unit, integration (real API server) and e2e tests.
 	@mkdir -p build; echo "tools: building $(LATE_TOOLS) in the background (log: build/tools.log)"
-	@nice -n 5 test/tools/build.sh $(BIN) $(LATE_TOOLS) >build/tools.log 2>&1 & bg=$$!; rc=0; \
+	@nice -n 19 test/tools/build.sh $(BIN) $(LATE_TOOLS) >build/tools.log 2>&1 & bg=$$!; rc=0; \
 	$(MAKE) --no-print-directory tools-core build lint verify || rc=$$?; \
 	if [ $$rc = 0 ]; then STRATA_TOOLS_WAIT=1 $(GO) test -count=1 -timeout 50m $(TEST_PKGS) || rc=$$?; fi; \
 	if ! wait $$bg; then echo "tools: the background build failed:"; cat build/tools.log; rc=1; fi; \
 	grep '^tools: built' build/tools.log || true; exit $$rc
 
 .PHONY: bench
+# Benchmarks time requests to Vault and Prometheus too: every tool is built
+# optimized for them (test/tools/build.sh).
+bench: export STRATA_TOOLS_OPTIMIZE := 1
 bench: tools build ## Benchmarks against the local cluster (and kro, built here); results go to docs/benchmarks.md.
 	@test/tools/build.sh $(BIN) kro
 	$(GO) test -count=1 -p 1 -timeout 120m -run '^$$' -bench . ./test/bench/...
