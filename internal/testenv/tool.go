@@ -22,7 +22,10 @@ var toolGroups = map[string]string{
 	"prometheus":   "prometheus",
 	"sops":         "sops",
 	"vault":        "vault",
-	"versitygw":    "versitygw",
+	// Vault's Kubernetes auth method, an external plugin of the minimal
+	// Vault build (vaulttest registers it).
+	"vault-plugin-auth-kubernetes": "vault",
+	"versitygw":                    "versitygw",
 }
 
 // Tool returns the path of a binary `make tools` builds into BinDir. When it

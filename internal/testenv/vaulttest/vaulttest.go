@@ -3,6 +3,7 @@ package vaulttest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,8 +64,16 @@ func StartServer() (*Server, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The Vault build has the minimal set of builtin plugins; its
+	// Kubernetes auth method is an external plugin, which a dev server
+	// registers from its plugin directory under the file's name.
+	plugins := filepath.Join(dir, "plugins")
+	if err := installPlugin(plugins, "vault-plugin-auth-kubernetes", "kubernetes"); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
 	root := "strata-root-" + suffix()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+root, "-dev-listen-address="+addr, "-dev-no-store-token")
+	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+root, "-dev-listen-address="+addr, "-dev-no-store-token", "-dev-plugin-dir="+plugins)
 	// HOME: a dev server would otherwise write ~/.vault-token.
 	cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "VAULT_LOG_LEVEL=warn"}
 	logPath := filepath.Join(dir, "vault.log")
@@ -103,6 +112,40 @@ func StartServer() (*Server, func(), error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// installPlugin puts the tool binary into dir as name. Vault runs only
+// plugins inside its plugin directory (a link out of it is refused), so the
+// binary is linked hard when it can be and copied otherwise.
+func installPlugin(dir, tool, name string) error {
+	src, err := testenv.Tool(tool)
+	if err != nil {
+		return err
+	}
+	if src, err = filepath.EvalSymlinks(src); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, name)
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return fmt.Errorf("cannot copy %s into vault's plugin directory: %w", tool, err)
+	}
+	return out.Close()
 }
 
 // String names the server in messages.

@@ -2,7 +2,10 @@ module github.com/strata-dev/strata/test/tools/vault
 
 go 1.26.0
 
-require github.com/hashicorp/vault v1.21.0
+require (
+	github.com/hashicorp/vault v1.21.0
+	github.com/hashicorp/vault-plugin-auth-kubernetes v0.23.0
+)
 
 require (
 	cel.dev/expr v0.24.0 // indirect
@@ -283,7 +286,6 @@ require (
 	github.com/hashicorp/vault-plugin-auth-gcp v0.22.0 // indirect
 	github.com/hashicorp/vault-plugin-auth-jwt v0.25.0 // indirect
 	github.com/hashicorp/vault-plugin-auth-kerberos v0.16.0 // indirect
-	github.com/hashicorp/vault-plugin-auth-kubernetes v0.23.0 // indirect
 	github.com/hashicorp/vault-plugin-auth-oci v0.20.0 // indirect
 	github.com/hashicorp/vault-plugin-database-couchbase v0.15.0 // indirect
 	github.com/hashicorp/vault-plugin-database-elasticsearch v0.19.0 // indirect
