@@ -39,7 +39,7 @@ func newAnalysisCommand() *cobra.Command {
 		if err != nil {
 			return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
 		}
-		return client.New(cfg, client.Options{Scheme: scheme.New()})
+		return client.New(cliConfig(cfg), client.Options{Scheme: scheme.New()})
 	}
 
 	var output string

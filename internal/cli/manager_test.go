@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/manager"
@@ -74,5 +80,35 @@ func TestWorkersAndShardFlags(t *testing.T) {
 	}
 	if len(got) != 2 || got["gitops"] != 3 || got["managed"] != 4 {
 		t.Errorf("--workers = %v, want gitops=3 managed=4", got)
+	}
+}
+
+// TestCLIClientIsNotThrottled checks that the REST clients the CLI builds
+// from a kubeconfig carry no client-side rate limiter: with client-go's
+// default (5 requests a second) `strata uninstall` waited minutes on its own
+// lists and deletes.
+func TestCLIClientIsNotThrottled(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
+	cfg.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "t"}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	cfg.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*cfg, kc); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := (&clusterFlags{kubeconfig: kc}).config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.GroupVersion = &schema.GroupVersion{Version: "v1"}
+	rc.APIPath = "/api"
+	rc.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	c, err := rest.RESTClientFor(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.GetRateLimiter(); l != nil {
+		t.Errorf("the CLI's client is rate limited to %v requests a second, want no client-side limit", l.QPS())
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
 // Version, Commit and Date are set at build time with -ldflags -X (see the
@@ -156,13 +158,24 @@ func (f *clusterFlags) loader() clientcmd.ClientConfig {
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context})
 }
 
-// config is the REST config of the chosen kubeconfig and context.
+// config is the REST config of the chosen kubeconfig and context, without
+// a client-side rate limit (cliConfig).
 func (f *clusterFlags) config() (*rest.Config, error) {
 	cfg, err := f.loader().ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
-	return cfg, nil
+	return cliConfig(cfg), nil
+}
+
+// cliConfig turns client-go's default client-side limit (5 requests a
+// second, bursts of 10) off for the CLI, as the manager's flags do by
+// default: uninstall lists every Strata kind and deletes each installed
+// object, and at 5 a second a user waited minutes for requests the API
+// server answers in milliseconds. The API server protects itself with API
+// Priority and Fairness.
+func cliConfig(cfg *rest.Config) *rest.Config {
+	return kubeclient.Unlimited.Config(cfg)
 }
 
 // ns is the namespace to act in: --namespace, else the context's, else

@@ -91,17 +91,14 @@ func Finalized(ctx context.Context, cfg *rest.Config) ([]Held, error) {
 	if err != nil {
 		return nil, err
 	}
+	lists, err := listKinds(ctx, dyn, kinds)
+	if err != nil {
+		return nil, err
+	}
 	var out []Held
-	for _, k := range kinds {
-		l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
-		}
-		for i := range l.Items {
-			if h, ok := heldBy(k, &l.Items[i]); ok {
+	for i, l := range lists {
+		for j := range l {
+			if h, ok := heldBy(kinds[i], &l[j]); ok {
 				out = append(out, h)
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"golang.org/x/sync/errgroup"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,21 +33,42 @@ func InUse(ctx context.Context, cfg *rest.Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	lists, err := listKinds(ctx, dyn, kinds)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, k := range kinds {
-		l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
-		}
-		for _, it := range l.Items {
-			out = append(out, k.kind+" "+objName(&it))
+	for i, l := range lists {
+		for _, it := range l {
+			out = append(out, kinds[i].kind+" "+objName(&it))
 		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// listKinds lists the objects of every kind, all kinds at once: the API
+// server answers the first list of a kind nobody watches with 429 and
+// Retry-After: 1 while it fills its watch cache, and one kind after another
+// that was a second per kind (about twenty). A kind without a CRD (an
+// XRD's claim kind, say) has no objects.
+func listKinds(ctx context.Context, dyn dynamic.Interface, kinds []kind) ([][]unstructured.Unstructured, error) {
+	out := make([][]unstructured.Unstructured, len(kinds))
+	g, ctx := errgroup.WithContext(ctx)
+	for i, k := range kinds {
+		g.Go(func() error {
+			l, err := dyn.Resource(k.gvr).List(ctx, metav1.ListOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("cannot list %s: %w", k.gvr.GroupResource(), err)
+			}
+			out[i] = l.Items
+			return nil
+		})
+	}
+	return out, g.Wait()
 }
 
 // kind is one kind uninstall looks at.
