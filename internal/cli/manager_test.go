@@ -85,8 +85,8 @@ func TestWorkersAndShardFlags(t *testing.T) {
 
 // TestCLIClientIsNotThrottled checks that the REST clients the CLI builds
 // from a kubeconfig carry no client-side rate limiter: with client-go's
-// default (5 requests a second) `strata uninstall` waited minutes on its own
-// lists and deletes.
+// default (5 requests a second) `strata uninstall` waited tens of seconds on
+// its own lists and deletes.
 func TestCLIClientIsNotThrottled(t *testing.T) {
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	cfg := clientcmdapi.NewConfig()

@@ -171,9 +171,9 @@ func (f *clusterFlags) config() (*rest.Config, error) {
 // cliConfig turns client-go's default client-side limit (5 requests a
 // second, bursts of 10) off for the CLI, as the manager's flags do by
 // default: uninstall lists every Strata kind and deletes each installed
-// object, and at 5 a second a user waited minutes for requests the API
-// server answers in milliseconds. The API server protects itself with API
-// Priority and Fairness.
+// object, and at 5 a second a user waited tens of seconds for requests the
+// API server answers in milliseconds. The API server protects itself with
+// API Priority and Fairness.
 func cliConfig(cfg *rest.Config) *rest.Config {
 	return kubeclient.Unlimited.Config(cfg)
 }
