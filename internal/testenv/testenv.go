@@ -56,7 +56,12 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start envtest API server: %w", err)
 	}
-	env := &Env{Config: cfg, stop: func() { _ = te.Stop() }}
+	reap, err := reapChildren("etcd", "kube-apiserver")
+	if err != nil {
+		_ = te.Stop()
+		return nil, err
+	}
+	env := &Env{Config: cfg, stop: func() { reap.Stop(); _ = te.Stop() }}
 	if err := env.finish(); err != nil {
 		env.Stop()
 		return nil, err

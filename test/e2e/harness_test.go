@@ -50,6 +50,9 @@ func startUp(t *testing.T, stateDir string, args ...string) *upProcess {
 	t.Helper()
 	strata, _ := binaries(t)
 	cmd := exec.Command(strata, append([]string{"up", "--state-dir", stateDir}, args...)...)
+	// A test binary ended by a timeout runs no cleanup: the cluster stops
+	// with it (strata up stops its servers on SIGTERM).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &upProcess{t: t, cmd: cmd, stateDir: stateDir, ready: make(chan struct{}), done: make(chan struct{})}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -67,7 +66,7 @@ func Start(t testing.TB, cfg Config) *Alertmanager {
 	}
 	addr, cluster := freeAddr(t), freeAddr(t)
 	am := &Alertmanager{URL: "http://" + addr, dir: dir}
-	cmd := exec.Command(bin, "--config.file="+conf, "--storage.path="+filepath.Join(dir, "data"),
+	cmd := testenv.Command(bin, "--config.file="+conf, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--cluster.advertise-address="+cluster,
 		"--log.level=debug")
 	logf, err := os.Create(filepath.Join(dir, "alertmanager.log"))

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func StartVersityGW(t testing.TB) *S3 {
 		}
 	}
 	s := &S3{Endpoint: "http://" + addr, AccessKey: "strata-test", SecretKey: "strata-test-secret-" + Suffix()}
-	cmd := exec.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey, "--quiet", "--health", "/health",
+	cmd := testenv.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey, "--quiet", "--health", "/health",
 		"posix", "--versioning-dir", versions, root)
 	logf, err := os.Create(filepath.Join(dir, "versitygw.log"))
 	if err != nil {

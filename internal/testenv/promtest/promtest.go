@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,7 +57,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	p := &Prometheus{Address: "http://" + addr, dir: dir}
-	cmd := exec.Command(bin,
+	cmd := testenv.Command(bin,
 		"--config.file="+cfgFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,

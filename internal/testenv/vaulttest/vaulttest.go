@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,7 +72,7 @@ func StartServer() (*Server, func(), error) {
 		return nil, nil, err
 	}
 	root := "strata-root-" + suffix()
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+root, "-dev-listen-address="+addr, "-dev-no-store-token", "-dev-plugin-dir="+plugins)
+	cmd := testenv.Command(bin, "server", "-dev", "-dev-root-token-id="+root, "-dev-listen-address="+addr, "-dev-no-store-token", "-dev-plugin-dir="+plugins)
 	// HOME: a dev server would otherwise write ~/.vault-token.
 	cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "VAULT_LOG_LEVEL=warn"}
 	logPath := filepath.Join(dir, "vault.log")

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/internal/testenv"
 )
 
 // Peer is a controller process run against the same cluster: another
@@ -40,10 +42,9 @@ func (u *Up) StartPeer(tb testing.TB, binary string, args ...string) *Peer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := testenv.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+u.Kubeconfig())
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("cannot start %s: %v", bin, err)
 	}
