@@ -153,3 +153,57 @@ func IsReady(u *unstructured.Unstructured) bool {
 	}
 	return false
 }
+
+// FirstMatch records, per object name, when a Tracker's watch first
+// delivered the object matching a condition (Ready, healthy): the time a
+// user watching would have seen it.
+type FirstMatch struct {
+	match func(*unstructured.Unstructured) bool
+	mu    sync.Mutex
+	at    map[string]time.Time
+}
+
+// NewFirstMatch records first matches of match; pass its Observe to Track.
+func NewFirstMatch(match func(*unstructured.Unstructured) bool) *FirstMatch {
+	return &FirstMatch{match: match, at: map[string]time.Time{}}
+}
+
+// Observe is a Track onEvent.
+func (f *FirstMatch) Observe(u *unstructured.Unstructured, deleted bool, at time.Time) {
+	if deleted || !f.match(u) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, seen := f.at[u.GetName()]; !seen {
+		f.at[u.GetName()] = at
+	}
+}
+
+// Len is how many objects have matched.
+func (f *FirstMatch) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.at)
+}
+
+// At is when the object named name first matched.
+func (f *FirstMatch) At(name string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.at[name]
+	return t, ok
+}
+
+// Last is the latest first match: when the last object to match did.
+func (f *FirstMatch) Last() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var last time.Time
+	for _, t := range f.at {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
