@@ -105,12 +105,19 @@ func alertRollbackTarget(s *gitopsv1.Sync, bad string) string {
 
 // recordRecovery records a Normal ReconciliationSucceeded event when a Sync
 // becomes Ready (it was not when the reconcile read it): the recovery that
-// Alerts in transitions mode send after a failure.
+// Alerts in transitions mode send after a failure. A new Sync's first
+// reconcile that applied objects has nothing to recover from and has said
+// what it did in its Applied event, so it records no second event (one
+// write fewer per new Sync).
 func (r *SyncReconciler) recordRecovery(sc *syncScope, revision string) {
 	if sc.status == nil {
 		return
 	}
-	if base, ok := sc.status.Base().(*gitopsv1.Sync); ok && conditions.IsTrue(base, conditions.Ready) {
+	base, ok := sc.status.Base().(*gitopsv1.Sync)
+	if ok && conditions.IsTrue(base, conditions.Ready) {
+		return
+	}
+	if ok && sc.announced && len(base.Status.History) == 0 {
 		return
 	}
 	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.ReasonReconciliationSucceeded, "Reconcile", "applied revision %s", revision)

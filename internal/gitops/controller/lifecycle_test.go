@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +71,44 @@ func TestSuspendDeleteAndEvents(t *testing.T) {
 	})
 	if !exists(t, "v1", "ConfigMap", ns, "keep") {
 		t.Error("deleting the Sync pruned an object marked strata.dev/prune: disabled")
+	}
+}
+
+// TestEventsOfANewSync: a new Sync's first reconcile records one event, the
+// Applied event naming what it created (no ReconciliationSucceeded beside it:
+// there was nothing to recover from); a failure and its fix record the
+// failure and the recovery that Alerts in transitions mode send.
+func TestEventsOfANewSync(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	repo := gittest.NewRepo(t, t.TempDir(), "app")
+	h := repo.Commit("one", map[string]string{"app/a.yaml": configMap("a")})
+	createRepo(t, ns, "src", repo.URL(), nil, "")
+	createSync(t, ns, "app", "src", "app", nil)
+	waitSync(t, ns, "app", metav1.ConditionTrue, "main@sha1:"+h)
+	push(t, repo, ns, "src", "broken", map[string]string{"app/broken.yaml": "kind: [\n"})
+	waitSync(t, ns, "app", metav1.ConditionFalse, "invalid YAML")
+	fixed := push(t, repo, ns, "src", "fix", map[string]string{"app/broken.yaml": configMap("b")})
+	waitSync(t, ns, "app", metav1.ConditionTrue, fixed)
+
+	var notes map[string][]string
+	eventually(t, 10*time.Second, "the failure and the recovery recorded", func() (bool, string) {
+		list := &eventsv1.EventList{}
+		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		notes = map[string][]string{}
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "Sync" {
+				notes[e.Reason] = append(notes[e.Reason], e.Note)
+			}
+		}
+		return len(notes[gitopsv1.ReasonBuildFailed]) > 0 && len(notes[gitopsv1.ReasonReconciliationSucceeded]) > 0, fmt.Sprint(notes)
+	})
+	if got := notes[gitopsv1.ReasonReconciliationSucceeded]; len(got) != 1 || got[0] != "applied revision "+fixed {
+		t.Errorf("ReconciliationSucceeded events: %q, want only the recovery at %s", got, fixed)
+	}
+	if got := notes[gitopsv1.EventApplied]; len(got) != 2 || !strings.Contains(strings.Join(got, "\n"), "created ConfigMap/"+ns+"/a") {
+		t.Errorf("Applied events: %q, want the first apply's (creating ConfigMap a) and the fix's", got)
 	}
 }

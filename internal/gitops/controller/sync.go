@@ -220,6 +220,8 @@ type syncScope struct {
 	// rollouts are the Deployments of the applied revision that Rollouts
 	// roll out (nil when this reconcile applied nothing).
 	rollouts *rolloutTargets
+	// announced is set when this reconcile recorded an Applied event.
+	announced bool
 }
 
 // Reconcile runs one Sync through its phases.
@@ -877,6 +879,7 @@ func (r *SyncReconciler) recordChanges(sc *syncScope, revision string, changes [
 		parts = append(parts, "configured "+summary(configured))
 	}
 	r.recorder.Eventf(sc.sync, nil, corev1.EventTypeNormal, gitopsv1.EventApplied, "Apply", "%s", eventmsg.Truncate("revision "+revision+": "+strings.Join(parts, "; ")))
+	sc.announced = true
 }
 
 func summary(names []string) string {
