@@ -25,6 +25,11 @@ Prometheus metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(os.Stderr, verbosity)
+			ml, err := manager.SetMemoryLimit(o.MemoryLimit)
+			if err != nil {
+				return err
+			}
+			log.Info("set the Go runtime's memory limit", ml.LogValues()...)
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("cannot load kubeconfig: %w", err)
@@ -68,6 +73,7 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f := cmd.Flags()
 	f.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "how often external resources are re-observed for drift")
 	f.StringVar(&o.PprofAddr, "pprof-bind-address", "", `address for Go's /debug/pprof endpoints, to profile the manager's CPU and memory (unauthenticated: bind to localhost; "" disables)`)
+	f.StringVar(&o.MemoryLimit, "memory-limit", "", `the Go runtime's soft memory limit, e.g. 900Mi ("": GOMEMLIMIT if set, else 90% of the container's memory limit; "0": none): near it the garbage collector works harder instead of letting the container run out of memory`)
 	f.IntVar(&o.MaxConcurrentReconciles, "max-reconciles", o.MaxConcurrentReconciles, "concurrent reconciles per controller")
 	f.Float64Var(&o.MaxReconcileRate, "max-reconcile-rate", o.MaxReconcileRate, "managed-resource reconciles per second across all providers (0: no limit)")
 	f.StringToIntVar(&o.Workers, "workers", o.Workers, `concurrent reconciles per controller of a subsystem ("composition", "gitops", "managed" for every provider), overriding --max-reconciles`)

@@ -71,6 +71,11 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The manager runs in this process: its memory limit is the process's.
+	memLimit, err := manager.SetMemoryLimit(o.manager.MemoryLimit)
+	if err != nil {
+		return err
+	}
 	stateDir, err := filepath.Abs(o.stateDir)
 	if err != nil {
 		return fmt.Errorf("cannot resolve state directory: %w", err)
@@ -121,7 +126,9 @@ func runUp(parent context.Context, out io.Writer, o upOptions) error {
 	if mo.AllowFileURLs, err = upSyncFileRoots(o.sync, mo.AllowFileURLs); err != nil {
 		return err
 	}
-	mgr, err := manager.New(c.RESTConfig, mo, newLogger(logFile, o.verbosity))
+	mgrLog := newLogger(logFile, o.verbosity)
+	mgrLog.Info("set the Go runtime's memory limit", memLimit.LogValues()...)
+	mgr, err := manager.New(c.RESTConfig, mo, mgrLog)
 	if err != nil {
 		return err
 	}

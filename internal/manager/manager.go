@@ -81,6 +81,11 @@ type Options struct {
 	// RemoteBases lets kustomize builds fetch remote bases
 	// (--no-remote-bases=false); off by default.
 	RemoteBases bool
+	// MemoryLimit is the Go runtime's soft memory limit (--memory-limit,
+	// see SetMemoryLimit): "" derives it from GOMEMLIMIT or the
+	// container's memory limit, "0" sets none. New does not apply it: it is
+	// the process's, set once by the command that runs the manager.
+	MemoryLimit string
 }
 
 // DefaultOptions are the settings `strata manager` starts with.
