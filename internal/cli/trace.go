@@ -169,7 +169,13 @@ func (t *tracer) node(ctx context.Context, gvk schema.GroupVersionKind, ns, name
 		return n, nil
 	}
 	// A claim points at its XR; an XR lists its composed resources.
-	if ref, ok, _ := unstructured.NestedStringMap(u.Object, "spec", "resourceRef"); ok && ref["name"] != "" {
+	// (status.resourceRef since 2026-12; spec.resourceRef when the user
+	// chose the XR, or an earlier Strata recorded it.)
+	ref, _, _ := unstructured.NestedStringMap(u.Object, "status", "resourceRef")
+	if r, ok, _ := unstructured.NestedStringMap(u.Object, "spec", "resourceRef"); ok && r["name"] != "" {
+		ref = r
+	}
+	if ref["name"] != "" {
 		gv, _ := schema.ParseGroupVersion(ref["apiVersion"])
 		c, err := t.node(ctx, gv.WithKind(ref["kind"]), "", ref["name"], depth+1)
 		if err != nil {

@@ -63,7 +63,7 @@ func TestCompositionWebApp(t *testing.T) {
 	if d := kubectl(t, dir, "describe", "webapp", "shop", "-n", "default"); !strings.Contains(d, "BindCompositeResource") {
 		t.Errorf("kubectl describe webapp shows no BindCompositeResource event:\n%s", d)
 	}
-	xrName := strings.TrimSpace(kubectl(t, dir, "get", "webapp", "shop", "-n", "default", "-o", "jsonpath={.spec.resourceRef.name}"))
+	xrName := strings.TrimSpace(kubectl(t, dir, "get", "webapp", "shop", "-n", "default", "-o", "jsonpath={.status.resourceRef.name}"))
 	xrDesc := kubectl(t, dir, "describe", "xwebapp", xrName)
 	// The claim chooses the XR's composition when it creates the XR (one
 	// request, no SelectComposition event); describe shows the choice and

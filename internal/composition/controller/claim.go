@@ -159,29 +159,28 @@ func reported(xr *unstructured.Unstructured) bool {
 	return false
 }
 
-// bind finds the claim's XR name (spec.resourceRef, or a deterministic new
-// one recorded there) and refuses an XR bound to another claim.
+// xrNameOf is the name of the claim's XR: the one its spec.resourceRef
+// names (a user's choice of an existing XR, or the name an earlier version
+// of Strata recorded there), else XRName's. The claim's status.resourceRef
+// shows it.
+func xrNameOf(claim *unstructured.Unstructured) string {
+	if name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name"); name != "" {
+		return name
+	}
+	return XRName(claim.GetNamespace(), claim.GetName())
+}
+
+// bind adds the claim's finalizer, finds the claim's XR and refuses one
+// bound to another claim. It never writes the claim's spec, which stays
+// what its user wrote (no drift for a GitOps tool that applied it).
 func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
-	// One patch adds the finalizer and records the XR's name.
-	patch := map[string]any{}
-	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
-		patch["metadata"] = map[string]any{"finalizers": append(claim.GetFinalizers(), FinalizerClaim)}
-	}
-	bound := name == ""
-	if bound {
-		name = XRName(claim.GetNamespace(), claim.GetName())
-		patch["spec"] = map[string]any{"resourceRef": map[string]any{
-			"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": name,
-		}}
-	}
+	name := xrNameOf(claim)
 	// A claim read from a cache that has not seen this patch yet (the XR's
-	// creation brings the claim back at once) is bound already, to the
-	// same deterministic name.
-	if len(patch) > 0 && !r.metaWrites.lags(claim) {
-		data, _ := utiljson.Marshal(patch)
+	// creation brings the claim back at once) has the finalizer already.
+	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) && !r.metaWrites.lags(claim) {
+		data, _ := utiljson.Marshal(map[string]any{"metadata": map[string]any{"finalizers": append(claim.GetFinalizers(), FinalizerClaim)}})
 		if err := r.client.Patch(ctx, claim, client.RawPatch(types.MergePatchType, data), client.FieldOwner(fieldOwnerClaim)); err != nil {
-			return nil, fmt.Errorf("cannot record resourceRef: %w", err)
+			return nil, fmt.Errorf("cannot add finalizer %s: %w", FinalizerClaim, err)
 		}
 		r.metaWrites.record(claim)
 	}
@@ -343,13 +342,13 @@ func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *co
 	// Fields the XR no longer has go away on the claim too.
 	if cs, ok := claim.Object["status"].(map[string]any); ok {
 		for k := range cs {
-			if _, keep := st[k]; !keep && k != "conditions" && k != "observedGeneration" {
+			if _, keep := st[k]; !keep && k != "conditions" && k != "observedGeneration" && k != "resourceRef" {
 				delete(cs, k)
 			}
 		}
 	}
 	for k, v := range st {
-		skip := false
+		skip := k == "resourceRef"
 		for _, f := range xrStatusInternal {
 			skip = skip || k == f
 		}
@@ -357,6 +356,9 @@ func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *co
 			_ = unstructured.SetNestedField(claim.Object, runtimeDeepCopyValue(v), "status", k)
 		}
 	}
+	_ = unstructured.SetNestedMap(claim.Object, map[string]any{
+		"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": xr.GetName(),
+	}, "status", "resourceRef")
 	xc := readConds(xr)
 	synced := conditions.Get(xc, conditions.Synced)
 	ready := conditions.Get(xc, conditions.Ready)
@@ -387,8 +389,7 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
 		return reconcile.Result{}, true, nil
 	}
-	name, _, _ := unstructured.NestedString(claim.Object, "spec", "resourceRef", "name")
-	if name != "" {
+	if name := xrNameOf(claim); name != "" {
 		xr := &unstructured.Unstructured{}
 		xr.SetGroupVersionKind(r.xrGVK)
 		err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr)

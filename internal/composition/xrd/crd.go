@@ -159,7 +159,12 @@ func objectSchema(v *v1alpha1.CompositeResourceDefinitionVersion, claim bool) (*
 		}
 		spec.Properties[k] = p
 	}
-	for k, p := range reservedStatusProps() {
+	reserved := reservedStatusProps()
+	if claim {
+		// The XR the claim is bound to (spec.resourceRef, when set, chooses it).
+		reserved["resourceRef"] = objectRef()
+	}
+	for k, p := range reserved {
 		if _, clash := status.Properties[k]; clash {
 			return nil, fmt.Errorf("version %s: status.%s is reserved by Strata", v.Name, k)
 		}
