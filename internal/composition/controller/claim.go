@@ -342,13 +342,13 @@ func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *co
 	// Fields the XR no longer has go away on the claim too.
 	if cs, ok := claim.Object["status"].(map[string]any); ok {
 		for k := range cs {
-			if _, keep := st[k]; !keep && k != "conditions" && k != "observedGeneration" && k != "resourceRef" {
+			if _, keep := st[k]; !keep && k != "conditions" && k != "observedGeneration" {
 				delete(cs, k)
 			}
 		}
 	}
 	for k, v := range st {
-		skip := k == "resourceRef"
+		skip := false
 		for _, f := range xrStatusInternal {
 			skip = skip || k == f
 		}
@@ -356,6 +356,7 @@ func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *co
 			_ = unstructured.SetNestedField(claim.Object, runtimeDeepCopyValue(v), "status", k)
 		}
 	}
+	// The claim's own field, whatever the XR's status holds.
 	_ = unstructured.SetNestedMap(claim.Object, map[string]any{
 		"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": xr.GetName(),
 	}, "status", "resourceRef")
@@ -389,30 +390,28 @@ func (r *claimReconciler) reconcileDelete(ctx context.Context, claim *unstructur
 	if !controllerutil.ContainsFinalizer(claim, FinalizerClaim) {
 		return reconcile.Result{}, true, nil
 	}
-	if name := xrNameOf(claim); name != "" {
-		xr := &unstructured.Unstructured{}
-		xr.SetGroupVersionKind(r.xrGVK)
-		err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr)
-		if err == nil {
-			ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
-			if ref["name"] == claim.GetName() && ref["namespace"] == claim.GetNamespace() {
-				if xr.GetDeletionTimestamp() == nil {
-					uid := xr.GetUID()
-					if err := r.client.Delete(ctx, xr, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
-						return reconcile.Result{}, false, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
-					}
+	name := xrNameOf(claim)
+	xr := &unstructured.Unstructured{}
+	xr.SetGroupVersionKind(r.xrGVK)
+	if err := r.client.Get(ctx, client.ObjectKey{Name: name}, xr); err == nil {
+		ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
+		if ref["name"] == claim.GetName() && ref["namespace"] == claim.GetNamespace() {
+			if xr.GetDeletionTimestamp() == nil {
+				uid := xr.GetUID()
+				if err := r.client.Delete(ctx, xr, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+					return reconcile.Result{}, false, fmt.Errorf("cannot delete composite resource %s: %w", name, err)
 				}
-				// The XR names what holds it up (a foreign finalizer).
-				c := conditions.Get(readConds(xr), conditions.Ready)
-				held := c != nil && c.Reason == conditions.ReasonDeleting && strings.Contains(c.Message, "waiting for")
-				if held {
-					conditions.MarkProgressing(conds, conditions.ReasonDeleting, "waiting for composite resource "+name+" to be deleted: "+c.Message)
-				}
-				return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, !held, nil
 			}
-		} else if !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, false, fmt.Errorf("cannot get composite resource %s: %w", name, err)
+			// The XR names what holds it up (a foreign finalizer).
+			c := conditions.Get(readConds(xr), conditions.Ready)
+			held := c != nil && c.Reason == conditions.ReasonDeleting && strings.Contains(c.Message, "waiting for")
+			if held {
+				conditions.MarkProgressing(conds, conditions.ReasonDeleting, "waiting for composite resource "+name+" to be deleted: "+c.Message)
+			}
+			return reconcile.Result{RequeueAfter: kitreconcile.Jitter(30 * time.Second)}, !held, nil
 		}
+	} else if !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, false, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 	}
 	if r.metaWrites.lags(claim) {
 		// The finalizer is gone already: the cache has not seen it (the
