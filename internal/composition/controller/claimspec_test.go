@@ -50,7 +50,8 @@ spec:
 // GitOps tool that applied the claim sees no drift, and its generation
 // moves only when its user changes it); the XR it is bound to shows in
 // status.resourceRef, and the only field the controller owns on the claim
-// itself is its finalizer.
+// itself is its finalizer. A status.resourceRef someone else wrote binds
+// and deletes nothing.
 func TestClaimSpecIsTheUsers(t *testing.T) {
 	ctx := context.Background()
 	gvk := schema.GroupVersionKind{Group: "spec.strata.dev", Version: "v1alpha1", Kind: "Ping"}
@@ -96,7 +97,52 @@ func TestClaimSpecIsTheUsers(t *testing.T) {
 			t.Errorf("%s owns fields of the claim's spec: %s", mf.Manager, mf.FieldsV1.Raw)
 		}
 	}
+	// The attack: a tenant who may write its claim's status points
+	// status.resourceRef at another claim's XR. The controller never binds
+	// or deletes by it: it writes its own record back, and deleting the
+	// claim leaves the other XR alone.
+	victim := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"value": "victim"}}}
+	victim.SetGroupVersionKind(gvk)
+	victim.SetNamespace("team-ping")
+	victim.SetName("victim")
+	if err := env.Client.Create(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	victimXR := controller.XRName("team-ping", "victim")
+	eventually(t, 30*time.Second, "victim claim Ready", func() error {
+		v, err := get(gvk, "team-ping", "victim")
+		if err != nil {
+			return err
+		}
+		if s, r, m := condition(v, "Ready"); s != "True" {
+			return fmt.Errorf("Ready=%s %s %q", s, r, m)
+		}
+		return nil
+	})
+	_ = unstructured.SetNestedField(c.Object, victimXR, "status", "resourceRef", "name")
+	if err := env.Client.Status().Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// A change of the claim's spec brings the controller back at once.
+	_ = unstructured.SetNestedField(c.Object, "v2", "spec", "value")
+	if err := env.Client.Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the controller's record written back", func() error {
+		c, err := get(gvk, "team-ping", "a")
+		if err != nil {
+			return err
+		}
+		if ref, _, _ := unstructured.NestedString(c.Object, "status", "resourceRef", "name"); ref != xrName {
+			return fmt.Errorf("status.resourceRef.name = %q", ref)
+		}
+		return nil
+	})
 	deleteClaimAndWait(t, gvk, "team-ping", "a")
+	if v, err := get(schema.GroupVersionKind{Group: "spec.strata.dev", Version: "v1alpha1", Kind: "XPing"}, "", victimXR); err != nil || v.GetDeletionTimestamp() != nil {
+		t.Errorf("the other claim's XR after the attacker's claim was deleted: %v (deleting: %v)", err, v.GetDeletionTimestamp())
+	}
+	deleteClaimAndWait(t, gvk, "team-ping", "victim")
 	eventually(t, 30*time.Second, "XR deleted with its claim", func() error {
 		if _, err := get(schema.GroupVersionKind{Group: "spec.strata.dev", Version: "v1alpha1", Kind: "XPing"}, "", xrName); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("XR: %v", err)
