@@ -96,7 +96,14 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 			return nil
 		}
 		vr := deliveryv1.VerifiedRevision{Revision: cur, VerifiedAt: metaNow(r.now())}
-		if v := s.Status.Verification; s.Spec.Verify != nil && v != nil && commitOf(v.Revision) == applied && v.Phase == deliveryv1.PhaseSuccessful {
+		if s.Spec.Verify != nil {
+			// The Sync verifies: its run's success verifies the revision,
+			// nothing else does (a Ready Sync whose verdict is of another
+			// revision is waited on).
+			v := s.Status.Verification
+			if v == nil || commitOf(v.Revision) != applied || v.Phase != deliveryv1.PhaseSuccessful || commitOf(s.Status.LastVerifiedRevision) != applied {
+				return nil
+			}
 			vr.Run = v.RunName
 			run := &deliveryv1.AnalysisRun{}
 			if err := r.client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: v.RunName}, run); err == nil && run.Status.CompletedAt != nil {

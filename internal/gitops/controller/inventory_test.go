@@ -99,3 +99,42 @@ func TestInventoryWritesRefuseAStaleRead(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictWriteRefusesAStaleRead: a Stage reads a Sync's verification
+// verdict, so a reconcile that read the Sync before its verification moved
+// on must not write over it. A merge patch from the stale read would send
+// only the fields that changed from it and leave the newer ones: here the
+// phase of the newer run (Running) beside a lastVerifiedRevision claiming
+// its success, the mixed state a Stage took for a verified revision.
+func TestVerdictWriteRefusesAStaleRead(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	createSync(t, ns, "app", "src", "app", func(s *gitopsv1.Sync) { s.Spec.Suspend = true })
+	eventually(t, 30*time.Second, "finalizer", func() (bool, string) {
+		return controllerutil.ContainsFinalizer(getSync(t, ns, "app"), Finalizer), "no finalizer yet"
+	})
+	old := getSync(t, ns, "app")
+	old.Status.LastVerifiedRevision = "main@sha1:c0"
+	old.Status.Verification = &gitopsv1.VerificationStatus{Revision: "main@sha1:c0", RunName: "app-verify-c0", Phase: "Successful"}
+	if err := env.Client.Status().Update(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	stale := getSync(t, ns, "app")
+	newer := stale.DeepCopy()
+	newer.Status.Verification = &gitopsv1.VerificationStatus{Revision: "main@sha1:c1", RunName: "app-verify-c1", Phase: "Running"}
+	if err := env.Client.Status().Update(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+
+	r := &SyncReconciler{client: env.Client, log: logr.Discard()}
+	sc := &syncScope{sync: stale, log: logr.Discard(), status: patch.NewHelper(env.Client, stale)}
+	stale.Status.Verification = &gitopsv1.VerificationStatus{Revision: "main@sha1:c1", RunName: "app-verify-c1", Phase: "Successful"}
+	stale.Status.LastVerifiedRevision = "main@sha1:c1"
+	if err := r.writeStatus(ctx, sc); !apierrors.IsConflict(err) {
+		t.Fatalf("verdict written from a stale read: error %v, want a conflict", err)
+	}
+	got := getSync(t, ns, "app").Status
+	if got.LastVerifiedRevision != "main@sha1:c0" || got.Verification == nil || got.Verification.Phase != "Running" {
+		t.Errorf("after the refused write: lastVerifiedRevision %q, verification %+v; want c0 and c1 still Running", got.LastVerifiedRevision, got.Verification)
+	}
+}

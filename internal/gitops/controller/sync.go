@@ -685,16 +685,31 @@ func (r *SyncReconciler) recordInventory(ctx context.Context, sc *syncScope, rev
 }
 
 // writeStatus writes the status once at the end of a reconcile. A write
-// that changes the inventory carries the resourceVersion of the Sync as read
-// (or as recordInventory last wrote it), so a reconcile that started from a
-// stale read can never replace a newer inventory: it fails with a Conflict
-// and the reconcile starts again from a fresh read.
+// that changes what other steps rely on (the inventory, which prune reads;
+// the verification verdict and the rollback records, which a Stage reads)
+// carries the resourceVersion of the Sync as read (or as recordInventory
+// last wrote it). A reconcile that started from a stale read can then never
+// replace newer records, nor, since a merge patch sends only the fields
+// that changed from its stale base, mix its fields with newer ones (a
+// verification of revision B marked Successful by A's phase): it fails with
+// a Conflict and the reconcile starts again from a fresh read.
 func (r *SyncReconciler) writeStatus(ctx context.Context, sc *syncScope) error {
 	var opts []patch.Option
-	if base := sc.status.Base().(*gitopsv1.Sync); !equality.Semantic.DeepEqual(base.Status.Inventory, sc.sync.Status.Inventory) {
+	if base := sc.status.Base().(*gitopsv1.Sync); reliedOnChanged(&base.Status, &sc.sync.Status) {
 		opts = append(opts, patch.WithOptimisticLock())
 	}
 	return sc.status.Status(ctx, sc.sync, opts...)
+}
+
+// reliedOnChanged says whether a status write changes a record another
+// step relies on.
+func reliedOnChanged(a, b *gitopsv1.SyncStatus) bool {
+	return !equality.Semantic.DeepEqual(a.Inventory, b.Inventory) ||
+		!equality.Semantic.DeepEqual(a.Verification, b.Verification) ||
+		!equality.Semantic.DeepEqual(a.AlertRollback, b.AlertRollback) ||
+		a.LastVerifiedRevision != b.LastVerifiedRevision ||
+		a.RolledBackRevision != b.RolledBackRevision ||
+		a.LastAppliedRevision != b.LastAppliedRevision
 }
 
 // reconcileHealth checks the applied objects (wait) or the health checks
