@@ -97,17 +97,16 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 		}
 		vr := deliveryv1.VerifiedRevision{Revision: cur, VerifiedAt: metaNow(r.now())}
 		if s.Spec.Verify != nil {
-			// The Sync verifies: its run's success verifies the revision,
-			// nothing else does (a Ready Sync whose verdict is of another
-			// revision is waited on).
-			v := s.Status.Verification
-			if v == nil || commitOf(v.Revision) != applied || v.Phase != deliveryv1.PhaseSuccessful || commitOf(s.Status.LastVerifiedRevision) != applied {
+			run, ok := syncVerified(s, applied)
+			if !ok {
 				return nil
 			}
-			vr.Run = v.RunName
-			run := &deliveryv1.AnalysisRun{}
-			if err := r.client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: v.RunName}, run); err == nil && run.Status.CompletedAt != nil {
-				vr.VerifiedAt = *run.Status.CompletedAt
+			vr.Run = run
+			if run != "" {
+				ar := &deliveryv1.AnalysisRun{}
+				if err := r.client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: run}, ar); err == nil && ar.Status.CompletedAt != nil {
+					vr.VerifiedAt = *ar.Status.CompletedAt
+				}
 			}
 		}
 		if sc.following {
@@ -117,6 +116,27 @@ func (r *Reconciler) observe(ctx context.Context, sc *scope) error {
 		return nil
 	}
 	return r.ownVerification(ctx, sc, cur)
+}
+
+// syncVerified says whether a Sync that verifies (spec.verify) has verified
+// the commit it applies, and names the AnalysisRun that did when its
+// verdict is about that commit. The commit is verified once the Sync records
+// it as its last verified one and, while the Sync's verdict is about it,
+// once that verdict is a success. A Sync rolled back to a commit it
+// verified before holds the failed commit's verdict: the run is then not
+// known.
+func syncVerified(s *gitopsv1.Sync, applied string) (run string, ok bool) {
+	if applied == "" || commitOf(s.Status.LastVerifiedRevision) != applied {
+		return "", false
+	}
+	v := s.Status.Verification
+	if v == nil || commitOf(v.Revision) != applied {
+		return "", true
+	}
+	if v.Phase != deliveryv1.PhaseSuccessful {
+		return "", false
+	}
+	return v.RunName, true
 }
 
 // verifyRunName is the Stage's AnalysisRun for a revision (and a
