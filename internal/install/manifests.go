@@ -172,7 +172,7 @@ func Objects(o Options) ([]*unstructured.Unstructured, error) {
 	add(rbac("Role"), &rbacv1.Role{ObjectMeta: nsMeta("strata:leader-election", nil), Rules: leaderElectionRules})
 	add(rbac("RoleBinding"), &rbacv1.RoleBinding{ObjectMeta: nsMeta("strata:leader-election", nil),
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "strata:leader-election"}, Subjects: subject})
-	roles := userRoles()
+	roles := userRoles(list)
 	for _, level := range []string{"view", "edit", "admin"} {
 		add(rbac("ClusterRole"), &rbacv1.ClusterRole{ObjectMeta: meta("strata-"+level, map[string]string{
 			"rbac.authorization.k8s.io/aggregate-to-" + level: "true",

@@ -1,7 +1,11 @@
 package install
 
 import (
+	"slices"
+	"sort"
+
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 // This file is the one place that says what each subsystem of the manager
@@ -153,20 +157,44 @@ var (
 const ReconcilerAggregationLabel = "strata.dev/aggregate-to-reconciler"
 
 // userRoles returns strata-view, strata-edit and strata-admin, aggregated
-// into the built-in view, edit and admin ClusterRoles.
-func userRoles() map[string][]rbacv1.PolicyRule {
+// into the built-in view, edit and admin ClusterRoles, for the kinds of
+// crds. Users read everything of the kinds they see, status included, but
+// write only the objects themselves, never a subresource, as Kubernetes'
+// own edit and admin roles leave out deployments/status: a status is the
+// controllers' record and they act on it (a Stage's promotion in flight, a
+// Promotion's window override), so a user who wrote one could make a
+// controller act on a record it never made.
+func userRoles(crds []*apiextensionsv1.CustomResourceDefinition) map[string][]rbacv1.PolicyRule {
 	all := append(append(append([]string{}, platformGroups...), tenantGroups...), providerGroups...)
+	write := func(groups []string) rbacv1.PolicyRule { return rule(groups, kindsOf(crds, groups), writeVerbs) }
 	return map[string][]rbacv1.PolicyRule{
 		"view": {rule(all, strs("*"), readVerbs)},
 		"edit": {
-			rule(tenantGroups, strs("*"), writeVerbs),
+			write(tenantGroups),
 			rule(platformGroups, strs("*"), readVerbs),
 			rule(providerGroups, strs("*"), readVerbs),
 		},
 		"admin": {
-			rule(tenantGroups, strs("*"), writeVerbs),
-			rule(platformGroups, strs("*"), writeVerbs),
-			rule(providerGroups, strs("*"), writeVerbs),
+			write(tenantGroups),
+			write(platformGroups),
+			write(providerGroups),
+			rule(all, strs("*"), readVerbs),
 		},
 	}
+}
+
+// kindsOf is the sorted resource names (plurals) of the crds in groups.
+func kindsOf(crds []*apiextensionsv1.CustomResourceDefinition, groups []string) []string {
+	in := map[string]bool{}
+	for _, g := range groups {
+		in[g] = true
+	}
+	var out []string
+	for _, c := range crds {
+		if in[c.Spec.Group] && !slices.Contains(out, c.Spec.Names.Plural) {
+			out = append(out, c.Spec.Names.Plural)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

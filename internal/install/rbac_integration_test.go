@@ -414,7 +414,10 @@ func dump(u *unstructured.Unstructured) string {
 }
 
 // TestAggregatedUserRoles: strata-view, strata-edit and strata-admin reach
-// users bound to the built-in view, edit and admin roles.
+// users bound to the built-in view, edit and admin roles. Users write
+// Strata's objects but never their status, which the controllers act on:
+// with it a user could set a Stage's promotion in flight, or a Promotion's
+// override of a deny window, that no controller made.
 func TestAggregatedUserRoles(t *testing.T) {
 	ctx := context.Background()
 	installLockdown(t, ctx)
@@ -430,18 +433,29 @@ func TestAggregatedUserRoles(t *testing.T) {
 	cases := []struct {
 		user, verb, group, resource string
 		want                        bool
+		subresource                 string
 	}{
-		{"user-view", "list", "gitops.strata.dev", "syncs", true},
-		{"user-view", "create", "gitops.strata.dev", "syncs", false},
-		{"user-edit", "create", "gitops.strata.dev", "syncs", true},
-		{"user-edit", "create", "apiextensions.strata.dev", "compositions", false},
-		{"user-admin", "delete", "nop.strata.dev", "nopresources", true},
+		{"user-view", "list", "gitops.strata.dev", "syncs", true, ""},
+		{"user-view", "create", "gitops.strata.dev", "syncs", false, ""},
+		{"user-view", "get", "delivery.strata.dev", "stages", true, "status"},
+		{"user-edit", "create", "gitops.strata.dev", "syncs", true, ""},
+		{"user-edit", "patch", "delivery.strata.dev", "stages", true, ""},
+		{"user-edit", "create", "delivery.strata.dev", "approvals", true, ""},
+		{"user-edit", "create", "apiextensions.strata.dev", "compositions", false, ""},
+		{"user-edit", "patch", "gitops.strata.dev", "syncs", false, "status"},
+		{"user-edit", "patch", "delivery.strata.dev", "stages", false, "status"},
+		{"user-edit", "update", "delivery.strata.dev", "promotions", false, "status"},
+		{"user-admin", "delete", "nop.strata.dev", "nopresources", true, ""},
+		{"user-admin", "create", "apiextensions.strata.dev", "compositions", true, ""},
+		{"user-admin", "get", "delivery.strata.dev", "promotions", true, "status"},
+		{"user-admin", "patch", "delivery.strata.dev", "promotions", false, "status"},
+		{"user-admin", "patch", "nop.strata.dev", "nopresources", false, "status"},
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, c := range cases {
 		for {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: c.user,
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "default", Verb: c.verb, Group: c.group, Resource: c.resource}}}
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "default", Verb: c.verb, Group: c.group, Resource: c.resource, Subresource: c.subresource}}}
 			got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -450,7 +464,7 @@ func TestAggregatedUserRoles(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("%s %s %s.%s: allowed=%v, want %v", c.user, c.verb, c.resource, c.group, got.Status.Allowed, c.want)
+				t.Errorf("%s %s %s.%s (subresource %q): allowed=%v, want %v", c.user, c.verb, c.resource, c.group, c.subresource, got.Status.Allowed, c.want)
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
