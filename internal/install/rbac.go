@@ -2,7 +2,6 @@ package install
 
 import (
 	"slices"
-	"sort"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -171,8 +170,7 @@ func userRoles(crds []*apiextensionsv1.CustomResourceDefinition) map[string][]rb
 		"view": {rule(all, strs("*"), readVerbs)},
 		"edit": {
 			write(tenantGroups),
-			rule(platformGroups, strs("*"), readVerbs),
-			rule(providerGroups, strs("*"), readVerbs),
+			rule(all, strs("*"), readVerbs),
 		},
 		"admin": {
 			write(tenantGroups),
@@ -191,10 +189,10 @@ func kindsOf(crds []*apiextensionsv1.CustomResourceDefinition, groups []string) 
 	}
 	var out []string
 	for _, c := range crds {
-		if in[c.Spec.Group] && !slices.Contains(out, c.Spec.Names.Plural) {
+		if in[c.Spec.Group] {
 			out = append(out, c.Spec.Names.Plural)
 		}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }

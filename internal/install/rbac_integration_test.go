@@ -442,6 +442,7 @@ func TestAggregatedUserRoles(t *testing.T) {
 		{"user-edit", "patch", "delivery.strata.dev", "stages", true, ""},
 		{"user-edit", "create", "delivery.strata.dev", "approvals", true, ""},
 		{"user-edit", "create", "apiextensions.strata.dev", "compositions", false, ""},
+		{"user-edit", "get", "gitops.strata.dev", "syncs", true, "status"},
 		{"user-edit", "patch", "gitops.strata.dev", "syncs", false, "status"},
 		{"user-edit", "patch", "delivery.strata.dev", "stages", false, "status"},
 		{"user-edit", "update", "delivery.strata.dev", "promotions", false, "status"},
