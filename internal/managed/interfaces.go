@@ -2,6 +2,7 @@ package managed
 
 import (
 	"context"
+	"errors"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -109,4 +110,24 @@ func (e *ReferenceError) Error() string {
 		return "no " + e.Kind + " matches the selector: " + e.Reason
 	}
 	return "referenced " + e.Kind + " \"" + e.Name + "\" is " + e.Reason
+}
+
+// AlreadyExistsError is returned by Create when the external system refused
+// the create because a resource of that name exists: someone made it between
+// this resource's observation and its create. Providers wrap the error with
+// AlreadyExists; the runtime then withdraws its create intent, so the
+// resource does not count as created by this one, and reports the conflict.
+type AlreadyExistsError struct{ Err error }
+
+func (e *AlreadyExistsError) Error() string { return e.Err.Error() }
+func (e *AlreadyExistsError) Unwrap() error { return e.Err }
+
+// AlreadyExists marks err, an external system's refusal to create a
+// resource whose name is taken, as an AlreadyExistsError.
+func AlreadyExists(err error) error { return &AlreadyExistsError{Err: err} }
+
+// IsAlreadyExists reports whether err is, or wraps, an AlreadyExistsError.
+func IsAlreadyExists(err error) bool {
+	var e *AlreadyExistsError
+	return errors.As(err, &e)
 }

@@ -237,6 +237,9 @@ type memory struct {
 	updates atomic.Int32
 	deletes atomic.Int32
 	down    atomic.Bool
+	// raced, when set, is a name someone else creates in the moment
+	// between a managed resource's observation and its create.
+	raced string
 }
 
 func newMemory() *memory { return &memory{store: map[string]string{}} }
@@ -274,7 +277,14 @@ func (m *memory) Create(_ context.Context, mg managed.Managed) (managed.Creation
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.creates.Add(1)
-	m.store[managed.ExternalName(mg)] = m.value(mg.(*nopv1.NopResource))
+	name := managed.ExternalName(mg)
+	if name == m.raced {
+		m.store[name] = `{"v":"someone else's"}`
+	}
+	if _, ok := m.store[name]; ok {
+		return managed.Creation{}, managed.AlreadyExists(fmt.Errorf("memory: %q exists", name))
+	}
+	m.store[name] = m.value(mg.(*nopv1.NopResource))
 	return managed.Creation{}, nil
 }
 
@@ -556,4 +566,112 @@ func TestConnectionSecretOfAnotherOwnerIsRefused(t *testing.T) {
 	}
 	waitGone(t, got)
 	assertVictim()
+}
+
+// TestExistingExternalResourceIsNotTakenOver is the attack on external
+// resources: a managed resource whose external name (chosen, say, by a
+// claimant's parameter) is that of a resource someone else made must not
+// update it, nor delete it when it goes. Only a hand-over annotation, or
+// managementPolicies without Create (an import), lets it manage one.
+func TestExistingExternalResourceIsNotTakenOver(t *testing.T) {
+	mem := startMemory(t)
+	ctx := context.Background()
+	mem.set("theirs", `{"v":"theirs"}`)
+	hostile := newNop("hostile", `{"v":"mine"}`, func(r *nopv1.NopResource) {
+		r.Annotations = map[string]string{managed.AnnotationExternalName: "theirs", managed.AnnotationPollInterval: "300ms"}
+	})
+	if err := env.Client.Create(ctx, hostile); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, hostile.Name, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict)
+	if msg := condition(got, conditions.Synced).Message; !strings.Contains(msg, `external resource "theirs" already exists and this resource did not create it`) ||
+		!strings.Contains(msg, managed.AnnotationAdoptExternal) {
+		t.Errorf("Synced message = %q, want it to name the resource and the hand-over annotation", msg)
+	}
+	if c := condition(got, conditions.Ready); c.Status != metav1.ConditionFalse || !conditions.IsTrue(got, conditions.Stalled) {
+		t.Errorf("Ready = %+v, Stalled = %v; want Ready=False and Stalled", c, conditions.IsTrue(got, conditions.Stalled))
+	}
+	time.Sleep(time.Second) // three polls
+	if v, _ := mem.get("theirs"); v != `{"v":"theirs"}` || mem.updates.Load() != 0 || mem.creates.Load() != 0 {
+		t.Errorf("someone else's resource was written: value %s, %d updates, %d creates", v, mem.updates.Load(), mem.creates.Load())
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(hostile), got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Finalizers) != 0 || got.Annotations[managed.AnnotationCreatePending] != "" {
+		t.Errorf("a refused resource holds finalizers %v, annotations %v", got.Finalizers, got.Annotations)
+	}
+	if ev := eventReasons(t, hostile.Name); strings.Count(ev, managed.EventConflict) != 1 {
+		t.Errorf("events %s, want one %s however often it is polled", ev, managed.EventConflict)
+	}
+	if err := env.Client.Delete(ctx, hostile); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, hostile)
+	if _, ok := mem.get("theirs"); !ok || mem.deletes.Load() != 0 {
+		t.Fatal("deleting the refused resource deleted someone else's")
+	}
+
+	// A resource an earlier Strata took over without asking (finalizer,
+	// no create of its own): refused now, and its deletion leaves it.
+	mem.set("legacy", `{"v":"theirs"}`)
+	legacy := newNop("legacy", `{"v":"theirs"}`, func(r *nopv1.NopResource) {
+		r.Annotations = map[string]string{managed.AnnotationExternalName: "legacy"}
+		r.Finalizers = []string{managed.Finalizer}
+	})
+	if err := env.Client.Create(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, legacy.Name, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict)
+	if err := env.Client.Delete(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, legacy)
+	if _, ok := mem.get("legacy"); !ok {
+		t.Error("deleting a resource that never created its external resource deleted it")
+	}
+	if ev := eventReasons(t, legacy.Name); !strings.Contains(ev, managed.EventKept) {
+		t.Errorf("events %s, want %s", ev, managed.EventKept)
+	}
+
+	// Someone creates the name between the observation and the create:
+	// the intent is withdrawn, so the resource is not taken for the
+	// creator, and its deletion leaves the other's.
+	mem.mu.Lock()
+	mem.raced = "raced"
+	mem.mu.Unlock()
+	racer := newNop("raced", `{"v":"mine"}`)
+	if err := env.Client.Create(ctx, racer); err != nil {
+		t.Fatal(err)
+	}
+	got = waitCondition(t, racer.Name, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict)
+	if got.Annotations[managed.AnnotationCreatePending] != "" {
+		t.Errorf("the create intent stayed after the create was refused: %v", got.Annotations)
+	}
+	if err := env.Client.Delete(ctx, racer); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, racer)
+	if v, _ := mem.get("raced"); v != `{"v":"someone else's"}` {
+		t.Errorf("the racing creator's resource is %q after the loser's deletion", v)
+	}
+
+	// Handed over: managed like its own, deleted with it.
+	handed := newNop("handed", `{"v":"mine"}`, func(r *nopv1.NopResource) {
+		r.Annotations = map[string]string{managed.AnnotationExternalName: "theirs", managed.AnnotationAdoptExternal: "true"}
+	})
+	if err := env.Client.Create(ctx, handed); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, handed.Name, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable)
+	if v, _ := mem.get("theirs"); v != `{"v":"mine"}` {
+		t.Errorf("handed-over resource not updated: %s", v)
+	}
+	if err := env.Client.Delete(ctx, handed); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, handed)
+	if _, ok := mem.get("theirs"); ok {
+		t.Error("deleting the resource it was handed left the external resource")
+	}
 }

@@ -3,6 +3,7 @@ package managed
 import (
 	"time"
 
+	"github.com/strata-dev/strata/internal/kit/ownership"
 	managedv1 "github.com/strata-dev/strata/internal/managed/apis/v1alpha1"
 )
 
@@ -19,6 +20,12 @@ const (
 	AnnotationCreatePending = "strata.dev/external-create-pending"
 	// AnnotationCreateSucceeded records that the create call returned.
 	AnnotationCreateSucceeded = "strata.dev/external-create-succeeded"
+	// AnnotationAdoptExternal set to "true" hands a managed resource an
+	// external resource that already exists and that it did not create:
+	// without it the resource refuses to change or delete what it finds
+	// (mayManage). Whoever writes the managed resource sets it, as an
+	// explicit step; a composition sets it only if its template does.
+	AnnotationAdoptExternal = "strata.dev/adopt-external"
 	// Finalizer keeps a managed resource until its external resource is
 	// deleted (or orphaned).
 	Finalizer = "managed.strata.dev/finalizer"
@@ -46,6 +53,12 @@ const (
 	// request with an error it will always give for this spec (an unknown
 	// encoding); retrying cannot help, only a spec change.
 	ReasonRejected = "Rejected"
+	// ReasonResourceConflict (Synced=False, Stalled=True): the external
+	// resource exists and this managed resource neither created it nor was
+	// handed it (AnnotationAdoptExternal), so it is left as it is: never
+	// updated, never deleted. The same reason as a composite or Sync that
+	// finds a Kubernetes object someone else owns.
+	ReasonResourceConflict = ownership.ReasonResourceConflict
 	// ReasonConnectionFailed (ProviderConfig Ready=False): the provider
 	// cannot connect to, or log in to, the server the ProviderConfig names
 	// with its credentials. The message names the server, never a secret.
@@ -67,6 +80,8 @@ const (
 	EventDrift             = "ExternalResourceDrifted"
 	EventLateInitialized   = "LateInitialized"
 	EventAdoptedAfterCrash = "AdoptedPendingCreate"
+	EventConflict          = "ExternalResourceConflict"
+	EventKept              = "KeptExternalResource"
 )
 
 // ExternalName returns the external resource's name: the
@@ -110,4 +125,28 @@ func pollInterval(mg Managed, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// mayManage reports whether mg may change and delete the external resource
+// it found under its external name. It may when:
+//   - it created it: a create intent is recorded on it (a create this
+//     resource started, perhaps interrupted by a crash), or its success;
+//   - it was handed it: AnnotationAdoptExternal is "true";
+//   - its managementPolicies leave out Create: such a resource can only ever
+//     stand for one that exists already, so it imports it, and does to it
+//     what its policies say (["Observe"] nothing).
+//
+// Anything else found under the name is someone else's (another team's
+// database, another managed resource's bucket): whoever could choose the
+// name, a claimant's parameter say, must not get it updated, its password
+// reset, or deleted with their claim.
+func mayManage(mg Managed) bool {
+	a := mg.GetAnnotations()
+	switch {
+	case a[AnnotationCreatePending] != "", a[AnnotationCreateSucceeded] != "", mg.ManagedStatus().CreatedAt != nil:
+		return true
+	case a[AnnotationAdoptExternal] == "true":
+		return true
+	}
+	return !mg.ManagedSpec().ManagementPolicies.Allows(managedv1.ManagementCreate)
 }

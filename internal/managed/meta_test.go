@@ -118,3 +118,35 @@ func TestGlobalLimiter(t *testing.T) {
 		t.Errorf("limiter = %v/s burst %d, want 7/s burst 7", a.Limit(), a.Burst())
 	}
 }
+
+func TestMayManage(t *testing.T) {
+	now := metav1.Now()
+	cases := map[string]struct {
+		annotations map[string]string
+		createdAt   *metav1.Time
+		policies    managedv1.ManagementPolicies
+		want        bool
+	}{
+		"found, never created here":                    {want: false},
+		"found, external name chosen by a user":        {annotations: map[string]string{AnnotationExternalName: "victim"}, want: false},
+		"create intent recorded":                       {annotations: map[string]string{AnnotationCreatePending: "2026-12-01T00:00:00Z"}, want: true},
+		"create succeeded (name chosen by the system)": {annotations: map[string]string{AnnotationCreateSucceeded: "2026-12-01T00:00:00Z"}, want: true},
+		"create recorded in status":                    {createdAt: &now, want: true},
+		"handed over":                                  {annotations: map[string]string{AnnotationAdoptExternal: "true"}, want: true},
+		"hand-over annotation not true":                {annotations: map[string]string{AnnotationAdoptExternal: "yes"}, want: false},
+		"import: Observe only":                         {policies: managedv1.ManagementPolicies{"Observe"}, want: true},
+		"import: may update and delete but not create": {policies: managedv1.ManagementPolicies{"Observe", "Update", "Delete"}, want: true},
+		"all policies spelled out":                     {policies: managedv1.ManagementPolicies{"Observe", "Create", "Update", "Delete"}, want: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := &nopv1.NopResource{}
+			r.Annotations = tc.annotations
+			r.Status.CreatedAt = tc.createdAt
+			r.Spec.ManagementPolicies = tc.policies
+			if got := mayManage(r); got != tc.want {
+				t.Errorf("mayManage = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

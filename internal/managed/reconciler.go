@@ -270,6 +270,9 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 	if err != nil {
 		return r.fail(s, EventCannotObserve, fmt.Errorf("cannot observe %s: %w", ExternalName(mg), err))
 	}
+	if obs.Exists && !mayManage(mg) {
+		return r.refuseExisting(s, pre)
+	}
 	if obs.LateInitialized && !spec.ManagementPolicies.Allows(managedv1.ManagementLateInitialize) {
 		// Observe filled unset fields; without LateInitialize the spec
 		// stays the user's.
@@ -304,6 +307,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(pollInterval(mg, r.opts.PollInterval))}, nil
 		}
 		if obs, err = r.create(ctx, s, ext); err != nil {
+			if IsAlreadyExists(err) && mg.GetAnnotations()[AnnotationCreatePending] == "" {
+				// What is there is someone else's (create withdrew the
+				// intent), whatever this resource created under the
+				// name before it went away.
+				pre.ManagedStatus().CreatedAt = nil
+				return r.refuseExisting(s, pre)
+			}
 			return r.fail(s, EventCannotCreate, err)
 		}
 		if !obs.Exists {
@@ -378,6 +388,9 @@ func updateNote(name, drift string) string {
 // observes again.
 func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observation, error) {
 	mg := s.mg
+	// A create of this resource's own may have gone through after all (the
+	// manager stopped, or the call failed, before its success was recorded).
+	earlier := createInterrupted(mg)
 	// Record intent (and pin the external name) before the external call:
 	// if the manager dies during Create, the next reconcile finds the
 	// pending annotation and adopts whatever Observe finds under this name
@@ -394,6 +407,21 @@ func (r *Reconciler) create(ctx context.Context, s *scope, ext External) (Observ
 	}
 	cre, err := ext.Create(ctx, mg)
 	countCall(r.name, "create", err)
+	if IsAlreadyExists(err) && !earlier {
+		// Someone made a resource of this name since it was observed
+		// missing: withdraw the intent, which would otherwise make it
+		// look like this resource's own (mayManage). After an earlier
+		// attempt the resource may be that attempt's: the error is
+		// retried, and the next observation adopts it as an
+		// interrupted create.
+		a := mg.GetAnnotations()
+		delete(a, AnnotationCreatePending)
+		mg.SetAnnotations(a)
+		if uerr := r.updateMeta(ctx, s); uerr != nil {
+			return Observation{}, uerr
+		}
+		return Observation{}, err
+	}
 	if err != nil {
 		return Observation{}, fmt.Errorf("cannot create %s: %w", ExternalName(mg), err)
 	}
@@ -444,6 +472,13 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 	}
 	conditions.MarkProgressing(mg, conditions.ReasonDeleting, fmt.Sprintf("deleting external resource %q", ExternalName(mg)))
 	if deletionPolicy(mg) == managedv1.DeletionOrphan || !spec.ManagementPolicies.Allows(managedv1.ManagementDelete) {
+		return r.finish(ctx, s)
+	}
+	if !mayManage(mg) {
+		// It holds a finalizer without having created, imported or been
+		// handed what its name points at (an earlier version of Strata
+		// took an existing resource over silently): leave it.
+		r.event(mg, corev1.EventTypeNormal, EventKept, "Delete", fmt.Sprintf("left external resource %q as it is: this resource did not create it and was not handed it (%s)", ExternalName(mg), AnnotationAdoptExternal))
 		return r.finish(ctx, s)
 	}
 	ext, err := r.connect(ctx, s)
@@ -600,18 +635,44 @@ func (userAnnotationChanged) Update(e event.UpdateEvent) bool {
 }
 
 // restoreSpec puts pre's spec back into mg, leaving mg's status alone.
-func restoreSpec(mg, pre Managed) error {
+func restoreSpec(mg, pre Managed) error { return restore(mg, pre, "spec") }
+
+// restore puts pre's top-level fields back into mg, leaving the others
+// (metadata, which a write may have moved on since) alone.
+func restore(mg, pre Managed, fields ...string) error {
 	from, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pre)
 	if err != nil {
-		return fmt.Errorf("cannot restore spec: %w", err)
+		return fmt.Errorf("cannot restore %v: %w", fields, err)
 	}
 	to, err := runtime.DefaultUnstructuredConverter.ToUnstructured(mg)
 	if err != nil {
-		return fmt.Errorf("cannot restore spec: %w", err)
+		return fmt.Errorf("cannot restore %v: %w", fields, err)
 	}
-	to["spec"] = from["spec"]
+	for _, f := range fields {
+		to[f] = from[f]
+	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(to, mg); err != nil {
-		return fmt.Errorf("cannot restore spec: %w", err)
+		return fmt.Errorf("cannot restore %v: %w", fields, err)
 	}
 	return nil
+}
+
+// refuseExisting leaves an external resource that mg may not manage
+// (mayManage) as it was found: it is not updated, its observed state is not
+// copied into mg (neither late-initialized fields nor status.atProvider),
+// no finalizer protects it on mg's behalf and mg's deletion leaves it. mg
+// reports the conflict (Synced=False and Stalled, reason ResourceConflict,
+// one Warning event) and looks again at its poll interval, so it creates
+// its own resource once the name is free; an annotation handing the
+// resource over, or a spec naming another, reconciles it at once.
+func (r *Reconciler) refuseExisting(s *scope, pre Managed) (ctrl.Result, error) {
+	mg := s.mg
+	if err := restore(mg, pre, "spec", "status"); err != nil {
+		return r.fail(s, EventCannotObserve, err)
+	}
+	err := fmt.Errorf("%s %s: external resource %q already exists and this resource did not create it; it is left as it is, and deleting this resource will not delete it (to manage it, annotate this resource %s: \"true\"; to only observe it, set managementPolicies: [\"Observe\"])",
+		r.name, mg.GetName(), ExternalName(mg), AnnotationAdoptExternal)
+	r.syncFailed(s, ReasonResourceConflict, EventConflict, err)
+	conditions.MarkStalled(mg, ReasonResourceConflict, err.Error())
+	return ctrl.Result{RequeueAfter: kitreconcile.Jitter(pollInterval(mg, r.opts.PollInterval))}, nil
 }

@@ -268,9 +268,14 @@ func (e *bucket) Create(ctx context.Context, mg managed.Managed) (managed.Creati
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(e.region)}
 	}
 	if _, err := e.s3.CreateBucket(ctx, in); err != nil {
-		if c := apiCode(err); c != "BucketAlreadyOwnedByYou" {
-			return managed.Creation{}, e.fail("create", name, err)
+		// The runtime calls Create only for a bucket it observed missing
+		// (a create of its own that was interrupted is found by Observe):
+		// one that exists now, even under the same credentials, was made
+		// by someone else in between.
+		if c := apiCode(err); c == "BucketAlreadyOwnedByYou" || c == "BucketAlreadyExists" {
+			return managed.Creation{}, managed.AlreadyExists(e.fail("create", name, err))
 		}
+		return managed.Creation{}, e.fail("create", name, err)
 	}
 	return managed.Creation{ConnectionDetails: e.details(name)}, nil
 }

@@ -65,7 +65,7 @@ func (e *database) Create(ctx context.Context, mg managed.Managed) (managed.Crea
 	cr := mg.(*myv1.Database)
 	name := managed.ExternalName(cr)
 	if _, err := e.s.db.ExecContext(ctx, "CREATE DATABASE "+QuoteIdentifier(name)+e.options(cr.Spec.ForProvider)); err != nil {
-		return managed.Creation{}, permanent(fmt.Errorf("cannot create database %q on mysql at %s: %w", name, e.s.addr(), err))
+		return managed.Creation{}, taken(fmt.Errorf("cannot create database %q on mysql at %s: %w", name, e.s.addr(), err))
 	}
 	return managed.Creation{ConnectionDetails: managed.ConnectionDetails{"database": []byte(name)}}, nil
 }

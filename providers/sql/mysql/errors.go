@@ -20,6 +20,19 @@ var permanentErrors = map[uint16]string{
 	1470: "ER_WRONG_STRING_LENGTH",
 }
 
+// taken marks err as managed.AlreadyExists when the server refused a create
+// because the name is taken: a database (1007 ER_DB_CREATE_EXISTS) or an
+// account (1396 ER_CANNOT_USER, which CREATE USER gives for an existing
+// account) someone made since it was observed missing. Other errors pass
+// through permanent.
+func taken(err error) error {
+	var my *mysql.MySQLError
+	if errors.As(err, &my) && (my.Number == 1007 || my.Number == 1396) {
+		return managed.AlreadyExists(err)
+	}
+	return permanent(err)
+}
+
 // permanent marks err as a user error (Stalled, reason Rejected) when the
 // server refused the statement with one of permanentErrors (an unknown
 // character set or collation, say), so the resource is not retried forever.

@@ -115,7 +115,7 @@ func (e *user) Create(ctx context.Context, mg managed.Managed) (managed.Creation
 	}
 	// User, host and password are bound parameters: the driver quotes them.
 	if _, err := e.s.db.ExecContext(ctx, "CREATE USER ?@? IDENTIFIED BY ?"+limits(cr.Spec.ForProvider.ResourceLimits), name, h, secret); err != nil {
-		return managed.Creation{}, fmt.Errorf("cannot create user %q@%q on mysql at %s: %w", name, h, e.s.addr(), err)
+		return managed.Creation{}, taken(fmt.Errorf("cannot create user %q@%q on mysql at %s: %w", name, h, e.s.addr(), err))
 	}
 	return managed.Creation{ConnectionDetails: managed.LoginDetails(name, e.s.host, e.s.port, pw)}, nil
 }

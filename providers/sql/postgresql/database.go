@@ -110,7 +110,7 @@ func (e *database) Create(ctx context.Context, mg managed.Managed) (managed.Crea
 		sql += fmt.Sprintf(" CONNECTION LIMIT %d", *l)
 	}
 	if _, err := p.Exec(ctx, sql); err != nil {
-		return managed.Creation{}, permanent(fmt.Errorf("cannot create database %q on postgres at %s: %w", name, e.s.addr(), err))
+		return managed.Creation{}, taken(fmt.Errorf("cannot create database %q on postgres at %s: %w", name, e.s.addr(), err))
 	}
 	return managed.Creation{ConnectionDetails: managed.ConnectionDetails{"database": []byte(name)}}, nil
 }

@@ -24,6 +24,18 @@ func permanent(err error) error {
 	return kitreconcile.Terminal(managed.ReasonRejected, err)
 }
 
+// taken marks err as managed.AlreadyExists when the server refused a create
+// because the name is taken: a database (42P04 duplicate_database) or role
+// (42710 duplicate_object) someone made since it was observed missing.
+// Other errors pass through permanent.
+func taken(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && (pg.Code == "42P04" || pg.Code == "42710") {
+		return managed.AlreadyExists(err)
+	}
+	return permanent(err)
+}
+
 func permanentCode(code string) bool {
 	if len(code) != 5 {
 		return false

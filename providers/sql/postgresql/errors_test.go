@@ -48,3 +48,31 @@ func TestPermanent(t *testing.T) {
 		})
 	}
 }
+
+func TestTaken(t *testing.T) {
+	cases := map[string]struct {
+		err       error
+		taken     bool
+		permanent bool
+	}{
+		"database already exists": {&pgconn.PgError{Code: "42P04"}, true, false},
+		"role already exists":     {&pgconn.PgError{Code: "42710"}, true, false},
+		"unknown encoding":        {&pgconn.PgError{Code: "22023"}, false, true},
+		"permission denied":       {&pgconn.PgError{Code: "42501"}, false, false},
+		"not a server error":      {errors.New("connection reset by peer"), false, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := taken(fmt.Errorf("cannot create database \"d\": %w", tc.err))
+			if got := managed.IsAlreadyExists(err); got != tc.taken {
+				t.Errorf("IsAlreadyExists = %v, want %v", got, tc.taken)
+			}
+			if got := errors.Is(err, ctrlreconcile.TerminalError(nil)); got != tc.permanent {
+				t.Errorf("terminal = %v, want %v", got, tc.permanent)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Error("the server's error is no longer wrapped")
+			}
+		})
+	}
+}

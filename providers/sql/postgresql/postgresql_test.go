@@ -461,3 +461,112 @@ func TestReferences(t *testing.T) {
 		t.Error("left on the server after delete")
 	}
 }
+
+// TestAnotherTeamsRoleAndDatabaseAreNotTakenOver is the attack on a shared
+// PostgreSQL server: a Role and a Database whose external names (a
+// claimant's parameters, in a composition that passes them on) are those of
+// another team's login role and database. Before, the Role took the login
+// over and, as soon as its spec differed (a connection limit), set the
+// password it publishes to its own connection Secret: the other team's
+// login, handed to whoever wrote the name. Deleting the Database dropped
+// the other team's data. Now both report the conflict and leave the server
+// as it was, then and when they are deleted.
+func TestAnotherTeamsRoleAndDatabaseAreNotTakenOver(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	victim, victimDB := "team_"+sfx, "teamdb_"+sfx
+	for _, q := range []string{
+		"CREATE ROLE " + victim + " LOGIN CONNECTION LIMIT 3 PASSWORD 'their-password'",
+		"CREATE DATABASE " + victimDB + " OWNER " + victim,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec(ctx, "DROP DATABASE IF EXISTS "+victimDB)
+		_, _ = db.Exec(ctx, "DROP ROLE IF EXISTS "+victim)
+	})
+	verifier := func() string {
+		var v string
+		if err := db.QueryRow(ctx, "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = $1", victim).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	password := verifier()
+	if password == "" {
+		t.Fatal("the other team's role has no password")
+	}
+	ann := func(external string) map[string]string {
+		return map[string]string{managed.AnnotationExternalName: external, managed.AnnotationPollInterval: "1s"}
+	}
+	role := &pgv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "grab-role-" + sfx, Annotations: ann(victim)},
+		Spec: pgv1.RoleSpec{ResourceSpec: spec(pc.Name), ForProvider: pgv1.RoleParameters{
+			Privileges: pgv1.RolePrivileges{Login: ptr(true)}, ConnectionLimit: ptr(int32(50))}}}
+	role.Spec.WriteConnectionSecretToReference = &managedv1.SecretReference{Namespace: "default", Name: "grab-" + sfx}
+	database := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "grab-db-" + sfx, Annotations: ann(victimDB)},
+		Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name), ForProvider: pgv1.DatabaseParameters{Owner: "postgres"}}}
+	for _, o := range []client.Object{role, database} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mt.WaitCondition(t, env.Client, role, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict, wait)
+	mt.WaitCondition(t, env.Client, database, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict, wait)
+	if msg := conditions.Get(role, conditions.Synced).Message; !strings.Contains(msg, fmt.Sprintf("external resource %q already exists and this resource did not create it", victim)) {
+		t.Errorf("Role's Synced message = %q", msg)
+	}
+	if !conditions.IsTrue(database, conditions.Stalled) || conditions.IsTrue(database, conditions.Ready) {
+		t.Errorf("Database conditions %+v, want Stalled and not Ready", database.Status.Conditions)
+	}
+	if role.Status.AtProvider.ConnectionLimit != nil || database.Status.AtProvider.Owner != "" {
+		t.Errorf("the other team's settings were copied into status: role %+v, database %+v", role.Status.AtProvider, database.Status.AtProvider)
+	}
+	mt.HasEvent(t, env.Client, role.Name, managed.EventConflict)
+
+	untouched := func(when string) {
+		t.Helper()
+		var limit int32
+		var owner string
+		if err := db.QueryRow(ctx, "SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", victim).Scan(&limit); err != nil {
+			t.Fatalf("%s: the other team's role: %v", when, err)
+		}
+		if err := db.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", victimDB).Scan(&owner); err != nil {
+			t.Fatalf("%s: the other team's database: %v", when, err)
+		}
+		if limit != 3 || owner != victim {
+			t.Errorf("%s: role connection limit %d (want 3), database owner %s (want %s)", when, limit, owner, victim)
+		}
+		// The test server may trust every local login, so the password is
+		// compared as the server keeps it (its SCRAM verifier).
+		if got := verifier(); got != password {
+			t.Errorf("%s: the other team's password was changed", when)
+		}
+	}
+	time.Sleep(3 * time.Second) // three polls
+	untouched("after three polls")
+	sec := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "grab-" + sfx}, sec); err == nil && len(sec.Data["username"]) > 0 {
+		t.Errorf("connection details of the other team's role were published: keys %v", keys(sec.Data))
+	}
+
+	for _, o := range []client.Object{role, database} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, o, wait)
+	}
+	untouched("after the Role and Database were deleted")
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -165,7 +165,7 @@ func (e *role) Create(ctx context.Context, mg managed.Managed) (managed.Creation
 		sql += " PASSWORD " + q
 	}
 	if _, err := p.Exec(ctx, sql); err != nil {
-		return managed.Creation{}, permanent(fmt.Errorf("cannot create role %q on postgres at %s: %w", name, e.s.addr(), err))
+		return managed.Creation{}, taken(fmt.Errorf("cannot create role %q on postgres at %s: %w", name, e.s.addr(), err))
 	}
 	for _, g := range sortedSet(fp.MemberOf) {
 		if _, err := p.Exec(ctx, "GRANT "+ident(g)+" TO "+ident(name)); err != nil {
