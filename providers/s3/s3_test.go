@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -241,4 +242,58 @@ func TestProviderConfigWrongCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	mt.WaitCondition(t, env.Client, pc, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+}
+
+// TestAnotherTeamsBucketIsNotTakenOver: a Bucket named like a bucket
+// someone else made on the same server (the name a claimant chose, say)
+// reports the conflict, leaves the bucket's tags as they are and, deleted,
+// leaves the bucket. Before, it rewrote the tags and deleted the (empty)
+// bucket with itself.
+func TestAnotherTeamsBucketIsNotTakenOver(t *testing.T) {
+	gw, pc := setup(t)
+	ctx := context.Background()
+	name := "theirs-" + mt.Suffix()
+	admin := s3Client(gw.Endpoint, gw.AccessKey, gw.SecretKey, "us-east-1")
+	if _, err := admin.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &name}); err != nil {
+		t.Fatal(err)
+	}
+	theirTags := &types.Tagging{TagSet: []types.Tag{{Key: aws.String("team"), Value: aws.String("theirs")}}}
+	if _, err := admin.PutBucketTagging(ctx, &awss3.PutBucketTaggingInput{Bucket: &name, Tagging: theirTags}); err != nil {
+		t.Fatal(err)
+	}
+	b := &s3v1.Bucket{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{managed.AnnotationPollInterval: "1s"}},
+		Spec: s3v1.BucketSpec{ResourceSpec: managedv1.ResourceSpec{ProviderConfigReference: &managedv1.Reference{Name: pc.Name}},
+			ForProvider: s3v1.BucketParameters{Tags: map[string]string{"team": "mine"}}}}
+	if err := env.Client.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, b, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict, wait)
+	if msg := conditions.Get(b, conditions.Synced).Message; !strings.Contains(msg, fmt.Sprintf("external resource %q already exists", name)) {
+		t.Errorf("Synced message = %q", msg)
+	}
+	tagsOf := func() string {
+		out, err := admin.GetBucketTagging(ctx, &awss3.GetBucketTaggingInput{Bucket: &name})
+		if err != nil {
+			t.Fatalf("the other team's bucket: %v", err)
+		}
+		var s []string
+		for _, tg := range out.TagSet {
+			s = append(s, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))
+		}
+		return strings.Join(s, ",")
+	}
+	time.Sleep(3 * time.Second) // three polls
+	if got := tagsOf(); got != "team=theirs" {
+		t.Errorf("the other team's tags are %s", got)
+	}
+	if err := env.Client.Delete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitGone(t, env.Client, b, wait)
+	if _, err := admin.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &name}); err != nil {
+		t.Fatalf("deleting the Bucket deleted the other team's bucket: %v", err)
+	}
+	if got := tagsOf(); got != "team=theirs" {
+		t.Errorf("the other team's tags are %s after the delete", got)
+	}
 }
