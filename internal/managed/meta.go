@@ -59,6 +59,10 @@ const (
 	// updated, never deleted. The same reason as a composite or Sync that
 	// finds a Kubernetes object someone else owns.
 	ReasonResourceConflict = ownership.ReasonResourceConflict
+	// ReasonProviderConfigNotAllowed (Synced=False, Stalled=True): the
+	// resource was composed for a claim in a namespace its ProviderConfig's
+	// allowedClaimNamespaces leave out; nothing reaches the external system.
+	ReasonProviderConfigNotAllowed = "ProviderConfigNotAllowed"
 	// ReasonConnectionFailed (ProviderConfig Ready=False): the provider
 	// cannot connect to, or log in to, the server the ProviderConfig names
 	// with its credentials. The message names the server, never a secret.

@@ -150,3 +150,24 @@ func TestMayManage(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimNamespaceAllowed(t *testing.T) {
+	cases := map[string]struct {
+		allowed []string
+		ns      string
+		want    bool
+	}{
+		"unset allows every namespace": {nil, "team-a", true},
+		"listed":                       {[]string{"team-a", "team-b"}, "team-b", true},
+		"not listed":                   {[]string{"team-a"}, "team-b", false},
+		"a prefix is not a match":      {[]string{"team"}, "team-b", false},
+		"star":                         {[]string{"*"}, "anything", true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := claimNamespaceAllowed(tc.allowed, tc.ns); got != tc.want {
+				t.Errorf("claimNamespaceAllowed(%v, %q) = %v, want %v", tc.allowed, tc.ns, got, tc.want)
+			}
+		})
+	}
+}

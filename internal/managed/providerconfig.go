@@ -48,6 +48,9 @@ type ProviderConfig interface {
 	conditions.Setter
 	// ProviderConfigStatus returns the shared status fields.
 	ProviderConfigStatus() *managedv1.ProviderConfigStatus
+	// ProviderConfigUsage returns the shared spec fields that say who may
+	// use it.
+	ProviderConfigUsage() *managedv1.ProviderConfigUsage
 }
 
 // User is a managed kind that may use a ProviderConfig.

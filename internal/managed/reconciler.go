@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	xv1alpha1 "github.com/strata-dev/strata/apis/apiextensions/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
@@ -121,6 +122,10 @@ type Kind struct {
 	New func() Managed
 	// Connector connects to the external system.
 	Connector Connector
+	// ProviderConfig, when set, returns an empty ProviderConfig of the
+	// provider: the runtime reads the one a resource names to hold its
+	// allowedClaimNamespaces (ProviderConfigUsage) before connecting.
+	ProviderConfig func() ProviderConfig
 	// Resolve, when set, resolves references (roleRef, roleSelector...) into
 	// spec.forProvider before anything else happens. It returns changed=true
 	// when it wrote a field, and a *ReferenceError while a referenced object
@@ -257,6 +262,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result
 				return ctrl.Result{}, err
 			}
 		}
+	}
+	if err := r.checkUsage(ctx, mg); err != nil {
+		if kitreconcile.ReasonOf(err) == ReasonProviderConfigNotAllowed {
+			r.syncFailed(s, ReasonProviderConfigNotAllowed, EventCannotConnect, err)
+			conditions.MarkStalled(mg, ReasonProviderConfigNotAllowed, err.Error())
+			return ctrl.Result{RequeueAfter: kitreconcile.Jitter(pollInterval(mg, r.opts.PollInterval))}, nil
+		}
+		return r.fail(s, EventCannotConnect, err)
 	}
 	ext, err := r.connect(ctx, s)
 	if err != nil {
@@ -527,6 +540,41 @@ func (r *Reconciler) finish(ctx context.Context, s *scope) (ctrl.Result, error) 
 	}
 	s.gone = true
 	return ctrl.Result{}, nil
+}
+
+// checkUsage refuses a resource composed for a claim whose namespace its
+// ProviderConfig's allowedClaimNamespaces leave out, with an error of reason
+// ProviderConfigNotAllowed. A ProviderConfig that does not exist is left to
+// Connect to report.
+func (r *Reconciler) checkUsage(ctx context.Context, mg Managed) error {
+	ns := mg.GetLabels()[xv1alpha1.LabelClaimNamespace]
+	if ns == "" || r.kind.ProviderConfig == nil {
+		return nil
+	}
+	pc := r.kind.ProviderConfig()
+	if err := r.client.Get(ctx, client.ObjectKey{Name: ProviderConfigName(mg)}, pc); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if allowed := pc.ProviderConfigUsage().AllowedClaimNamespaces; !claimNamespaceAllowed(allowed, ns) {
+		return kitreconcile.Terminal(ReasonProviderConfigNotAllowed, fmt.Errorf("ProviderConfig %q may not be used by claims in namespace %s (its allowedClaimNamespaces are %s); nothing was sent to the external system",
+			pc.GetName(), ns, strings.Join(allowed, ", ")))
+	}
+	return nil
+}
+
+// claimNamespaceAllowed reports whether a ProviderConfig whose
+// allowedClaimNamespaces are allowed may be used by a claim in ns: unset
+// allows every namespace, "*" too.
+func claimNamespaceAllowed(allowed []string, ns string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, a := range allowed {
+		if a == "*" || a == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Reconciler) connect(ctx context.Context, s *scope) (External, error) {

@@ -34,7 +34,8 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 		return err
 	}
 	c := &connector{client: mc}
-	if err := managed.Setup(mgr, o, managed.Kind{New: func() managed.Managed { return &s3v1.Bucket{} }, Connector: c}); err != nil {
+	if err := managed.Setup(mgr, o, managed.Kind{New: func() managed.Managed { return &s3v1.Bucket{} }, Connector: c,
+		ProviderConfig: func() managed.ProviderConfig { return &s3v1.ProviderConfig{} }}); err != nil {
 		return err
 	}
 	return managed.SetupProviderConfig(mgr, managed.ProviderConfigKind{

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func TestPostgreSQLDatabaseClaim(t *testing.T) {
 		for _, q := range []string{
 			`SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'orders-%'`,
 			`SELECT format('DROP ROLE %I', rolname) FROM pg_roles WHERE rolname LIKE 'orders-%'`,
+			`SELECT format('DROP ROLE %I', rolname) FROM pg_roles WHERE rolname LIKE 'sneaky-%'`,
 		} {
 			rows, err := admin.Query(ctx, q)
 			if err != nil {
@@ -68,6 +70,45 @@ spec:
 	kubectl(t, dir, "apply", "-f", filepath.Join(root, "compositions", "postgresql-database"))
 	kubectl(t, dir, "wait", "--for=condition=Established", "xrd/xpostgresqldatabases.platform.strata.dev", "--timeout=60s")
 	kubectl(t, dir, "wait", "--for=condition=Offered", "xrd/xpostgresqldatabases.platform.strata.dev", "--timeout=60s")
+	// A claim naming a ProviderConfig its namespace may not use (another
+	// team's server) is refused before anything reaches the server.
+	apply(t, dir, `
+apiVersion: postgresql.sql.strata.dev/v1alpha1
+kind: ProviderConfig
+metadata: {name: payments}
+spec:
+  connectionSecretRef: {name: pg-admin, namespace: default}
+  allowedClaimNamespaces: [payments]
+---
+apiVersion: platform.strata.dev/v1alpha1
+kind: PostgreSQLDatabase
+metadata: {name: sneaky, namespace: default}
+spec:
+  providerConfigName: payments
+`)
+	mt.Eventually(t, time.Minute, "claim sneaky refused the payments ProviderConfig", func() error {
+		out, err := kubectlErr(dir, "get", "postgresqldatabase/sneaky", "-n", "default", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "role (ProviderConfigNotAllowed)") {
+			return fmt.Errorf("claim's Ready message: %s", out)
+		}
+		out, err = kubectlErr(dir, "get", "roles.postgresql.sql.strata.dev", "-l", "strata.dev/claim-name=sneaky", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Synced")].message}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, `ProviderConfig "payments" may not be used by claims in namespace default`) {
+			return fmt.Errorf("role's Synced message: %s", out)
+		}
+		return nil
+	})
+	kubectl(t, dir, "delete", "postgresqldatabase/sneaky", "-n", "default", "--timeout=120s")
+	var sneaky int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'sneaky-%'").Scan(&sneaky); err != nil || sneaky != 0 {
+		t.Errorf("roles made for the refused claim: %d (%v)", sneaky, err)
+	}
+
 	kubectl(t, dir, "apply", "-f", filepath.Join(root, "examples", "postgresql-database", "claim.yaml"))
 	if out, err := kubectlErr(dir, "wait", "--for=condition=Ready", "postgresqldatabase/orders", "-n", "default", "--timeout=60s"); err != nil {
 		trace, _ := strata(t, "trace", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "postgresqldatabase/orders", "-n", "default")

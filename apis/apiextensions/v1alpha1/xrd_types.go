@@ -61,6 +61,15 @@ const (
 // Without it, only the claim that created a composite is bound to it.
 const AnnotationClaimNamespaces = "strata.dev/claim-namespaces"
 
+// Labels the composition engine sets on every object composed for a claim
+// (overriding any a template sets), naming the claim. Other controllers may
+// rely on them: the managed-resource runtime reads LabelClaimNamespace to
+// hold a ProviderConfig's allowedClaimNamespaces.
+const (
+	LabelClaimName      = "strata.dev/claim-name"
+	LabelClaimNamespace = "strata.dev/claim-namespace"
+)
+
 // CompositeResourceScope says whether XRs are cluster-scoped or namespaced.
 // +kubebuilder:validation:Enum=Cluster;Namespaced
 type CompositeResourceScope string

@@ -19,8 +19,8 @@ import (
 // Labels set on every composed resource.
 const (
 	LabelComposite      = "strata.dev/composite"
-	LabelClaimName      = "strata.dev/claim-name"
-	LabelClaimNamespace = "strata.dev/claim-namespace"
+	LabelClaimName      = v1alpha1.LabelClaimName
+	LabelClaimNamespace = v1alpha1.LabelClaimNamespace
 	LabelResourceName   = "strata.dev/resource-name"
 )
 

@@ -37,6 +37,7 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 		{New: grantRef.New, Resolve: resolveGrant, Connector: conn(func(s *server, _ client.Client) managed.External { return &grant{s: s} })},
 	}
 	for _, k := range kinds {
+		k.ProviderConfig = func() managed.ProviderConfig { return &myv1.ProviderConfig{} }
 		if err := managed.Setup(mgr, o, k); err != nil {
 			return err
 		}

@@ -570,3 +570,69 @@ func keys(m map[string][]byte) []string {
 	}
 	return out
 }
+
+// TestProviderConfigAllowedClaimNamespaces: a ProviderConfig that lists the
+// namespaces whose claims may use it refuses a Database composed for a claim
+// elsewhere (the label the composition engine sets) before anything reaches
+// the server, and takes it once its namespace is listed. A Database created
+// directly (no claim) is not restricted.
+func TestProviderConfigAllowedClaimNamespaces(t *testing.T) {
+	db := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, "pg-"+sfx, "")
+	pc.Spec.AllowedClaimNamespaces = []string{"payments-" + sfx}
+	if err := env.Client.Update(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	newDB := func(name, claimNS string) *pgv1.Database {
+		d := &pgv1.Database{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{managed.AnnotationPollInterval: "1s"}},
+			Spec: pgv1.DatabaseSpec{ResourceSpec: spec(pc.Name)}}
+		if claimNS != "" {
+			d.Labels = map[string]string{"strata.dev/claim-namespace": claimNS, "strata.dev/claim-name": "db"}
+		}
+		if err := env.Client.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)) })
+		return d
+	}
+	other := newDB("other-"+sfx, "web-"+sfx)
+	own := newDB("own-"+sfx, "payments-"+sfx)
+	direct := newDB("direct-"+sfx, "")
+	mt.WaitCondition(t, env.Client, other, conditions.Synced, metav1.ConditionFalse, managed.ReasonProviderConfigNotAllowed, wait)
+	if msg := conditions.Get(other, conditions.Synced).Message; !strings.Contains(msg, fmt.Sprintf("ProviderConfig %q may not be used by claims in namespace web-%s", pc.Name, sfx)) {
+		t.Errorf("Synced message = %q", msg)
+	}
+	if !conditions.IsTrue(other, conditions.Stalled) {
+		t.Errorf("conditions %+v, want Stalled", other.Status.Conditions)
+	}
+	mt.WaitCondition(t, env.Client, own, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	mt.WaitCondition(t, env.Client, direct, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	time.Sleep(2 * time.Second) // two polls
+	if exists(t, db, dbExists, other.Name) {
+		t.Error("a Database of a claim in a namespace the ProviderConfig does not allow was created")
+	}
+
+	// Listing the namespace lets it through at its next poll.
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pc), pc); err != nil {
+		t.Fatal(err)
+	}
+	pc.Spec.AllowedClaimNamespaces = append(pc.Spec.AllowedClaimNamespaces, "web-"+sfx)
+	if err := env.Client.Update(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	mt.WaitCondition(t, env.Client, other, conditions.Ready, metav1.ConditionTrue, conditions.ReasonAvailable, wait)
+	for _, d := range []*pgv1.Database{other, own, direct} {
+		if err := env.Client.Delete(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, d, wait)
+		if exists(t, db, dbExists, d.Name) {
+			t.Errorf("database %s left after delete", d.Name)
+		}
+	}
+}
+
+func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -46,6 +46,7 @@ func Setup(mgr ctrl.Manager, o managed.Options) error {
 			Connector: conn(func(s *server, _ client.Client) managed.External { return &grant{s: s} })},
 	}
 	for _, k := range kinds {
+		k.ProviderConfig = func() managed.ProviderConfig { return &pgv1.ProviderConfig{} }
 		if err := managed.Setup(mgr, o, k); err != nil {
 			return err
 		}

@@ -138,6 +138,26 @@ type ResourceStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// ProviderConfigUsage says who may use a ProviderConfig; every provider's
+// ProviderConfig spec embeds it.
+type ProviderConfigUsage struct {
+	// AllowedClaimNamespaces lists the namespaces whose claims may use this
+	// ProviderConfig: a managed resource composed for a claim in any other
+	// namespace (its strata.dev/claim-namespace label, which the composition
+	// engine sets) is refused before anything reaches the external system,
+	// with Synced=False and Stalled, reason ProviderConfigNotAllowed. "*"
+	// allows every namespace. Unset, every namespace may: set it on each
+	// ProviderConfig of a cluster shared by teams, so that a claimant who
+	// may choose a ProviderConfig by name (a Composition that passes a
+	// parameter on to providerConfigRef) cannot use another team's server
+	// or credentials. Managed resources created directly, and those of
+	// composites no claim owns, are not restricted: only whoever may create
+	// these cluster-scoped objects writes them.
+	// +optional
+	// +listType=set
+	AllowedClaimNamespaces []string `json:"allowedClaimNamespaces,omitempty"`
+}
+
 // ProviderConfigStatus is the status every ProviderConfig shares.
 type ProviderConfigStatus struct {
 	// ObservedGeneration is the generation the last reconcile saw.

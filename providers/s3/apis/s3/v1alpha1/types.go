@@ -24,6 +24,8 @@ type ProviderConfigSpec struct {
 	// +optional
 	// +kubebuilder:default=us-east-1
 	Region string `json:"region,omitempty"`
+
+	managedv1.ProviderConfigUsage `json:",inline"`
 }
 
 // ProviderConfig says how to reach S3. A ProviderConfig in use by Buckets
@@ -49,6 +51,11 @@ func (p *ProviderConfig) GetConditions() *[]metav1.Condition { return &p.Status.
 
 // ProviderConfigStatus returns the shared status.
 func (p *ProviderConfig) ProviderConfigStatus() *managedv1.ProviderConfigStatus { return &p.Status }
+
+// ProviderConfigUsage returns who may use it.
+func (p *ProviderConfig) ProviderConfigUsage() *managedv1.ProviderConfigUsage {
+	return &p.Spec.ProviderConfigUsage
+}
 
 // ProviderConfigList is a list of ProviderConfigs.
 // +kubebuilder:object:root=true

@@ -13,6 +13,8 @@ type ProviderConfigSpec struct {
 	// true, skip-verify or preferred; default false).
 	// +required
 	ConnectionSecretRef managedv1.SecretReference `json:"connectionSecretRef"`
+
+	managedv1.ProviderConfigUsage `json:",inline"`
 }
 
 // ProviderConfig says how to connect to a MySQL or MariaDB server. A
@@ -39,6 +41,11 @@ func (p *ProviderConfig) GetConditions() *[]metav1.Condition { return &p.Status.
 
 // ProviderConfigStatus returns the shared status.
 func (p *ProviderConfig) ProviderConfigStatus() *managedv1.ProviderConfigStatus { return &p.Status }
+
+// ProviderConfigUsage returns who may use it.
+func (p *ProviderConfig) ProviderConfigUsage() *managedv1.ProviderConfigUsage {
+	return &p.Spec.ProviderConfigUsage
+}
 
 // ProviderConfigList is a list of ProviderConfigs.
 // +kubebuilder:object:root=true

@@ -18,6 +18,8 @@ type ProviderConfigSpec struct {
 	// +optional
 	// +kubebuilder:default=postgres
 	DefaultDatabase string `json:"defaultDatabase,omitempty"`
+
+	managedv1.ProviderConfigUsage `json:",inline"`
 }
 
 // ProviderConfig says how to connect to a PostgreSQL server. A
@@ -44,6 +46,11 @@ func (p *ProviderConfig) GetConditions() *[]metav1.Condition { return &p.Status.
 
 // ProviderConfigStatus returns the shared status.
 func (p *ProviderConfig) ProviderConfigStatus() *managedv1.ProviderConfigStatus { return &p.Status }
+
+// ProviderConfigUsage returns who may use it.
+func (p *ProviderConfig) ProviderConfigUsage() *managedv1.ProviderConfigUsage {
+	return &p.Spec.ProviderConfigUsage
+}
 
 // ProviderConfigList is a list of ProviderConfigs.
 // +kubebuilder:object:root=true
