@@ -3,9 +3,11 @@ package postgresql_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -551,7 +553,7 @@ func TestAnotherTeamsRoleAndDatabaseAreNotTakenOver(t *testing.T) {
 	untouched("after three polls")
 	sec := &corev1.Secret{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "grab-" + sfx}, sec); err == nil && len(sec.Data["username"]) > 0 {
-		t.Errorf("connection details of the other team's role were published: keys %v", keys(sec.Data))
+		t.Errorf("connection details of the other team's role were published: keys %v", slices.Sorted(maps.Keys(sec.Data)))
 	}
 
 	for _, o := range []client.Object{role, database} {
@@ -561,14 +563,6 @@ func TestAnotherTeamsRoleAndDatabaseAreNotTakenOver(t *testing.T) {
 		mt.WaitGone(t, env.Client, o, wait)
 	}
 	untouched("after the Role and Database were deleted")
-}
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // TestProviderConfigAllowedClaimNamespaces: a ProviderConfig that lists the
