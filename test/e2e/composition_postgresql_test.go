@@ -87,19 +87,15 @@ spec:
   providerConfigName: payments
 `)
 	mt.Eventually(t, time.Minute, "claim sneaky refused the payments ProviderConfig", func() error {
-		out, err := kubectlErr(dir, "get", "postgresqldatabase/sneaky", "-n", "default", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+		// The claimant sees why on the claim (the Role is cluster-scoped):
+		// Stalled, with the Role's reason and message.
+		out, err := kubectlErr(dir, "get", "postgresqldatabase/sneaky", "-n", "default", "-o", `jsonpath={.status.conditions[?(@.type=="Stalled")]}`)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(out, "role (ProviderConfigNotAllowed)") {
-			return fmt.Errorf("claim's Ready message: %s", out)
-		}
-		out, err = kubectlErr(dir, "get", "roles.postgresql.sql.strata.dev", "-l", "strata.dev/claim-name=sneaky", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Synced")].message}`)
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(out, `ProviderConfig "payments" may not be used by claims in namespace default`) {
-			return fmt.Errorf("role's Synced message: %s", out)
+		if !strings.Contains(out, `"reason":"ComposedResourceFailed"`) || !strings.Contains(out, `"status":"True"`) ||
+			!strings.Contains(out, `failed: role (ProviderConfigNotAllowed): ProviderConfig \"payments\" may not be used by claims in namespace default`) {
+			return fmt.Errorf("claim's Stalled condition: %s", out)
 		}
 		return nil
 	})

@@ -53,6 +53,14 @@ const (
 	// claim's namespace in its strata.dev/claim-namespaces annotation. The
 	// composite is left unchanged.
 	ReasonClaimNotAllowed = "ClaimNotAllowed"
+	// ReasonComposedResourceFailed (Ready=False, Stalled=True on a composite
+	// and its claim): a composed resource failed and will not become ready
+	// by itself: it is Stalled (a managed resource refused by its
+	// ProviderConfig or finding someone else's external resource, say) or
+	// kstatus calls it Failed (a Deployment past its progress deadline).
+	// The message names each such resource with its own reason and message.
+	// It clears once the resource recovers.
+	ReasonComposedResourceFailed = "ComposedResourceFailed"
 )
 
 // AnnotationClaimNamespaces is set by a cluster admin on a composite resource

@@ -810,9 +810,16 @@ func (r *compositeReconciler) setStatus(_ context.Context, s *scope) error {
 		return nil
 	}
 	conditions.Set(s.conds, conditions.Synced, metav1.ConditionTrue, conditions.ReasonReconcileSuccess, "composed resources are in sync with revision "+s.rev.Name)
-	if s.out.Ready {
+	switch {
+	case s.out.Ready:
 		conditions.MarkReady(s.conds, conditions.ReasonAvailable, fmt.Sprintf("all %d composed resources are ready", len(s.observed)))
-	} else {
+	case len(s.out.Failed) > 0:
+		msg := s.out.FailedMessage()
+		if c := conditions.Get(s.conds, conditions.Stalled); c == nil || c.Message != msg {
+			r.recorder.Eventf(s.xr, nil, corev1.EventTypeWarning, v1alpha1.ReasonComposedResourceFailed, "Compose", "%s", eventmsg.Truncate(msg))
+		}
+		conditions.MarkStalled(s.conds, v1alpha1.ReasonComposedResourceFailed, msg)
+	default:
 		conditions.MarkProgressing(s.conds, conditions.ReasonCreating, s.out.WaitingMessage())
 	}
 	return nil

@@ -88,6 +88,10 @@ type Resource struct {
 	// Reason explains a resource that is not ready: a condition reason,
 	// "not created yet", or what it waits for.
 	Reason string
+	// Failed, when set, is why kit/health calls the observed object Failed
+	// (Stalled=True, a Deployment past its progress deadline): it will not
+	// become ready by itself.
+	Failed string
 }
 
 // Output is the result of a render.
@@ -104,11 +108,32 @@ type Output struct {
 	Ready bool
 	// Waiting lists the resources not ready, e.g. "db (Creating)".
 	Waiting []string
+	// Failed lists the resources that failed (Resource.Failed), e.g.
+	// `db (ResourceConflict): external resource "orders" already exists...`.
+	Failed []string
+	// failedWaiting are the entries of Waiting that are in Failed too.
+	failedWaiting map[string]bool
 }
 
 // WaitingMessage is the Ready condition message of a composite that waits.
 func (o *Output) WaitingMessage() string {
 	return "waiting for: " + strings.Join(o.Waiting, ", ")
+}
+
+// FailedMessage is the Ready and Stalled condition message of a composite
+// with failed resources: each failure, then the other resources it waits for.
+func (o *Output) FailedMessage() string {
+	msg := "failed: " + strings.Join(o.Failed, "; ")
+	var rest []string
+	for _, w := range o.Waiting {
+		if !o.failedWaiting[w] {
+			rest = append(rest, w)
+		}
+	}
+	if len(rest) > 0 {
+		msg += "; waiting for: " + strings.Join(rest, ", ")
+	}
+	return msg
 }
 
 // FieldError is an error in one field of one resource, naming the expression.
@@ -184,7 +209,19 @@ func Render(in Input) (*Output, error) {
 			if !r.Ready {
 				allReady = false
 				out.Ready = false
-				out.Waiting = append(out.Waiting, fmt.Sprintf("%s (%s)", r.ID, r.Reason))
+				w := fmt.Sprintf("%s (%s)", r.ID, r.Reason)
+				out.Waiting = append(out.Waiting, w)
+				if r.Failed != "" {
+					f := w + ": " + r.Failed
+					if r.Reason == failedReason(r.Failed) {
+						f = w // the reason says it already
+					}
+					out.Failed = append(out.Failed, f)
+					if out.failedWaiting == nil {
+						out.failedWaiting = map[string]bool{}
+					}
+					out.failedWaiting[w] = true
+				}
 			}
 		}
 		ready[name] = allReady
@@ -361,7 +398,7 @@ func renderOne(in Input, plan *Plan, t *v1alpha1.ComposedTemplate, id string, tm
 		r.Reason = "not created yet"
 		return r, nil
 	}
-	r.Ready, r.Reason, err = readiness(plan, t, id, observed, vars)
+	r.Ready, r.Reason, r.Failed, err = readiness(plan, t, id, observed, vars)
 	return r, err
 }
 
@@ -411,8 +448,9 @@ func globMatch(pattern, name string) bool {
 
 // readiness evaluates readyWhen (with the resource itself bound to its
 // name), or the default: the object's health (kit/health: kstatus, and
-// Ready for composites and claims) is Current.
-func readiness(plan *Plan, t *v1alpha1.ComposedTemplate, id string, observed *unstructured.Unstructured, vars map[string]any) (bool, string, error) {
+// Ready for composites and claims) is Current. It says why a resource is not
+// ready and, when kit/health calls it Failed, what failed.
+func readiness(plan *Plan, t *v1alpha1.ComposedTemplate, id string, observed *unstructured.Unstructured, vars map[string]any) (ready bool, reason, failed string, err error) {
 	if len(t.ReadyWhen) > 0 {
 		v := vars
 		if t.ForEach != nil {
@@ -425,22 +463,25 @@ func readiness(plan *Plan, t *v1alpha1.ComposedTemplate, id string, observed *un
 		for i, expr := range t.ReadyWhen {
 			ok, err := evalBool(plan.env, expr, v)
 			if errors.Is(err, cel.ErrMissingData) {
-				return false, "not ready", nil
+				return false, "not ready", "", nil
 			}
 			if err != nil {
-				return false, "", &FieldError{Resource: t.Name, Field: fmt.Sprintf("readyWhen[%d]", i), Expr: expr, Err: err}
+				return false, "", "", &FieldError{Resource: t.Name, Field: fmt.Sprintf("readyWhen[%d]", i), Expr: expr, Err: err}
 			}
 			if !ok {
-				return false, "not ready", nil
+				return false, "not ready", "", nil
 			}
 		}
-		return true, "", nil
+		return true, "", "", nil
 	}
 	h := health.Compute(observed)
 	if h.Ready() {
-		return true, "", nil
+		return true, "", "", nil
 	}
-	return false, waitReason(observed, h), nil
+	if h.Status == health.Failed {
+		failed = h.Message
+	}
+	return false, waitReason(observed, h), failed, nil
 }
 
 // waitReason says why a composed resource is not ready: the reason of its
@@ -458,10 +499,14 @@ func waitReason(observed *unstructured.Unstructured, h health.Result) string {
 		}
 	}
 	if h.Status == health.Failed {
-		return "failed: " + h.Message
+		return failedReason(h.Message)
 	}
 	return h.Message
 }
+
+// failedReason is the wait reason of a failed resource without a Ready
+// condition.
+func failedReason(msg string) string { return "failed: " + msg }
 
 func forEachVar(t *v1alpha1.ComposedTemplate) string {
 	if t.ForEach == nil || t.ForEach.Variable == "" {

@@ -416,6 +416,7 @@ resources:
 		observed    string
 		wantReady   bool
 		wantWaiting []string
+		wantFailed  string // FailedMessage, when something failed
 	}{
 		"deployment without status": {
 			observed:    `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2}}`,
@@ -430,6 +431,14 @@ resources:
 			observed: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2},
 				status: {observedGeneration: 1, conditions: [{type: Progressing, status: "False", reason: ProgressDeadlineExceeded}]}}`,
 			wantWaiting: []string{"app (failed: Progress deadline exceeded)"},
+			wantFailed:  "failed: app (failed: Progress deadline exceeded)",
+		},
+		"a managed resource refused, Stalled": {
+			observed: `{apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Database, metadata: {name: shop-app, generation: 1},
+				status: {conditions: [{type: Ready, status: "False", reason: ResourceConflict, message: 'external resource "shop" already exists'},
+					{type: Stalled, status: "True", reason: ResourceConflict, message: 'external resource "shop" already exists'}]}}`,
+			wantWaiting: []string{"app (ResourceConflict)"},
+			wantFailed:  `failed: app (ResourceConflict): external resource "shop" already exists`,
 		},
 		"deployment available": {
 			observed: `{apiVersion: apps/v1, kind: Deployment, metadata: {name: shop-app, generation: 1}, spec: {replicas: 2},
@@ -449,6 +458,37 @@ resources:
 			if d := cmp.Diff(tc.wantWaiting, out.Waiting); d != "" {
 				t.Errorf("waiting (-want +got):\n%s", d)
 			}
+			if got := ""; len(out.Failed) > 0 {
+				if got = out.FailedMessage(); got != tc.wantFailed {
+					t.Errorf("FailedMessage = %q, want %q", got, tc.wantFailed)
+				}
+			} else if tc.wantFailed != "" {
+				t.Errorf("nothing failed, want %q", tc.wantFailed)
+			}
 		})
+	}
+}
+
+// TestFailedMessage: a composite whose resource failed names the failure,
+// then what else it waits for, without naming the failed resource twice.
+func TestFailedMessage(t *testing.T) {
+	spec := composition(t, `
+compositeTypeRef: {apiVersion: example.org/v1, kind: XApp}
+resources:
+- name: role
+  template: {apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Role}
+- name: db
+  template: {apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Database, spec: {owner: "${role.metadata.name}"}}
+`)
+	role := obj(t, `{apiVersion: postgresql.sql.strata.dev/v1alpha1, kind: Role, metadata: {name: shop-role, generation: 1},
+		status: {conditions: [{type: Ready, status: "False", reason: ProviderConfigNotAllowed, message: 'ProviderConfig "payments" may not be used'},
+			{type: Stalled, status: "True", reason: ProviderConfigNotAllowed, message: 'ProviderConfig "payments" may not be used'}]}}`)
+	out, err := Render(Input{XR: obj(t, xrYAML), Composition: spec, Observed: map[string]*unstructured.Unstructured{"role": role}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `failed: role (ProviderConfigNotAllowed): ProviderConfig "payments" may not be used; waiting for: db (waiting for role)`
+	if got := out.FailedMessage(); got != want {
+		t.Errorf("FailedMessage =\n%s\nwant\n%s", got, want)
 	}
 }
