@@ -60,6 +60,10 @@ type AlertReconciler struct {
 	limiters map[string]*rate.Limiter
 }
 
+// sendTimeout bounds one message's delivery and the status write that
+// records it, which run on when the manager begins to stop.
+const sendTimeout = 30 * time.Second
+
 // occurrence is one pending event occurrence.
 type occurrence struct {
 	ev *corev1.Event
@@ -143,24 +147,38 @@ func (r *AlertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	d := &delivery{r: r, a: a, filter: filter, tmpl: tmpl, target: target, http: hc, log: log, labels: map[string]map[string]string{}}
 	limiter := r.limiter(a.Namespace + "/" + p.Name)
 	for _, o := range pending {
-		ev, send := d.decide(ctx, o)
-		if send {
-			if res := limiter.Reserve(); res.Delay() > 0 {
-				res.Cancel()
-				return ctrl.Result{RequeueAfter: res.Delay()}, nil
-			}
-			if err := d.send(ctx, ev); err != nil {
-				return r.deliveryFailed(a, p, ev, err), nil
-			}
-			d.sent(ev)
+		if ctx.Err() != nil {
+			// Stopping: every message sent is recorded; the rest waits
+			// for the next start.
+			return ctrl.Result{}, nil
 		}
+		ev, send := d.decide(ctx, o)
+		if !send {
+			advance(a.Status.Cursor, o)
+			continue
+		}
+		if res := limiter.Reserve(); res.Delay() > 0 {
+			res.Cancel()
+			return ctrl.Result{RequeueAfter: res.Delay()}, nil
+		}
+		// A message once begun is sent and recorded whatever happens to
+		// ctx: a shutdown that begins meanwhile (the manager waits for
+		// this reconcile) must neither cut the request after the receiver
+		// took it nor stop the record, or the restarted manager would send
+		// the message again.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+		if err := d.send(sctx, ev); err != nil {
+			cancel()
+			return r.deliveryFailed(a, p, ev, err), nil
+		}
+		d.sent(ev)
 		advance(a.Status.Cursor, o)
-		if send {
-			// The message is out: record it (and everything before it) at
-			// once, so a restart does not send it again.
-			if err := h.Status(ctx, a, patch.WithOptimisticLock()); err != nil {
-				return ctrl.Result{}, err
-			}
+		// The message is out: record it (and everything before it) at
+		// once, so a restart does not send it again.
+		err := h.Status(sctx, a, patch.WithOptimisticLock())
+		cancel()
+		if err != nil {
+			return ctrl.Result{}, err
 		}
 	}
 	trimCursor(a.Status.Cursor, r.now())

@@ -124,6 +124,9 @@ type endpoint struct {
 	mu     sync.Mutex
 	reqs   []request
 	status atomic.Int32
+	// before, when set, runs after a request is taken and before it is
+	// answered.
+	before atomic.Pointer[func()]
 }
 
 func newEndpoint(t *testing.T) *endpoint {
@@ -136,6 +139,9 @@ func newEndpoint(t *testing.T) *endpoint {
 			e.mu.Lock()
 			e.reqs = append(e.reqs, request{Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(), Body: b})
 			e.mu.Unlock()
+		}
+		if f := e.before.Load(); f != nil {
+			(*f)()
 		}
 		w.WriteHeader(code)
 	}))

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,46 @@ func TestTransitionsAcrossRestart(t *testing.T) {
 	a := getAlert(t, ns, "episodes")
 	if len(a.Status.Objects) != 1 || a.Status.Objects[0].Failing {
 		t.Errorf("object state after recovery: %+v", a.Status.Objects)
+	}
+}
+
+// A message the receiver took while the manager began to stop is recorded
+// before it stops: the restarted manager does not send it again. Before,
+// the stop cancelled the request the receiver had taken (or the status
+// write after it), and the failure went out twice, as it did once in the
+// e2e TestNotificationsAcceptance.
+func TestMessageSentWhileStoppingIsNotSentAgain(t *testing.T) {
+	ns := newNamespace(t)
+	stop := startManager(t, ns)
+	ep := newEndpoint(t)
+	var once sync.Once
+	stopping := func() {
+		once.Do(func() {
+			go stop()
+			time.Sleep(500 * time.Millisecond) // the stop reaches the reconcile before the answer
+		})
+	}
+	ep.before.Store(&stopping)
+	create(t, provider(ns, "hook", notificationv1.ProviderGeneric, ep.URL+"/in", nil),
+		alert(ns, "episodes", "hook", func(s *notificationv1.AlertSpec) {
+			s.Mode = notificationv1.ModeTransitions
+			s.EventSeverity = notificationv1.SeverityError
+		}))
+	waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "episodes"}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
+	emit(t, ns, "Sync", "app", corev1.EventTypeWarning, "HealthCheckFailed", "Deployment/app not ready", nil)
+	ep.waitRequests(t, 1)
+	stop()
+
+	startManager(t, ns)
+	last := emit(t, ns, "Sync", "app", corev1.EventTypeNormal, "ReconciliationSucceeded", "applied revision two", nil)
+	waitHandled(t, ns, "episodes", last)
+	var seen []string
+	for _, r := range ep.requests() {
+		m := decode(t, r.Body)
+		seen = append(seen, fmt.Sprintf("%v %v", m["transition"], m["reason"]))
+	}
+	if want := []string{"failure HealthCheckFailed", "recovery ReconciliationSucceeded"}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("messages %q, want exactly %q", seen, want)
 	}
 }
 
