@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -351,4 +352,77 @@ func TestServerUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	mt.WaitGone(t, env.Client, d, wait)
+}
+
+// TestAnotherTeamsUserAndDatabaseAreNotTakenOver is the takeover attack on a
+// shared MariaDB/MySQL server: a User and a Database whose external names are
+// another team's account and schema. Both report the conflict; the account's
+// password and limits, and the schema with its data, stay as they were, and
+// deleting the two resources leaves them.
+func TestAnotherTeamsUserAndDatabaseAreNotTakenOver(t *testing.T) {
+	db, cfg := admin(t)
+	start(t)
+	ctx := context.Background()
+	sfx := mt.Suffix()
+	pc := providerConfig(t, cfg, "my-"+sfx)
+	victim := "team_" + sfx
+	for _, q := range []string{
+		"CREATE USER " + provider.QuoteIdentifier(victim) + "@'%' IDENTIFIED BY 'their-password' WITH MAX_USER_CONNECTIONS 3",
+		"CREATE DATABASE " + provider.QuoteIdentifier(victim),
+		"CREATE TABLE " + provider.QuoteIdentifier(victim) + ".orders (id int)",
+		"INSERT INTO " + provider.QuoteIdentifier(victim) + ".orders VALUES (1)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + provider.QuoteIdentifier(victim))
+		_, _ = db.Exec("DROP USER IF EXISTS ?@'%'", victim)
+	})
+	account := func() string {
+		var auth string
+		var limit int
+		if err := db.QueryRow("SELECT authentication_string, max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'", victim).Scan(&auth, &limit); err != nil {
+			t.Fatalf("the other team's account: %v", err)
+		}
+		return fmt.Sprintf("%s/%d", auth, limit)
+	}
+	before := account()
+	ann := map[string]string{managed.AnnotationExternalName: victim, managed.AnnotationPollInterval: "1s"}
+	u := &myv1.User{ObjectMeta: metav1.ObjectMeta{Name: "grab-user-" + sfx, Annotations: ann},
+		Spec: myv1.UserSpec{ResourceSpec: spec(pc.Name), ForProvider: myv1.UserParameters{
+			ResourceLimits: myv1.ResourceLimits{MaxUserConnections: ptr(int32(50))}}}}
+	u.Spec.WriteConnectionSecretToReference = &managedv1.SecretReference{Namespace: "default", Name: "grab-" + sfx}
+	d := &myv1.Database{ObjectMeta: metav1.ObjectMeta{Name: "grab-db-" + sfx, Annotations: ann},
+		Spec: myv1.DatabaseSpec{ResourceSpec: spec(pc.Name), ForProvider: myv1.DatabaseParameters{CharacterSet: "latin1"}}}
+	for _, o := range []client.Object{u, d} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mt.WaitCondition(t, env.Client, u, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict, wait)
+	mt.WaitCondition(t, env.Client, d, conditions.Synced, metav1.ConditionFalse, managed.ReasonResourceConflict, wait)
+	untouched := func(when string) {
+		t.Helper()
+		if got := account(); got != before {
+			t.Errorf("%s: the other team's account changed (password or connection limit)", when)
+		}
+		if n := count(t, db, "SELECT count(*) FROM "+provider.QuoteIdentifier(victim)+".orders"); n != 1 {
+			t.Errorf("%s: the other team's table has %d rows, want 1", when, n)
+		}
+		var charset string
+		if err := db.QueryRow("SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", victim).Scan(&charset); err != nil || charset == "latin1" {
+			t.Errorf("%s: the other team's schema has character set %q (%v)", when, charset, err)
+		}
+	}
+	time.Sleep(3 * time.Second) // three polls
+	untouched("after three polls")
+	for _, o := range []client.Object{u, d} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		mt.WaitGone(t, env.Client, o, wait)
+	}
+	untouched("after the User and Database were deleted")
 }
