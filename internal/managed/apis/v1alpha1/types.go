@@ -130,8 +130,11 @@ type ResourceStatus struct {
 	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
 
 	// Conditions: Ready (Available, Creating, Deleting, Unavailable), Synced
-	// (ReconcileSuccess, ReconcileError, DriftDetected, ReferenceNotReady),
-	// Reconciling and Stalled (InvalidSpec, Rejected: only a spec change helps).
+	// (ReconcileSuccess, ReconcileError, DriftDetected, ReferenceNotReady,
+	// ResourceConflict, ProviderConfigNotAllowed), Reconciling and Stalled
+	// (InvalidSpec, Rejected: only a spec change helps; ResourceConflict:
+	// someone else's external resource has this name; ProviderConfigNotAllowed:
+	// the ProviderConfig refuses the claim's namespace).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
