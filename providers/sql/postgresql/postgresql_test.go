@@ -589,7 +589,7 @@ func TestProviderConfigAllowedClaimNamespaces(t *testing.T) {
 		if err := env.Client.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)) })
+		t.Cleanup(func() { _, _ = db.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()) })
 		return d
 	}
 	other := newDB("other-"+sfx, "web-"+sfx)
@@ -628,5 +628,3 @@ func TestProviderConfigAllowedClaimNamespaces(t *testing.T) {
 		}
 	}
 }
-
-func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
