@@ -42,6 +42,15 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9=._-]+`)
 // (which waits for the slice under way). It does nothing unless ProfileEnv
 // is set.
 func (u *Up) profile(tb testing.TB) (stop func()) {
+	u.phases++
+	return u.Profile(tb, fmt.Sprint(u.phases))
+}
+
+// Profile takes API server CPU profiles, named
+// <dir>/<benchmark>-<step>-<k>.pprof, until the returned stop is called
+// (which waits for the slice under way). It does nothing unless ProfileEnv
+// is set (and `strata up` was started with it).
+func (u *Up) Profile(tb testing.TB, step string) (stop func()) {
 	dir := os.Getenv(ProfileEnv)
 	if dir == "" {
 		return func() {}
@@ -49,8 +58,7 @@ func (u *Up) profile(tb testing.TB) (stop func()) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatalf("cannot create %s (%s): %v", dir, ProfileEnv, err)
 	}
-	u.phases++
-	base := filepath.Join(dir, fmt.Sprintf("%s-%d", unsafeName.ReplaceAllString(tb.Name(), "_"), u.phases))
+	base := filepath.Join(dir, unsafeName.ReplaceAllString(tb.Name()+"-"+step, "_"))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -118,8 +118,10 @@ func BenchmarkWriteCost(b *testing.B) {
 			// idle time (and the metrics scrapes) of waiting for quiet.
 			up.Settle(b)
 			before := up.Snapshot(b)
+			stopProfile := up.Profile(b, fmt.Sprintf("%d-%s", round+1, k.name))
 			benchutil.Parallel(b, costN, benchutil.Workers, k.write)
 			p := up.Snapshot(b).Sub(before)
+			stopProfile()
 			api := 1000 * (p.APIServerCPU - idle.api*p.Took.Seconds()) / costN
 			etcd := 1000 * (p.EtcdCPU - idle.etcd*p.Took.Seconds()) / costN
 			fmt.Printf("write cost, round %d: %s: API server %.2f ms CPU, etcd %.2f ms CPU, %.2f ms wall per write (%d workers); %.2f API writes per call (%s)\n",
