@@ -36,6 +36,9 @@ type upOptions struct {
 
 func newUpCommand() *cobra.Command {
 	o := upOptions{manager: manager.DefaultOptions()}
+	// The local cluster's servers, and the receivers, stores and metric
+	// servers a developer runs beside it, are on this machine's loopback.
+	o.manager.EgressDeniedNetworks = []string{"link-local", "metadata"}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run a local Kubernetes cluster with Strata in it",

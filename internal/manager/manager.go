@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/scheme"
 )
@@ -86,6 +87,12 @@ type Options struct {
 	// container's memory limit, "0" sets none. New does not apply it: it is
 	// the process's, set once by the command that runs the manager.
 	MemoryLimit string
+	// EgressDeniedNetworks are the networks (kit/egress group names or
+	// CIDRs) the manager never connects to for a tenant: notification
+	// Providers, secret stores and analysis endpoints
+	// (--egress-denied-networks). Default: egress.Default; strata up
+	// allows its loopback, where its own servers run.
+	EgressDeniedNetworks []string
 }
 
 // DefaultOptions are the settings `strata manager` starts with.
@@ -98,7 +105,17 @@ func DefaultOptions() Options {
 		MaxConcurrentReconciles: 10,
 		Workers:                 map[string]int{"composition": 32},
 		KubeAPI:                 kubeclient.Unlimited,
+		EgressDeniedNetworks:    egress.Default,
 	}
+}
+
+// Egress is the policy EgressDeniedNetworks describe.
+func (o Options) Egress() (egress.Policy, error) {
+	p, err := egress.Parse(o.EgressDeniedNetworks)
+	if err != nil {
+		return egress.Policy{}, fmt.Errorf("--egress-denied-networks: %w", err)
+	}
+	return p, nil
 }
 
 // WorkersFor is the worker count per controller of the subsystem named
@@ -140,6 +157,9 @@ func Subsystems() []Subsystem { return subsystems }
 // New builds a manager for the cluster at cfg with every selected subsystem
 // registered.
 func New(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	if _, err := o.Egress(); err != nil {
+		return nil, err
+	}
 	sch := scheme.New()
 	cacheOpts, err := shardCache(sch, o.WatchLabelSelector)
 	if err != nil {

@@ -9,5 +9,9 @@ import (
 // setupNotification adapts the notification subsystem (Provider, Alert,
 // Receiver) to the shared options.
 func setupNotification(mgr ctrl.Manager, o Options) error {
-	return notificationcontroller.Setup(mgr, notificationcontroller.Options{Workers: o.MaxConcurrentReconciles})
+	egress, err := o.Egress()
+	if err != nil {
+		return err
+	}
+	return notificationcontroller.Setup(mgr, notificationcontroller.Options{Workers: o.MaxConcurrentReconciles, Egress: egress})
 }

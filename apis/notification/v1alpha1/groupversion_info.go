@@ -49,6 +49,13 @@ const (
 	// ReasonDeliveryFailed: a message could not be delivered; it is retried
 	// with backoff (the cursor does not move past it) until it is.
 	ReasonDeliveryFailed = "DeliveryFailed"
+	// ReasonAddressNotAllowed: the Provider's address is, or resolves to,
+	// an address in a network the manager does not connect to for tenants
+	// (its --egress-denied-networks: by default its own loopback and the
+	// cloud's instance metadata service). On a Provider when the address
+	// is an IP literal; otherwise on the Alert, when a delivery is refused
+	// at connect time, before anything is sent.
+	ReasonAddressNotAllowed = "AddressNotAllowed"
 	// ReasonSuspended: spec.suspend is true.
 	ReasonSuspended = "Suspended"
 )

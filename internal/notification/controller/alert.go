@@ -23,6 +23,7 @@ import (
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
@@ -55,6 +56,7 @@ type AlertReconciler struct {
 	limit    rate.Limit
 	burst    int
 	now      func() time.Time
+	egress   egress.Policy
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -126,7 +128,7 @@ func (r *AlertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		r.fail(a, notificationv1.ReasonProviderNotReady, fmt.Sprintf("Provider %s/%s is suspended; events are sent when it resumes", a.Namespace, p.Name))
 		return ctrl.Result{}, nil
 	}
-	target, err := resolve(ctx, r.reader, p)
+	target, err := resolve(ctx, r.reader, p, r.egress)
 	if err != nil {
 		r.fail(a, notificationv1.ReasonProviderNotReady, fmt.Sprintf("Provider %s/%s: %v", a.Namespace, p.Name, err))
 		return ctrl.Result{RequeueAfter: retryAfter}, nil
@@ -218,7 +220,11 @@ func (r *AlertReconciler) deliveryFailed(a *notificationv1.Alert, p *notificatio
 	if prev := conditions.Get(a, conditions.Ready); prev == nil || prev.Message != msg {
 		r.recorder.Eventf(a, nil, corev1.EventTypeWarning, notificationv1.EventDeliveryFailed, "Deliver", "%s", eventmsg.Truncate(msg))
 	}
-	conditions.MarkFailed(a, notificationv1.ReasonDeliveryFailed, msg)
+	reason := notificationv1.ReasonDeliveryFailed
+	if egress.IsDenied(err) {
+		reason = notificationv1.ReasonAddressNotAllowed
+	}
+	conditions.MarkFailed(a, reason, msg)
 	r.log.Info("delivery failed", "alert", client.ObjectKeyFromObject(a), "provider", p.Name, "object", ev.InvolvedObject.String(), "reason", ev.Reason, "error", err.Error(), "failures", a.Status.Failures)
 	return ctrl.Result{RequeueAfter: Backoff(int(a.Status.Failures))}
 }

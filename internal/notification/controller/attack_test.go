@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/egress"
 )
 
 func clientKey(o client.Object) types.NamespacedName { return client.ObjectKeyFromObject(o) }
@@ -63,5 +65,50 @@ func TestCrossNamespaceRefused(t *testing.T) {
 	s := &corev1.Secret{}
 	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: victim, Name: "slack"}, s); err != nil || string(s.Data["token"]) != "victim-token" {
 		t.Errorf("victim secret changed: %v %v", err, s.Data)
+	}
+}
+
+// A tenant's Provider pointed at what the manager can reach and the tenant
+// cannot (the manager's own loopback, the cloud's instance metadata
+// service) sends nothing there. An IP literal is refused on the Provider
+// (Stalled, AddressNotAllowed); a name that resolves into a denied network
+// is refused when the Alert dials it, before any byte is sent (the Alert
+// Ready=False, AddressNotAllowed); an allowed endpoint still gets its
+// messages. Here 127.0.0.1 (and ::1) stands for the denied network and
+// 127.0.0.2 for an allowed one, so both run on this machine.
+func TestProviderCannotReachDeniedNetworks(t *testing.T) {
+	tenant := newNamespace(t)
+	startManagerWith(t, tenant, Options{Workers: 2, Egress: egress.MustParse("127.0.0.1/32", "::1/128", "link-local", "metadata")})
+	internal := newEndpointAt(t, "127.0.0.1:0")
+	allowed := newEndpointAt(t, "127.0.0.2:0")
+	_, port, _ := net.SplitHostPort(internal.Listener.Addr().String())
+	create(t,
+		provider(tenant, "literal", notificationv1.ProviderGeneric, internal.URL+"/debug", nil),
+		provider(tenant, "metadata", notificationv1.ProviderGeneric, "http://169.254.169.254/latest/meta-data/iam/security-credentials/", nil),
+		provider(tenant, "byname", notificationv1.ProviderGeneric, "http://localhost:"+port+"/debug", nil),
+		provider(tenant, "allowed", notificationv1.ProviderGeneric, allowed.URL+"/hook", nil),
+		alert(tenant, "literal", "literal", nil),
+		alert(tenant, "byname", "byname", nil),
+		alert(tenant, "allowed", "allowed", nil),
+	)
+	for name, network := range map[string]string{"literal": "127.0.0.1/32", "metadata": "link-local"} {
+		p := &notificationv1.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: name}}
+		c := waitReady(t, p, metav1.ConditionFalse, notificationv1.ReasonAddressNotAllowed)
+		if !conditions.IsTrue(p, conditions.Stalled) || !strings.Contains(c.Message, "("+network+"; its --egress-denied-networks)") {
+			t.Errorf("Provider %s: %+v, stalled=%v; want Stalled naming %s", name, c, conditions.IsTrue(p, conditions.Stalled), network)
+		}
+	}
+	waitReady(t, &notificationv1.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "byname"}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
+	waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "allowed"}}, metav1.ConditionTrue, notificationv1.ReasonSucceeded)
+
+	emit(t, tenant, "Sync", "app", corev1.EventTypeWarning, "ApplyFailed", "tenant event", nil)
+	allowed.waitRequests(t, 1)
+	a := waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "byname"}}, metav1.ConditionFalse, notificationv1.ReasonAddressNotAllowed)
+	if !strings.Contains(a.Message, "not contacted") || strings.Contains(a.Message, port) {
+		t.Errorf("Alert byname: %q; want a refusal that does not repeat the address", a.Message)
+	}
+	waitReady(t, &notificationv1.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "literal"}}, metav1.ConditionFalse, notificationv1.ReasonProviderNotReady)
+	if got := internal.requests(); len(got) != 0 {
+		t.Errorf("the denied endpoint received %d requests: %+v", len(got), got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,6 +43,12 @@ func TestMain(m *testing.M) {
 // the test ends.
 func startManager(t *testing.T, ns string) (stop func()) {
 	t.Helper()
+	return startManagerWith(t, ns, Options{Workers: 2})
+}
+
+// startManagerWith is startManager with the subsystem's options.
+func startManagerWith(t *testing.T, ns string, o Options) (stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -52,7 +59,7 @@ func startManager(t *testing.T, ns string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Setup(mgr, Options{Workers: 2}); err != nil {
+	if err := Setup(mgr, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,10 +136,17 @@ type endpoint struct {
 	before atomic.Pointer[func()]
 }
 
-func newEndpoint(t *testing.T) *endpoint {
+func newEndpoint(t *testing.T) *endpoint { return newEndpointAt(t, "127.0.0.1:0") }
+
+// newEndpointAt is newEndpoint listening on addr.
+func newEndpointAt(t *testing.T, addr string) *endpoint {
 	e := &endpoint{}
 	e.status.Store(http.StatusOK)
-	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	e.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		code := int(e.status.Load())
 		if code == http.StatusOK {
@@ -145,6 +159,8 @@ func newEndpoint(t *testing.T) *endpoint {
 		}
 		w.WriteHeader(code)
 	}))
+	e.Listener = l
+	e.Start()
 	t.Cleanup(e.Close)
 	return e
 }

@@ -14,6 +14,7 @@ import (
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
@@ -23,8 +24,8 @@ import (
 // resolve turns a Provider into a delivery target, reading its Secrets from
 // its own namespace only. Errors carry their condition reason (Terminal for
 // what only a spec change fixes) and never a Secret value.
-func resolve(ctx context.Context, secrets client.Reader, p *notificationv1.Provider) (*deliver.Target, error) {
-	t := &deliver.Target{Type: p.Spec.Type, Address: p.Spec.Address, Channel: p.Spec.Channel, Proxy: p.Spec.Proxy == notificationv1.ProxyEnvironment}
+func resolve(ctx context.Context, secrets client.Reader, p *notificationv1.Provider, deny egress.Policy) (*deliver.Target, error) {
+	t := &deliver.Target{Type: p.Spec.Type, Address: p.Spec.Address, Channel: p.Spec.Channel, Proxy: p.Spec.Proxy == notificationv1.ProxyEnvironment, Egress: deny}
 	if p.Spec.Timeout != nil {
 		t.Timeout = p.Spec.Timeout.Duration
 	}
@@ -65,9 +66,15 @@ func resolve(ctx context.Context, secrets client.Reader, p *notificationv1.Provi
 	if t.Address == "" {
 		return nil, kitreconcile.Terminal(notificationv1.ReasonInvalidSpec, errors.New("spec.address is empty and spec.secretRef has no address key"))
 	}
-	if u, err := url.Parse(t.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(t.Address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The address may come from a Secret: it is not repeated.
 		return nil, kitreconcile.Terminal(notificationv1.ReasonInvalidSpec, errors.New("the address (spec.address or the secret's address key) is not an http(s) URL"))
+	}
+	var denied *egress.DeniedError
+	if err := deny.CheckHost(u.Hostname()); errors.As(err, &denied) && !t.Proxy {
+		return nil, kitreconcile.Terminal(notificationv1.ReasonAddressNotAllowed, fmt.Errorf(
+			"the address (spec.address or the secret's address key) is in a network the manager does not send to for tenants (%s; its --egress-denied-networks)", denied.Network))
 	}
 	switch t.Type {
 	case notificationv1.ProviderGenericHMAC, notificationv1.ProviderGitHubStatus, notificationv1.ProviderGitLabStatus:
@@ -86,6 +93,7 @@ type ProviderReconciler struct {
 	client   client.Client
 	secrets  client.Reader
 	recorder recorder
+	egress   egress.Policy
 }
 
 // Reconcile checks one Provider.
@@ -113,7 +121,7 @@ func (r *ProviderReconciler) reconcile(ctx context.Context, p *notificationv1.Pr
 		p.Status.ObservedGeneration = p.Generation
 		return ctrl.Result{}, nil
 	}
-	if _, err := resolve(ctx, r.secrets, p); err != nil {
+	if _, err := resolve(ctx, r.secrets, p, r.egress); err != nil {
 		return r.refuse(p, err)
 	}
 	conditions.MarkReady(p, notificationv1.ReasonSucceeded, "provider "+p.Spec.Type+" is ready")

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	ProviderBurst int
 	// Now is the clock (tests may set it).
 	Now func() time.Time
+	// Egress is the networks Providers may not send to (the zero Policy
+	// denies none).
+	Egress egress.Policy
 }
 
 const indexProvider = ".spec.providerRef.name"
@@ -57,7 +61,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	rec := mgr.GetEventRecorder("strata-notification")
 	opts := controller.Options{RateLimiter: kitreconcile.RateLimiter(), MaxConcurrentReconciles: o.Workers}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&notificationv1.Provider{}).WithOptions(opts).Named("notification-provider").
-		Complete(&ProviderReconciler{client: c, secrets: mgr.GetAPIReader(), recorder: rec}); err != nil {
+		Complete(&ProviderReconciler{client: c, secrets: mgr.GetAPIReader(), recorder: rec, egress: o.Egress}); err != nil {
 		return err
 	}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&notificationv1.Receiver{}).WithOptions(opts).Named("notification-receiver").
@@ -71,7 +75,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	r := &AlertReconciler{
 		client: c, reader: mgr.GetAPIReader(), recorder: rec, log: mgr.GetLogger().WithName("alert"),
-		limit: o.ProviderRate, burst: o.ProviderBurst, now: o.Now, limiters: map[string]*rate.Limiter{},
+		limit: o.ProviderRate, burst: o.ProviderBurst, now: o.Now, limiters: map[string]*rate.Limiter{}, egress: o.Egress,
 	}
 	alertsIn := func(ctx context.Context, ns string, opts ...client.ListOption) []reconcile.Request {
 		list := &notificationv1.AlertList{}

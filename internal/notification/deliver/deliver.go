@@ -19,6 +19,7 @@ import (
 	"time"
 
 	notificationv1 "github.com/strata-dev/strata/apis/notification/v1alpha1"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/notification/event"
 )
 
@@ -38,6 +39,9 @@ type Target struct {
 	CA []byte
 	// Proxy uses the environment's proxy settings.
 	Proxy bool
+	// Egress is the networks the client may not connect to (checked on
+	// every connection, after DNS; not for the proxy).
+	Egress egress.Policy
 }
 
 // Client returns the HTTP client for t.
@@ -58,7 +62,7 @@ func (t *Target) Client() (*http.Client, error) {
 	if timeout == 0 {
 		timeout = 15 * time.Second
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: t.Egress.Guard(tr), Timeout: timeout}, nil
 }
 
 // Error is a failed delivery. Its message never contains the address or
@@ -67,9 +71,15 @@ type Error struct {
 	// Status is the HTTP status when the endpoint answered.
 	Status int
 	msg    string
+	// err is the cause, for errors.As (an egress.DeniedError); its text
+	// may hold the address and is not shown.
+	err error
 }
 
 func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.err }
 
 // NeedsCommit says whether a provider type sets a status on a commit, so
 // that only events naming a commit (Event.CommitSHA) can be delivered to it.
@@ -89,7 +99,13 @@ func Send(ctx context.Context, hc *http.Client, t *Target, ev *event.Event, body
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &Error{msg: fmt.Sprintf("%s endpoint did not answer: %s", t.Type, redact(err.Error(), t))}
+		var denied *egress.DeniedError
+		if errors.As(err, &denied) {
+			// Refused before anything was sent; the address it resolved to
+			// is the tenant's own business, the network's name says why.
+			return &Error{msg: fmt.Sprintf("%s endpoint not contacted: it resolves into a network the manager does not send to for tenants (%s; its --egress-denied-networks)", t.Type, denied.Network), err: denied}
+		}
+		return &Error{msg: fmt.Sprintf("%s endpoint did not answer: %s", t.Type, redact(err.Error(), t)), err: err}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
