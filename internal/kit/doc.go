@@ -5,7 +5,8 @@
 // health (whether an object is ready: kstatus plus Strata's rules), celenv (the
 // one CEL environment for every user expression), ssa (server-side apply with
 // per-writer field managers), connsecret (connection Secrets), tenant (acting as a tenant's service
-// account), and the others listed in
+// account), egress (the networks a controller acting for a tenant never
+// connects to), and the others listed in
 // docs/architecture.md. The kit knows nothing about compositions, Syncs or
 // providers; they call it.
 package kit

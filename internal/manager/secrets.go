@@ -10,8 +10,13 @@ import (
 // ExternalSecrets, ClusterExternalSecrets, workload reload) to the shared
 // options.
 func setupSecrets(mgr ctrl.Manager, o Options) error {
+	egress, err := o.Egress()
+	if err != nil {
+		return err
+	}
 	return secretscontroller.Setup(mgr, secretscontroller.Options{
 		Workers:     o.MaxConcurrentReconciles,
 		ClientLimit: o.KubeAPI,
+		Egress:      egress,
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/secrets/provider"
 )
 
@@ -43,6 +44,9 @@ type cachedClient struct {
 // store's requests with its rate limit, across every ExternalSecret that
 // uses it.
 type Clients struct {
+	// Egress is the networks SecretStores' clients may not connect to.
+	Egress egress.Policy
+
 	constructors map[string]provider.Constructor
 	kube         client.Client
 	local        *rest.Config
@@ -138,6 +142,9 @@ func (c *Clients) Get(ctx context.Context, s secretsv1.GenericStore, fresh bool)
 		return nil, fmt.Errorf("provider %q is not available in this build: %w", name, provider.ErrInvalidConfig)
 	}
 	ps := provider.Store{Kind: k.kind, Name: k.name, Namespace: k.namespace, Spec: spec}
+	if k.namespace != "" {
+		ps.Egress = c.Egress
+	}
 	// Building a client (a login) is a request to the store too.
 	if err := lim.Wait(ctx); err != nil {
 		return nil, fmt.Errorf("rate limit of %s: %w", ps, err)

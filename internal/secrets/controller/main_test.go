@@ -18,6 +18,7 @@ import (
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/scheme"
 	"github.com/strata-dev/strata/internal/secrets/provider/all"
 	"github.com/strata-dev/strata/internal/testenv"
@@ -49,6 +50,10 @@ func startWithManager() (*testenv.Env, error) {
 		return nil, err
 	}
 	clients = NewClients(all.Constructors, mgr.GetClient(), mgr.GetConfig())
+	// 127.0.0.2 stands for a network SecretStores may not reach
+	// (TestSecretStoreCannotReachDeniedNetworks); the other tests serve on
+	// 127.0.0.1.
+	clients.Egress = egress.MustParse("127.0.0.2/32")
 	if err := Setup(mgr, Options{Workers: 4, Clients: clients}); err != nil {
 		e.Stop()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kubeclient"
 	"github.com/strata-dev/strata/internal/secrets/provider"
 	"github.com/strata-dev/strata/internal/secrets/provider/all"
@@ -28,6 +29,9 @@ type Options struct {
 	// Clients, when set, is used instead of a new cache (tests read its call
 	// counts).
 	Clients *Clients
+	// Egress is the networks SecretStores' providers may not connect to
+	// (ClusterSecretStores are the admin's and are not restricted).
+	Egress egress.Policy
 }
 
 // DefaultClientLimit is the API client's rate limit unless
@@ -80,6 +84,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	clients := o.Clients
 	if clients == nil {
 		clients = NewClients(o.Constructors, c, mgr.GetConfig())
+		clients.Egress = o.Egress
 	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()

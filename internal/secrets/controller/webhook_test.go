@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
 )
@@ -111,5 +114,59 @@ func TestWebhookStoreUnreachable(t *testing.T) {
 	msg := ready(t, es, metav1.ConditionFalse, secretsv1.ReasonSecretSyncedError)
 	if !strings.Contains(msg, "unreachable") || !strings.Contains(msg, "SecretStore "+ns+"/wh") {
 		t.Errorf("message %q does not say the server is unreachable", msg)
+	}
+}
+
+// Attack: a tenant's SecretStore whose webhook URL points where the manager
+// can reach and the tenant cannot (the cloud's instance metadata service,
+// the manager's loopback) would copy what it answers into a Secret the
+// tenant reads. The connection is refused before anything is sent: the
+// ExternalSecret reports the denied network, no Secret appears and the
+// server gets no request. A ClusterSecretStore, which an admin configures,
+// may use the same address. 127.0.0.2 stands for the denied network here
+// (main_test.go).
+func TestSecretStoreCannotReachDeniedNetworks(t *testing.T) {
+	metadata := &webhookServer{token: "t", values: map[string]map[string]string{"iam": {"AccessKeyId": "node-credentials"}}}
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits sync.Map
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+		metadata.ServeHTTP(w, r)
+	}))
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+
+	tenant := namespace(t, nil)
+	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "webhook-creds"}, Data: map[string][]byte{"token": []byte("t")}}
+	st := webhookStore(tenant, "imds", srv.URL)
+	es := externalSecret(tenant, "stolen", "imds")
+	es.Spec.DataFrom = []secretsv1.ExternalSecretDataFromRemoteRef{{Extract: &secretsv1.ExternalSecretDataRemoteRef{Key: "iam"}}}
+	create(t, creds, st, es)
+	msg := ready(t, es, metav1.ConditionFalse, secretsv1.ReasonSecretSyncedError)
+	if !strings.Contains(msg, "127.0.0.2/32; its --egress-denied-networks") {
+		t.Errorf("message %q does not say the address is in a denied network", msg)
+	}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: tenant, Name: "stolen"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Secret %s/stolen: %v, want not found", tenant, err)
+	}
+	hits.Range(func(k, _ any) bool { t.Errorf("the denied server got a request for %v", k); return true })
+
+	// The admin's ClusterSecretStore may reach it.
+	admin := namespace(t, nil)
+	credsAdmin := creds.DeepCopy()
+	credsAdmin.Namespace, credsAdmin.ResourceVersion = admin, ""
+	css := &secretsv1.ClusterSecretStore{ObjectMeta: metav1.ObjectMeta{Name: "imds-" + admin}, Spec: webhookStore(admin, "", srv.URL).Spec}
+	css.Spec.Provider.Webhook.Secrets[0].SecretRef.Namespace = admin
+	ok := externalSecret(admin, "node", css.Name)
+	ok.Spec.SecretStoreRef.Kind = secretsv1.ClusterSecretStoreKind
+	ok.Spec.DataFrom = es.Spec.DataFrom
+	create(t, credsAdmin, css, ok)
+	ready(t, ok, metav1.ConditionTrue, secretsv1.ReasonSecretSynced)
+	if got := secretData(t, admin, "node")["AccessKeyId"]; got != "node-credentials" {
+		t.Errorf("the ClusterSecretStore's Secret has %q", got)
 	}
 }

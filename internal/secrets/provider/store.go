@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	secretsv1 "github.com/strata-dev/strata/apis/secrets/v1alpha1"
+	"github.com/strata-dev/strata/internal/kit/egress"
 )
 
 // Store is one configured SecretStore or ClusterSecretStore, as a
@@ -22,6 +23,11 @@ type Store struct {
 	// Spec is the store's spec; constructors read the provider they
 	// implement from Spec.Provider and must not change it.
 	Spec *secretsv1.SecretStoreSpec
+	// Egress is the networks a constructor's HTTP clients may not connect
+	// to (egress.Policy.Guard on their transport): the manager's
+	// --egress-denied-networks for a SecretStore, whose address a tenant
+	// chooses; none for a ClusterSecretStore, which an admin configures.
+	Egress egress.Policy
 }
 
 // String names the store for messages: "SecretStore team-a/vault".

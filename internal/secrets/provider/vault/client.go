@@ -11,6 +11,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/secrets/provider"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	Auth Auth
 	// Timeout bounds one HTTP request (default 10s).
 	Timeout time.Duration
+	// Egress is the networks the client may not connect to.
+	Egress egress.Policy
 }
 
 // Auth is one way to log in to Vault.
@@ -123,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 	// controller's environment, which must not change what a store does.
 	vc := &vaultapi.Config{
 		Address:    cfg.Server,
-		HttpClient: &http.Client{Timeout: cfg.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		HttpClient: &http.Client{Timeout: cfg.Timeout, Transport: cfg.Egress.Guard(http.DefaultTransport.(*http.Transport).Clone())},
 		MaxRetries: 0,
 		Timeout:    cfg.Timeout,
 	}

@@ -28,7 +28,7 @@ func NewFromStore(ctx context.Context, store provider.Store, kube provider.Kube)
 	invalid := func(format string, a ...any) error {
 		return fmt.Errorf("%s: spec.provider.vault.%s: %w", store, fmt.Sprintf(format, a...), provider.ErrInvalidConfig)
 	}
-	cfg := Config{Server: v.Server, Path: DefaultPath, Version: KVVersion(v.Version)}
+	cfg := Config{Server: v.Server, Path: DefaultPath, Version: KVVersion(v.Version), Egress: store.Egress}
 	if v.Path != nil && *v.Path != "" {
 		cfg.Path = *v.Path
 	}

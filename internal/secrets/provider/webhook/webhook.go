@@ -95,7 +95,7 @@ func New(ctx context.Context, store provider.Store, kube provider.Kube) (provide
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	c.http = &http.Client{Timeout: timeout, Transport: tr,
+	c.http = &http.Client{Timeout: timeout, Transport: store.Egress.Guard(tr),
 		// Redirects could carry credentials elsewhere: refuse them.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c, nil
