@@ -11,9 +11,14 @@ import (
 // options: runs act as --default-service-account in their namespace when
 // they name no service account, as Syncs do.
 func setupDelivery(mgr ctrl.Manager, o Options) error {
+	egress, err := o.Egress()
+	if err != nil {
+		return err
+	}
 	if err := deliverycontroller.Setup(mgr, deliverycontroller.Options{
 		DefaultServiceAccount: o.DefaultServiceAccount,
 		Workers:               o.MaxConcurrentReconciles,
+		Egress:                egress,
 	}); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/delivery/analysis"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kit/eventmsg"
 	"github.com/strata-dev/strata/internal/kit/patch"
 	kitreconcile "github.com/strata-dev/strata/internal/kit/reconcile"
@@ -37,8 +38,13 @@ type Options struct {
 	// Workers is the number of runs reconciled at once.
 	Workers int
 	// HTTPClient takes Prometheus and web measurements; nil means a client
-	// that does not follow redirects to other hosts' credentials.
+	// that does not follow redirects to other hosts' credentials and never
+	// connects into Egress.
 	HTTPClient *http.Client
+	// Egress is the networks measurements may not connect to: a run's
+	// metrics are its author's, and a web metric's value is shown in the
+	// run's status (the manager's --egress-denied-networks).
+	Egress egress.Policy
 }
 
 // Reconciler runs AnalysisRuns.
@@ -61,7 +67,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		hc = &http.Client{Transport: o.Egress.Guard(http.DefaultTransport.(*http.Transport).Clone())}
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4

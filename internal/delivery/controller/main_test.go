@@ -25,8 +25,14 @@ func TestMain(m *testing.M) {
 // until the test ends.
 func startManager(t *testing.T) {
 	t.Helper()
+	startManagerWith(t, Options{Workers: 4})
+}
+
+// startManagerWith is startManager with o.
+func startManagerWith(t *testing.T, o Options) {
+	t.Helper()
 	managedtest.StartManager(t, env.Config, func(mgr ctrl.Manager) error {
-		return Setup(mgr, Options{Workers: 4})
+		return Setup(mgr, o)
 	})
 }
 

@@ -3,20 +3,25 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/delivery/analysis"
+	"github.com/strata-dev/strata/internal/kit/egress"
 )
 
 const victimValue = "victim-s3cret-value"
@@ -119,5 +124,52 @@ func TestArgumentsActAsTheTenant(t *testing.T) {
 	}
 	if q := run.Status.MetricResults[0].Measurements[0].Query; q != srv.URL+"/?t="+analysis.Masked {
 		t.Errorf("recorded URL %q should mask the Secret-sourced argument", q)
+	}
+}
+
+// Attack: a tenant's AnalysisRun whose web metric points where the manager
+// can reach and the tenant cannot (the cloud's instance metadata service,
+// the manager's loopback) would read the answer into the run's status.
+// The connection is refused before anything is sent, the run ends in Error
+// naming the denied network, and no measurement holds what the server
+// would have answered. 127.0.0.2 stands for the denied network, so the
+// test needs no other machine.
+func TestWebMetricCannotReachDeniedNetworks(t *testing.T) {
+	startManagerWith(t, Options{Workers: 4, Egress: egress.MustParse("127.0.0.2/32")})
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"AccessKeyId": "node-credentials"})
+	}))
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	ns := namespace(t)
+	run := runOf(ns, "imds", nil, nil, deliveryv1.Metric{
+		Name: "steal", Interval: every(200 * time.Millisecond), Count: ptr.To[int32](3), ConsecutiveErrorLimit: ptr.To[int32](1),
+		NoData: deliveryv1.NoDataPass, SuccessCondition: "true",
+		Provider: deliveryv1.MetricProvider{Web: &deliveryv1.WebMetric{URL: srv.URL + "/latest/meta-data/iam", JSONPath: "{.AccessKeyId}"}},
+	})
+	if err := env.Client.Create(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	run = waitDone(t, run)
+	if run.Status.Phase != deliveryv1.PhaseError {
+		t.Fatalf("phase %s (%s), want Error", run.Status.Phase, run.Status.Message)
+	}
+	for _, m := range run.Status.MetricResults[0].Measurements {
+		if strings.Contains(m.Value+m.Message, "node-credentials") {
+			t.Errorf("measurement holds the server's answer: %+v", m)
+		}
+		if !strings.Contains(m.Message, "127.0.0.2/32; its --egress-denied-networks") {
+			t.Errorf("measurement message %q does not name the denied network", m.Message)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the denied server got %d requests", n)
 	}
 }
