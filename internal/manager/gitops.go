@@ -19,7 +19,12 @@ func setupGitops(mgr ctrl.Manager, o Options) error {
 			addr = "127.0.0.1:0"
 		}
 	}
+	egress, err := o.Egress()
+	if err != nil {
+		return err
+	}
 	return gitopscontroller.Setup(mgr, gitopscontroller.Options{
+		Egress:                egress,
 		StateDir:              o.StateDir,
 		Workers:               o.WorkersFor("gitops"),
 		ClientLimit:           o.KubeAPI,

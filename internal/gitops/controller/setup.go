@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/gitops/source"
 	"github.com/strata-dev/strata/internal/gitops/webhook"
+	"github.com/strata-dev/strata/internal/kit/egress"
 	"github.com/strata-dev/strata/internal/kubeclient"
 )
 
@@ -51,10 +52,17 @@ type Options struct {
 	RemoteBases bool
 	// RemoteBaseTimeout bounds the fetch of one remote base (default 60s).
 	RemoteBaseTimeout time.Duration
+	// Egress is the networks Git fetches over HTTP(S) may not connect to
+	// (GitRepository URLs and remote bases are tenants'). Applied to the
+	// whole process (source.GuardHTTP) when not empty.
+	Egress egress.Policy
 }
 
 // Setup registers the GitRepository and Sync controllers with mgr.
 func Setup(mgr ctrl.Manager, o Options) error {
+	if !o.Egress.Empty() {
+		source.GuardHTTP(o.Egress)
+	}
 	dir := o.StateDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "strata-gitops-")

@@ -58,6 +58,9 @@ type Policy struct {
 	denied []network
 }
 
+// Empty says whether p denies nothing.
+func (p Policy) Empty() bool { return len(p.denied) == 0 }
+
 // Parse reads a list of group names (Groups) and CIDRs. An empty list
 // denies nothing.
 func Parse(items []string) (Policy, error) {
@@ -162,7 +165,7 @@ func (p Policy) control(_, address string, _ syscall.RawConn) error {
 // connection to the proxy tr's Proxy names for a request is not checked.
 // It returns tr.
 func (p Policy) Guard(tr *http.Transport) *http.Transport {
-	if len(p.denied) == 0 {
+	if p.Empty() {
 		return tr
 	}
 	plain := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialTimeout}
