@@ -88,7 +88,7 @@ func addSharedManagerFlags(cmd *cobra.Command, o *manager.Options) {
 	f.StringSliceVar(&o.AllowFileURLs, "allow-file-urls", nil, "folders file:// GitRepository URLs may read (default: none; strata up --sync PATH adds PATH)")
 	f.Var(negatedBool{&o.RemoteBases}, "no-remote-bases", "refuse kustomize remote bases (Git URLs in resources); --no-remote-bases=false allows them")
 	f.Lookup("no-remote-bases").NoOptDefVal = "true"
-	f.StringSliceVar(&o.EgressDeniedNetworks, "egress-denied-networks", o.EgressDeniedNetworks, fmt.Sprintf(`networks the manager never connects to for a tenant (notification Providers, SecretStores, analysis metrics, Git over HTTP(S)): CIDRs or the groups %s ("" denies none)`, strings.Join(egress.Groups(), ", ")))
+	f.StringSliceVar(&o.EgressDeniedNetworks, "egress-denied-networks", o.EgressDeniedNetworks, fmt.Sprintf(`networks the manager never connects to for a tenant (notification Providers, SecretStores, analysis metrics, Git fetches): CIDRs or the groups %s ("" denies none)`, strings.Join(egress.Groups(), ", ")))
 }
 
 // negatedBool is a boolean flag that stores its opposite, so the safe

@@ -52,16 +52,16 @@ type Options struct {
 	RemoteBases bool
 	// RemoteBaseTimeout bounds the fetch of one remote base (default 60s).
 	RemoteBaseTimeout time.Duration
-	// Egress is the networks Git fetches over HTTP(S) may not connect to
+	// Egress is the networks Git fetches may not connect to
 	// (GitRepository URLs and remote bases are tenants'). Applied to the
-	// whole process (source.GuardHTTP) when not empty.
+	// whole process (source.Guard) when not empty.
 	Egress egress.Policy
 }
 
 // Setup registers the GitRepository and Sync controllers with mgr.
 func Setup(mgr ctrl.Manager, o Options) error {
 	if !o.Egress.Empty() {
-		source.GuardHTTP(o.Egress)
+		source.Guard(o.Egress)
 	}
 	dir := o.StateDir
 	if dir == "" {

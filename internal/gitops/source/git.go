@@ -117,7 +117,7 @@ func authMethod(url string, a Auth) (transport.AuthMethod, error) {
 		if err != nil {
 			return nil, err
 		}
-		pk.HostKeyCallback = cb
+		pk.HostKeyCallback = guardHostKey(cb)
 		return pk, nil
 	default:
 		return nil, nil
