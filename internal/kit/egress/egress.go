@@ -168,16 +168,23 @@ func (p Policy) Guard(tr *http.Transport) *http.Transport {
 	if p.Empty() {
 		return tr
 	}
+	tr.DialContext = p.DialContext(tr.Proxy)
+	return tr
+}
+
+// DialContext returns a dial function that checks every connection's
+// resolved address against p, except a connection to the proxy that proxy
+// (a transport's Proxy; nil for none) names. For clients that take a dial
+// function rather than a transport (client-go's rest.Config.Dial).
+func (p Policy) DialContext(proxy func(*http.Request) (*url.URL, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	plain := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialTimeout}
 	guarded := &net.Dialer{Timeout: dialTimeout, KeepAlive: dialTimeout, Control: p.control}
-	proxy := tr.Proxy
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if proxy != nil && isProxy(proxy, addr) {
 			return plain.DialContext(ctx, network, addr)
 		}
 		return guarded.DialContext(ctx, network, addr)
 	}
-	return tr
 }
 
 // dialTimeout is net/http's default transport's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -143,4 +144,38 @@ func TestKubernetesStoreOtherCluster(t *testing.T) {
 		t.Errorf("message %q does not name the unreachable server", msg)
 	}
 	noValueLeaks(t, ns, "remote-value-1", tr.Status.Token)
+}
+
+// Attack: a tenant's kubernetes store whose server URL points into a
+// network the manager does not connect to for tenants (127.0.0.2 stands for
+// it, main_test.go). The store is refused before a connection is made,
+// naming the network; the listener there never sees one.
+func TestKubernetesStoreCannotReachDeniedNetworks(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			_ = c.Close()
+		}
+	}()
+	ns := namespace(t, nil)
+	st := kubeStore(ns, "internal", "kube-system", secretsv1.KubernetesAuth{Token: &secretsv1.TokenAuth{BearerToken: secretsv1.SecretKeySelector{Name: "tok", Key: "token"}}})
+	st.Spec.Provider.Kubernetes.Server = secretsv1.KubernetesServer{URL: "https://" + l.Addr().String()}
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tok"}, Data: map[string][]byte{"token": []byte("t")}}, st)
+	msg := ready(t, st, metav1.ConditionFalse, secretsv1.ReasonProviderError)
+	if !strings.Contains(msg, "127.0.0.2/32; its --egress-denied-networks") {
+		t.Errorf("message %q does not name the denied network", msg)
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("the server in the denied network got %d connections", n)
+	}
 }

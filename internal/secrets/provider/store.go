@@ -23,8 +23,8 @@ type Store struct {
 	// Spec is the store's spec; constructors read the provider they
 	// implement from Spec.Provider and must not change it.
 	Spec *secretsv1.SecretStoreSpec
-	// Egress is the networks a constructor's HTTP clients may not connect
-	// to (egress.Policy.Guard on their transport): the manager's
+	// Egress is the networks a constructor's clients may not connect to
+	// (egress.Policy.Guard on their transport, or DialContext): the manager's
 	// --egress-denied-networks for a SecretStore, whose address a tenant
 	// chooses; none for a ClusterSecretStore, which an admin configures.
 	Egress egress.Policy

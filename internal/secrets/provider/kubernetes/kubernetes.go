@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -40,6 +41,12 @@ func New(ctx context.Context, store provider.Store, kube provider.Kube) (provide
 			return nil, err
 		}
 		cfg = &rest.Config{Host: p.Server.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+		if !store.Egress.Empty() {
+			// client-go's own default proxy, so the manager's proxy
+			// stays reachable.
+			cfg.Proxy = http.ProxyFromEnvironment
+			cfg.Dial = store.Egress.DialContext(cfg.Proxy)
+		}
 	}
 	switch {
 	case p.Auth.Token != nil:
