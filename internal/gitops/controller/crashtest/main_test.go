@@ -27,8 +27,9 @@ const managerEnv = "STRATA_CRASHTEST_MANAGER"
 
 // managerArgs run only the delivery controllers, without leader election (a
 // killed leader's lease would hold the restart back for its whole duration)
-// and without fixed ports.
-const managerArgs = "manager --leader-elect=false --subsystems=gitops --metrics-bind-address=0 --health-probe-bind-address=0 --webhook-bind-address=127.0.0.1:0 --max-reconciles=4"
+// and without fixed ports. Its Git server is on this machine's loopback, so
+// the loopback is left out of the denied networks, as under strata up.
+const managerArgs = "manager --leader-elect=false --subsystems=gitops --metrics-bind-address=0 --health-probe-bind-address=0 --webhook-bind-address=127.0.0.1:0 --max-reconciles=4 --egress-denied-networks=link-local,metadata"
 
 func TestMain(m *testing.M) {
 	if args := os.Getenv(managerEnv); args != "" {
