@@ -89,7 +89,7 @@ type Options struct {
 	MemoryLimit string
 	// EgressDeniedNetworks are the networks (kit/egress group names or
 	// CIDRs) the manager never connects to for a tenant: notification
-	// Providers, secret stores and analysis endpoints
+	// Providers, SecretStores, analysis metrics and Git fetches
 	// (--egress-denied-networks). Default: egress.Default; strata up
 	// allows its loopback, where its own servers run.
 	EgressDeniedNetworks []string
