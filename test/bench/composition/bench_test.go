@@ -192,11 +192,12 @@ func BenchmarkComposition(b *testing.B) {
 	rep := &report{load: benchutil.LoadAverage(), rss: map[int]float64{}}
 	up := benchutil.StartUp(b, "composition")
 	cl := &cluster{Up: up, c: up.Unthrottled(b)}
-	for _, y := range []string{xrdYAML, compositionYAML, gateCRDYAML, gatedXRDYAML, gatedCompositionYAML} {
+	for _, y := range []string{xrdYAML, compositionYAML, gateCRDYAML, gatedXRDYAML, gatedCompositionYAML, appXRDYAML, appCompositionYAML} {
 		apply(b, cl.c, y)
 	}
 	waitServed(b, cl.c, claimGVK, "bench")
 	waitServed(b, cl.c, gatedGVK, "gated")
+	waitServed(b, cl.c, appGVK, "app")
 
 	sizes := benchutil.Sizes("1000")
 	if os.Getenv(ScaleEnv) == "1" {
@@ -231,12 +232,27 @@ func BenchmarkComposition(b *testing.B) {
 	// own reaction), and flips spread at a steady rate, as pods that start
 	// one after another make them (the latency of one claim).
 	for _, rate := range []int{0, flipRate} {
-		name := fmt.Sprintf("Readiness/N=%d", sizes[0])
+		name := fmt.Sprintf("Readiness/N=%d/gates", sizes[0])
 		if rate > 0 {
-			name = fmt.Sprintf("Readiness/N=%d/rate=%d", sizes[0], rate)
+			name = fmt.Sprintf("Readiness/N=%d/gates/rate=%d", sizes[0], rate)
 		}
 		b.Run(name, func(b *testing.B) {
 			p := runPropagation(b, cl, sizes[0], rate)
+			rep.props = append(rep.props, p)
+			fmt.Println(p.line())
+			b.ReportMetric(p.p50.Seconds(), "p50-s")
+			b.ReportMetric(p.p99.Seconds(), "p99-s")
+		})
+	}
+	// And with what the issue names: a Deployment whose pod starts, made
+	// Available by kube-controller-manager once kwok runs its pod.
+	for _, rate := range []int{0, flipRate} {
+		name := fmt.Sprintf("Readiness/N=%d/deployments", sizes[0])
+		if rate > 0 {
+			name = fmt.Sprintf("Readiness/N=%d/deployments/rate=%d", sizes[0], rate)
+		}
+		b.Run(name, func(b *testing.B) {
+			p := runDeploymentPropagation(b, cl, sizes[0], rate)
 			rep.props = append(rep.props, p)
 			fmt.Println(p.line())
 			b.ReportMetric(p.p50.Seconds(), "p50-s")
@@ -378,9 +394,12 @@ func runStrata(b *testing.B, cl *cluster, n int, lb benchutil.LowerBound) []benc
 type propagation struct {
 	n             int
 	p50, p99, max time.Duration
-	flip          time.Duration // how long flipping all gates took
-	rate          int           // flips per second; 0: all at once
+	flip          time.Duration // how long flipping all gates (creating all claims) took
+	rate          int           // flips (claim creates) per second; 0: all at once
 	phase         benchutil.Phase
+	// deployments is set for the run whose composed object is a Deployment
+	// whose pod starts (deployready_test.go), not a Gate the benchmark flips.
+	deployments *deploymentRun
 }
 
 // flipRate is the paced readiness run's Gate flips per second.
@@ -388,6 +407,9 @@ const flipRate = 50
 
 // how says how the Gates were flipped.
 func (p *propagation) how() string {
+	if p.deployments != nil {
+		return p.deployments.how(p)
+	}
 	if p.rate == 0 {
 		return fmt.Sprintf("all %d Gates flipped at once by %d workers, within %.1f s", p.n, benchutil.Workers, p.flip.Seconds())
 	}
@@ -395,6 +417,9 @@ func (p *propagation) how() string {
 }
 
 func (p *propagation) line() string {
+	if p.deployments != nil {
+		return p.deployments.line(p)
+	}
 	return fmt.Sprintf("Strata readiness propagation, %d claims: p50 %.3fs, p99 %.3fs, max %.3fs after the composed Gate turned Ready (%s); %.1f API writes per claim",
 		p.n, p.p50.Seconds(), p.p99.Seconds(), p.max.Seconds(), p.how(), p.phase.Per(p.n))
 }
@@ -524,6 +549,10 @@ func (r *report) write(upArgs []string) error {
 		fmt.Fprintf(&s, "- Scaling: %s.\n", l)
 	}
 	for _, p := range r.props {
+		if p.deployments != nil {
+			s.WriteString(p.deployments.section(p))
+			continue
+		}
 		fmt.Fprintf(&s, "- Readiness propagation: %d claims, each composing a ConfigMap and a Gate (a bench kind with `spec.forProvider`, so Strata waits\n", p.n)
 		fmt.Fprintf(&s, "  for its Ready condition). Once the engine had settled, the benchmark set every Gate's Ready condition (%s);\n", p.how())
 		fmt.Fprintf(&s, "  per claim, the time from its Gate's status write returning to a watch seeing the claim Ready: p50 %.3f s, p99 %.3f s, max %.3f s;\n", p.p50.Seconds(), p.p99.Seconds(), p.max.Seconds())
@@ -578,7 +607,12 @@ func (r *report) targets() string {
 	}
 	for _, p := range r.props {
 		what := "all Gates at once"
-		if p.rate > 0 {
+		switch {
+		case p.deployments != nil && p.rate > 0:
+			what = fmt.Sprintf("Deployments whose pods start, claims created %d per second", p.rate)
+		case p.deployments != nil:
+			what = "Deployments whose pods start, claims created at once"
+		case p.rate > 0:
 			what = fmt.Sprintf("%d Gates per second", p.rate)
 		}
 		s.WriteString(benchutil.Target(fmt.Sprintf("readiness propagation p99 over %d claims, %s (s)", p.n, what), p.p99.Seconds(), 1, "%.3f"))
