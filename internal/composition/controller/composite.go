@@ -409,8 +409,8 @@ func (r *compositeReconciler) watch(gvk schema.GroupVersionKind) error {
 	owner := &unstructured.Unstructured{}
 	owner.SetGroupVersionKind(r.gvk)
 	mgr := r.engine.mgr
-	err := r.ctrl.Watch(source.Kind[client.Object](r.engine.composedCache, u,
-		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner())))
+	err := r.ctrl.Watch(source.Kind[client.Object](r.engine.composedCache, u, readinessFirst(
+		handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner, handler.OnlyControllerOwner()), healthChanged)))
 	if err != nil {
 		return fmt.Errorf("cannot watch %s: %w", gvk, err)
 	}

@@ -519,7 +519,7 @@ func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (c
 		err = c.Watch(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{}))
 	}
 	if err == nil {
-		err = c.Watch(source.Kind[client.Object](e.cache, xr, handler.EnqueueRequestsFromMapFunc(mapXRToClaim)))
+		err = c.Watch(source.Kind[client.Object](e.cache, xr, readinessFirst(handler.EnqueueRequestsFromMapFunc(mapXRToClaim), compositeReadinessChanged)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
