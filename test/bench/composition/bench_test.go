@@ -227,37 +227,30 @@ func BenchmarkComposition(b *testing.B) {
 	// held 5000 claims' objects.
 	runSize(sizes[0])
 
-	// Readiness is measured twice: every Gate flipped at once (what the
-	// engine does when its API server is saturated by the flips and by its
-	// own reaction), and flips spread at a steady rate, as pods that start
-	// one after another make them (the latency of one claim).
-	for _, rate := range []int{0, flipRate} {
-		name := fmt.Sprintf("Readiness/N=%d/gates", sizes[0])
-		if rate > 0 {
-			name = fmt.Sprintf("Readiness/N=%d/gates/rate=%d", sizes[0], rate)
+	// Readiness is measured with Gates (a kind the benchmark flips Ready)
+	// and with what the issue names, Deployments whose pod starts (made
+	// Available by kube-controller-manager once kwok runs the pod); each
+	// twice: all at once (what the engine does when the API server is
+	// saturated, by the flips or the pods, and by its own reaction), and
+	// spread at a steady rate, as pods that start one after another (the
+	// latency of one claim).
+	for _, kind := range []struct {
+		name string
+		run  func(*testing.B, *cluster, int, int) *propagation
+	}{{"gates", runPropagation}, {"deployments", runDeploymentPropagation}} {
+		for _, rate := range []int{0, flipRate} {
+			name := fmt.Sprintf("Readiness/N=%d/%s", sizes[0], kind.name)
+			if rate > 0 {
+				name += fmt.Sprintf("/rate=%d", rate)
+			}
+			b.Run(name, func(b *testing.B) {
+				p := kind.run(b, cl, sizes[0], rate)
+				rep.props = append(rep.props, p)
+				fmt.Println(p.line())
+				b.ReportMetric(p.p50.Seconds(), "p50-s")
+				b.ReportMetric(p.p99.Seconds(), "p99-s")
+			})
 		}
-		b.Run(name, func(b *testing.B) {
-			p := runPropagation(b, cl, sizes[0], rate)
-			rep.props = append(rep.props, p)
-			fmt.Println(p.line())
-			b.ReportMetric(p.p50.Seconds(), "p50-s")
-			b.ReportMetric(p.p99.Seconds(), "p99-s")
-		})
-	}
-	// And with what the issue names: a Deployment whose pod starts, made
-	// Available by kube-controller-manager once kwok runs its pod.
-	for _, rate := range []int{0, flipRate} {
-		name := fmt.Sprintf("Readiness/N=%d/deployments", sizes[0])
-		if rate > 0 {
-			name = fmt.Sprintf("Readiness/N=%d/deployments/rate=%d", sizes[0], rate)
-		}
-		b.Run(name, func(b *testing.B) {
-			p := runDeploymentPropagation(b, cl, sizes[0], rate)
-			rep.props = append(rep.props, p)
-			fmt.Println(p.line())
-			b.ReportMetric(p.p50.Seconds(), "p50-s")
-			b.ReportMetric(p.p99.Seconds(), "p99-s")
-		})
 	}
 	if os.Getenv(KroEnv) != "0" {
 		b.Run(fmt.Sprintf("kro/N=%d", sizes[0]), func(b *testing.B) {
