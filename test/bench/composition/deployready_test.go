@@ -66,6 +66,10 @@ spec:
             - {name: app, image: "bench/app:${xr.spec.value}"}
 `
 
+// nodePods is the pod capacity of the simulated node `strata up` registers
+// (internal/cluster): the Deployment run uses at most this many claims.
+const nodePods = 1000
+
 var (
 	appGVK        = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "App"}
 	xappGVK       = schema.GroupVersionKind{Group: "bench.strata.dev", Version: "v1alpha1", Kind: "XApp"}
@@ -117,6 +121,8 @@ func (d *deploymentRun) section(p *propagation) string {
 // from a watch seeing its Deployment Current to a watch seeing the claim
 // Ready; then deletes them and waits until their pods are gone.
 func runDeploymentPropagation(b *testing.B, cl *cluster, n, rate int) *propagation {
+	// The local cluster's one simulated node runs at most nodePods pods.
+	n = min(n, nodePods)
 	ctx := context.Background()
 	ns := fmt.Sprintf("apps-%d-%d", n, rate)
 	if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
