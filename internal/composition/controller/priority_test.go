@@ -4,8 +4,13 @@ import (
 	"context"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -104,5 +109,36 @@ func TestHealthChanged(t *testing.T) {
 				t.Errorf("healthChanged = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestComposedHealthFirst: an XR whose composed resource's health just
+// changed is reconciled before XRs queued earlier for anything else, through
+// the owner handler the composite controller watches composed kinds with.
+func TestComposedHealthFirst(t *testing.T) {
+	xrGVK := schema.GroupVersionKind{Group: "example.org", Version: "v1", Kind: "XApp"}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(xrGVK, meta.RESTScopeRoot)
+	owner := &unstructured.Unstructured{}
+	owner.SetGroupVersionKind(xrGVK)
+	ownedBy := func(u *unstructured.Unstructured, xr string) *unstructured.Unstructured {
+		u.SetName("web-" + xr)
+		u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "example.org/v1", Kind: "XApp", Name: xr, UID: types.UID(xr), Controller: ptr.To(true)}})
+		return u
+	}
+	ctx := context.Background()
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	h := readinessFirst(handler.EnqueueRequestForOwner(runtime.NewScheme(), mapper, owner, handler.OnlyControllerOwner()), healthChanged)
+	// XR a's Deployment changed first, but is still rolling out; then XR
+	// b's became Available.
+	h.Update(ctx, event.UpdateEvent{ObjectOld: ownedBy(deployment(false, "1"), "a"), ObjectNew: ownedBy(deployment(false, "2"), "a")}, q)
+	h.Update(ctx, event.UpdateEvent{ObjectOld: ownedBy(deployment(false, "1"), "b"), ObjectNew: ownedBy(deployment(true, "2"), "b")}, q)
+	for _, want := range []string{"b", "a"} {
+		got, _ := q.Get()
+		if got.Name != want {
+			t.Fatalf("handed out XR %q, want %q next", got.Name, want)
+		}
+		q.Done(got)
 	}
 }
