@@ -29,14 +29,17 @@ const ScaleEnv = "STRATA_BENCH_SCALE"
 // scaleN is the size of the scaling run.
 const scaleN = 5000
 
-const xrdYAML = `
+// benchXRD is the XRD of a bench composite kind and its claim, each with one
+// string parameter, spec.value.
+func benchXRD(kind, plural, claimKind, claimPlural string) string {
+	return fmt.Sprintf(`
 apiVersion: apiextensions.strata.dev/v1alpha1
 kind: CompositeResourceDefinition
-metadata: {name: xbenches.bench.strata.dev}
+metadata: {name: %[2]s.bench.strata.dev}
 spec:
   group: bench.strata.dev
-  names: {kind: XBench, plural: xbenches}
-  claimNames: {kind: Bench, plural: benches}
+  names: {kind: %[1]s, plural: %[2]s}
+  claimNames: {kind: %[3]s, plural: %[4]s}
   versions:
   - name: v1alpha1
     served: true
@@ -49,7 +52,10 @@ spec:
             type: object
             properties:
               value: {type: string}
-`
+`, kind, plural, claimKind, claimPlural)
+}
+
+var xrdYAML = benchXRD("XBench", "xbenches", "Bench", "benches")
 
 // Three composed ConfigMaps: two independent, one that waits for the first.
 const compositionYAML = `
@@ -91,27 +97,7 @@ spec:
           status: {type: object, x-kubernetes-preserve-unknown-fields: true}
 `
 
-const gatedXRDYAML = `
-apiVersion: apiextensions.strata.dev/v1alpha1
-kind: CompositeResourceDefinition
-metadata: {name: xgateds.bench.strata.dev}
-spec:
-  group: bench.strata.dev
-  names: {kind: XGated, plural: xgateds}
-  claimNames: {kind: Gated, plural: gateds}
-  versions:
-  - name: v1alpha1
-    served: true
-    referenceable: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              value: {type: string}
-`
+var gatedXRDYAML = benchXRD("XGated", "xgateds", "Gated", "gateds")
 
 const gatedCompositionYAML = `
 apiVersion: apiextensions.strata.dev/v1alpha1

@@ -23,27 +23,7 @@ import (
 // replica, which kube-controller-manager reports Available once the
 // scheduler has bound its pod and kwok has made it Running and Ready. No
 // one but the cluster flips anything.
-const appXRDYAML = `
-apiVersion: apiextensions.strata.dev/v1alpha1
-kind: CompositeResourceDefinition
-metadata: {name: xapps.bench.strata.dev}
-spec:
-  group: bench.strata.dev
-  names: {kind: XApp, plural: xapps}
-  claimNames: {kind: App, plural: apps}
-  versions:
-  - name: v1alpha1
-    served: true
-    referenceable: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              value: {type: string}
-`
+var appXRDYAML = benchXRD("XApp", "xapps", "App", "apps")
 
 const appCompositionYAML = `
 apiVersion: apiextensions.strata.dev/v1alpha1
