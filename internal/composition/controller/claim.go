@@ -338,14 +338,6 @@ func (r *claimReconciler) applyXR(ctx context.Context, claim, xr *unstructured.U
 
 // copyStatus copies the XR's status fields and readiness to the claim.
 func (r *claimReconciler) copyStatus(claim *unstructured.Unstructured, conds *condObj, xr *unstructured.Unstructured) {
-	copyXRStatus(claim, conds, xr, r.xrGVK)
-}
-
-// copyXRStatus puts what a claim shows of its composite resource xr (of
-// kind xrGVK) into the claim and its conditions: the XR's status fields but
-// the internal ones, a reference to the XR, and Synced and Ready from the
-// XR's.
-func copyXRStatus(claim *unstructured.Unstructured, conds *condObj, xr *unstructured.Unstructured, xrGVK schema.GroupVersionKind) {
 	st, _, _ := unstructured.NestedMap(xr.Object, "status")
 	// Fields the XR no longer has go away on the claim too.
 	if cs, ok := claim.Object["status"].(map[string]any); ok {
@@ -366,7 +358,7 @@ func copyXRStatus(claim *unstructured.Unstructured, conds *condObj, xr *unstruct
 	}
 	// The claim's own field, whatever the XR's status holds.
 	_ = unstructured.SetNestedMap(claim.Object, map[string]any{
-		"apiVersion": xrGVK.GroupVersion().String(), "kind": xrGVK.Kind, "name": xr.GetName(),
+		"apiVersion": r.xrGVK.GroupVersion().String(), "kind": r.xrGVK.Kind, "name": xr.GetName(),
 	}, "status", "resourceRef")
 	xc := readConds(xr)
 	synced := conditions.Get(xc, conditions.Synced)

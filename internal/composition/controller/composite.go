@@ -65,8 +65,6 @@ type compositeReconciler struct {
 	client   client.Client
 	recorder events.EventRecorder
 	gvk      schema.GroupVersionKind
-	// claimGVK is the kind of the XRD's claims; empty when it offers none.
-	claimGVK schema.GroupVersionKind
 	xrdName  string
 	engine   *Engine
 	ctrl     controller.Controller
@@ -137,13 +135,9 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		s.conds.write()
 		// Only this controller writes an XR's status, so what it wrote
 		// last need not be sent again from a cache that has not seen it.
-		if err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory)); err != nil {
-			if !apierrors.IsNotFound(err) {
-				log.Error(err, "cannot patch composite status")
-				retErr = errors.Join(retErr, err)
-			}
-		} else {
-			r.writeClaimStatusAfter(ctx, s.orig, xr)
+		if err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory)); err != nil && !apierrors.IsNotFound(err) {
+			log.Error(err, "cannot patch composite status")
+			retErr = errors.Join(retErr, err)
 		}
 	}()
 	conditions.EnsureInitialized(s.conds)

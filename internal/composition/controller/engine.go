@@ -384,7 +384,7 @@ func (e *Engine) Start(ctx context.Context, x *v1alpha1.CompositeResourceDefinit
 	}
 	e.kindsMu.Unlock()
 	ctrls := []controller.Controller{}
-	c, err := e.newComposite(x.Name, xrGVK, claimGVK)
+	c, err := e.newComposite(x.Name, xrGVK)
 	if err != nil {
 		return err
 	}
@@ -477,9 +477,9 @@ func (e *Engine) newController(name string, r reconcile.Reconciler) (controller.
 	return controller.NewUnmanaged(name, opts)
 }
 
-func (e *Engine) newComposite(xrdName string, gvk, claimGVK schema.GroupVersionKind) (controller.Controller, error) {
+func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (controller.Controller, error) {
 	r := &compositeReconciler{
-		client: e.client, recorder: e.recorder, gvk: gvk, claimGVK: claimGVK, xrdName: xrdName, engine: e,
+		client: e.client, recorder: e.recorder, gvk: gvk, xrdName: xrdName, engine: e,
 		watched: map[schema.GroupVersionKind]bool{},
 	}
 	u := &unstructured.Unstructured{}
