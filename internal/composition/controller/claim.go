@@ -50,8 +50,6 @@ type claimReconciler struct {
 	memory *patch.Memory
 	// metaWrites are the engine's own writes of claims' metadata and spec.
 	metaWrites *ownWrites
-	// handoffs hold XRs written a moment ago, newer than the cache.
-	handoffs *handoffs
 }
 
 // claimOnlyFields stay on the claim and are not copied to the XR's spec.
@@ -202,9 +200,6 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 		xr.SetName(name)
 		return xr, nil
 	}
-	// The XR the composite controller wrote a moment ago, if the cache has
-	// not seen that write yet.
-	xr = r.handoffs.latest(xr)
 	ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
 	if ref["name"] != "" && (ref["name"] != claim.GetName() || ref["namespace"] != claim.GetNamespace()) {
 		return nil, kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))

@@ -135,22 +135,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		s.conds.write()
 		// Only this controller writes an XR's status, so what it wrote
 		// last need not be sent again from a cache that has not seen it.
-		// A write that changes the XR's readiness is handed to its claim
-		// at once (handoff.go).
-		handoff := xr.GetDeletionTimestamp() == nil && compositeReadinessChanged(s.orig, xr)
-		if handoff {
-			r.engine.handoffs.begin(xr.GetUID())
-		}
-		rv := xr.GetResourceVersion()
-		err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory))
-		if handoff {
-			if err == nil && xr.GetResourceVersion() != rv {
-				r.engine.handoffs.end(xr.GetUID(), xr)
-			} else {
-				r.engine.handoffs.end(xr.GetUID(), nil)
-			}
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
+		if err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory)); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch composite status")
 			retErr = errors.Join(retErr, err)
 		}
