@@ -446,11 +446,7 @@ func runPropagation(b *testing.B, cl *cluster, n, rate int) *propagation {
 	}
 	sort.Strings(names)
 	p.phase = cl.Measure(b, func() {
-		start := time.Now()
-		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
-			if rate > 0 {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-			}
+		p.flip = paced(b, n, rate, func(i int) error {
 			g := &unstructured.Unstructured{}
 			g.SetGroupVersionKind(gateGVK)
 			g.SetNamespace(ns)
@@ -465,7 +461,6 @@ func runPropagation(b *testing.B, cl *cluster, n, rate int) *propagation {
 			mu.Unlock()
 			return nil
 		})
-		p.flip = time.Since(start)
 		benchutil.WaitUntilEvery(b, 10*time.Minute, poll, "Gated claims Ready", func() (bool, string) {
 			r := ready.Len()
 			return r == n, fmt.Sprintf("%d/%d Ready", r, n)
@@ -600,4 +595,18 @@ func (r *report) targets() string {
 		s.WriteString(benchutil.Target(l.what, l.ratio, 1.2, "%.2f×"))
 	}
 	return s.String()
+}
+
+// paced runs fn for 0..n-1 on benchutil.Workers workers, all at once when
+// rate is 0, else starting rate of them a second, and returns how long that
+// took.
+func paced(b *testing.B, n, rate int, fn func(i int) error) time.Duration {
+	start := time.Now()
+	benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		}
+		return fn(i)
+	})
+	return time.Since(start)
 }

@@ -155,11 +155,7 @@ func runDeploymentPropagation(b *testing.B, cl *cluster, n, rate int) *propagati
 
 	p := &propagation{n: n, rate: rate, deployments: &deploymentRun{}}
 	p.phase = cl.Measure(b, func() {
-		start := time.Now()
-		benchutil.Parallel(b, n, benchutil.Workers, func(i int) error {
-			if rate > 0 {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-			}
+		p.flip = paced(b, n, rate, func(i int) error {
 			u := cs.object(i)
 			u.Object["spec"] = map[string]any{"value": "v1"}
 			if err := cl.c.Create(ctx, u); err != nil {
@@ -170,7 +166,6 @@ func runDeploymentPropagation(b *testing.B, cl *cluster, n, rate int) *propagati
 			mu.Unlock()
 			return nil
 		})
-		p.flip = time.Since(start)
 		benchutil.WaitUntilEvery(b, 20*time.Minute, poll, "App claims Ready", func() (bool, string) {
 			r := ready.Len()
 			mu.Lock()
