@@ -26,10 +26,19 @@ cacheroot=${STRATA_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}
 # (-gcflags=all=-N -l): the compiler then needs about a third less CPU
 # (controller-gen, measured from an empty build cache: 130 s against 200 s),
 # which on a cold two-core machine is most of a run's time. It is for the
-# servers and tools the tests start, whose speed no test measures. The
-# cluster is always built optimized, and STRATA_TOOLS_OPTIMIZE=1 (which `make
-# bench` sets) builds every group optimized, in a cache entry of its own: the
-# benchmarks time Vault and Prometheus requests too.
+# servers the tests start, whose speed no test measures, and that share few
+# packages with Strata. STRATA_TOOLS_OPTIMIZE=1 (which `make bench` sets)
+# builds every group optimized, in a cache entry of its own: the benchmarks
+# time Vault and Prometheus requests too.
+#
+# The cluster, controller-gen and sops are built the way `go build` and `go
+# test` build Strata itself (optimized, no -trimpath, no cgo), from modules
+# whose shared dependencies are at Strata's versions (align.sh keeps them
+# so): most of their packages (k8s.io/*, grpc, protobuf, cel-go, the cloud
+# SDKs sops links) are then the same compile actions as Strata's, compiled
+# once per cold run and found in Go's build cache by the other builds. `make
+# test` builds controller-gen and sops after Strata's own packages for that
+# reason (Makefile).
 #
 # Vault is built with its "minimal" tag: the KV, PKI, SSH and Transit secrets
 # engines and the AppRole, JWT/OIDC, cert and userpass auth methods, without
@@ -41,11 +50,11 @@ cacheroot=${STRATA_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strata/tools}
 table() {
 	cat <<'EOF'
 cluster|.|etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwok-stages.yaml|./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl sigs.k8s.io/kwok/cmd/kwok|k8s
-controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen|debug
+controller-gen|controller-gen|controller-gen|sigs.k8s.io/controller-tools/cmd/controller-gen|
 versitygw|versitygw|versitygw|github.com/versity/versitygw/cmd/versitygw|debug
 alertmanager|alertmanager|alertmanager|github.com/prometheus/alertmanager/cmd/alertmanager|debug
 prometheus|prometheus|prometheus|github.com/prometheus/prometheus/cmd/prometheus|debug -tags=remove_all_sd
-sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|debug
+sops|sops|sops|github.com/getsops/sops/v3/cmd/sops|
 bench:kro|kro|controller|github.com/kubernetes-sigs/kro/cmd/controller|
 vault|vault|vault vault-plugin-auth-kubernetes|github.com/hashicorp/vault github.com/hashicorp/vault-plugin-auth-kubernetes/cmd/vault-plugin-auth-kubernetes|debug -tags=minimal
 gateway-api|gateway-api|gateway-api-crds.yaml||
@@ -75,15 +84,15 @@ build_group() {
 		tmp="$cache.tmp.$$"
 		rm -rf "$tmp" && mkdir -p "$tmp"
 		trap 'rm -rf "$tmp"' EXIT
-		local flags=(-trimpath "-ldflags=-s -w")
+		local flags=("-ldflags=-s -w")
 		if [ "$extra" = k8s ]; then
 			# Stamp the Kubernetes binaries with their release, as upstream's
-			# build does, so the API server reports v1.36.3, not v0.0.0-master.
+			# build does, so the API server reports v1.37.2, not v0.0.0-master.
 			local k8s minor v
 			k8s=$(cd "$mdir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 			minor=$(echo "$k8s" | cut -d. -f2)
 			v=k8s.io/component-base/version
-			flags=(-trimpath "-ldflags=-s -w -X $v.gitVersion=$k8s -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean")
+			flags=("-ldflags=-s -w -X $v.gitVersion=$k8s -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean")
 		elif [ -n "$extra" ]; then
 			local f
 			for f in $extra; do

@@ -1,9 +1,10 @@
 //go:build tools
 
 // Package tools pins the versions of the local cluster's binaries that
-// `make tools` builds. Nothing in the product imports it. controller-gen and
-// versitygw live in modules of their own below this folder because they need
-// other versions of shared dependencies than Kubernetes v1.36.3 does.
+// `make tools` builds. Nothing in the product imports it. The other tools live
+// in modules of their own below this folder; this module's dependencies that
+// Strata also uses are at Strata's versions (align.sh), so both builds share
+// their compiled packages.
 package tools
 
 import (
