@@ -32,7 +32,7 @@ for round in 1 2 3 4 5 6; do
 	tmp=$(mktemp -d)
 	for i in "${!mods[@]}"; do versions "${mods[$i]}" >"$tmp/$i"; done
 	# The highest version of each path across all modules.
-	cat "$tmp"/* | sort -k1,1 -k2,2V | awk '{h[$1]=$2} END {for (p in h) print p, h[p]}' | sort >"$tmp/high"
+	for i in "${!mods[@]}"; do cat "$tmp/$i"; done | sort -k1,1 -k2,2V | awk '{h[$1]=$2} END {for (p in h) print p, h[p]}' | sort >"$tmp/high"
 	changed=0
 	for i in "${!mods[@]}"; do
 		edits=()
