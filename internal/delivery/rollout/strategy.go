@@ -226,7 +226,9 @@ func (r *Reconciler) abortRollout(ctx context.Context, s *scope, reason, msg str
 		return err
 	}
 	if s.canary != nil {
-		if err := r.scale(ctx, s, s.canary, 0); err != nil {
+		// Once written, Aborted keeps the canary at zero from the cache
+		// (keepAborted); this write makes sure the cache was not behind.
+		if err := r.scaleLocked(ctx, s, s.canary, 0); err != nil {
 			return err
 		}
 	}
