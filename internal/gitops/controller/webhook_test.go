@@ -3,9 +3,11 @@ package controller
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +36,15 @@ func TestWebhookTriggersFetch(t *testing.T) {
 	}
 	createRepo(t, ns, "nohook", repo.URL(), nil, "")
 	waitRepo(t, ns, "src", metav1.ConditionTrue, "main@sha1:"+h1)
+	// The patch is a new generation: wait for its reconcile as well, or it
+	// can run after commit two below and fetch it as if a webhook had asked.
+	eventually(t, 30*time.Second, "GitRepository src reconciles the webhook secret", func() (bool, string) {
+		cur := &gitopsv1.GitRepository{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "src"}, cur); err != nil {
+			return false, err.Error()
+		}
+		return cur.Status.ObservedGeneration >= g.Generation, fmt.Sprintf("observed generation %d of %d", cur.Status.ObservedGeneration, g.Generation)
+	})
 
 	srv := httptest.NewServer(&webhook.Receiver{Reader: env.Client, Writer: env.Client, Log: logr.Discard()})
 	defer srv.Close()
