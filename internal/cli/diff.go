@@ -276,6 +276,7 @@ func computeDiff(ctx context.Context, cfg *rest.Config, ns, name, localPath stri
 		result := o.DeepCopy()
 		if exists {
 			keepGitRevision(live, result)
+			inputs.KeepRolloutFields(live, result)
 		}
 		if err := dryRunResult(ctx, writer, result, owner); err != nil {
 			if !exists && meta.IsNoMatchError(err) {

@@ -10,8 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/gitops/apply"
 	"github.com/strata-dev/strata/internal/gitops/build"
@@ -273,5 +276,32 @@ spec:
 	}
 	if strings.Contains(out, "ConfigMap/"+ns+"/settings") {
 		t.Errorf("a ready ConfigMap is listed:\n%s", out)
+	}
+}
+
+// TestDiffKeepsRolloutSelector: the pod-template-hash key a blue-green
+// Rollout put in a Service's selector is what the Sync's next apply keeps
+// (inputs.KeepRolloutFields), so `strata diff` does not report it as drift.
+func TestDiffKeepsRolloutSelector(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, "diff-rollout")
+	root := t.TempDir()
+	repo := gittest.NewRepo(t, root, "app")
+	repo.Commit("one", map[string]string{
+		"app/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n",
+	})
+	s := newSync(t, ns, repo.URL(), "", "app")
+	applyAsController(t, s, repo.Dir)
+	rollout := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "web", "namespace": ns},
+		"spec":     map[string]any{"selector": map[string]any{"app": "web", deliveryv1.PodTemplateHashLabel: "abc123"}},
+	}}
+	if err := env.Client.Patch(ctx, rollout, client.Apply, client.FieldOwner(deliveryv1.RolloutFieldManagerPrefix+ns+"/web"), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+		t.Fatal(err)
+	}
+	code, out, errOut := strata(t, "diff", "sync/app", "-n", ns)
+	if code != 0 || !strings.Contains(out, "0 to change") {
+		t.Fatalf("diff of a Service whose selector a Rollout set: exit %d, want 0 and nothing to change\n%s%s", code, out, errOut)
 	}
 }

@@ -22,6 +22,27 @@ func selectorHash(t *testing.T, ns, name string) string {
 	return svc.Spec.Selector[deliveryv1.PodTemplateHashLabel]
 }
 
+// wantUserKeys fails unless the Service's selector, the Rollout's
+// pod-template-hash key aside, is want: a Service's selector is an atomic
+// map for server-side apply, and a Rollout that applied its key alone would
+// drop the user's.
+func wantUserKeys(t *testing.T, ns, name string, want map[string]string) {
+	t.Helper()
+	svc := &corev1.Service{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, v := range svc.Spec.Selector {
+		if k != deliveryv1.PodTemplateHashLabel {
+			got[k] = v
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Service %s selects %v besides the hash, want %v (whole selector %v)", name, got, want, svc.Spec.Selector)
+	}
+}
+
 // TestBlueGreen: the preview runs beside the stable pods, reachable by the
 // preview Service only; the active Service keeps selecting the stable pods
 // while the pre-promotion analysis fails and until it passes and the
@@ -56,6 +77,7 @@ func TestBlueGreen(t *testing.T) {
 	if got := selectorHash(t, ns, "site"); got != stable {
 		t.Fatalf("active selector hash %q, want %q", got, stable)
 	}
+	wantUserKeys(t, ns, "site", map[string]string{"app": "site"})
 
 	setImage(t, ns, "site", "site:2")
 	waitRollout(t, ro, "pre-promotion analysis running", func(ro *deliveryv1.Rollout) error {
@@ -80,6 +102,7 @@ func TestBlueGreen(t *testing.T) {
 	if got := selectorHash(t, ns, "site"); got != stable {
 		t.Fatalf("active selector switched to %q while the analysis runs", got)
 	}
+	wantUserKeys(t, ns, "site-preview", map[string]string{"app": "site"})
 
 	verdict.pass.Store(true)
 	waitRollout(t, ro, "waiting for promotion", phaseIs(deliveryv1.RolloutPhasePaused))
@@ -99,7 +122,23 @@ func TestBlueGreen(t *testing.T) {
 	if got := selectorHash(t, ns, "site"); got != preview {
 		t.Errorf("active selector hash %q, want %q", got, preview)
 	}
+	wantUserKeys(t, ns, "site", map[string]string{"app": "site"})
 	wantPods(t, ns, "site", map[string]int{"site:2": 3})
+
+	// Deleting the Rollout takes its key out of both selectors and leaves
+	// the user's: the Services select the app's pods, not none.
+	if err := env.Client.Delete(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"site", "site-preview"} {
+		waitFor(t, "Service "+name+" released", func() error {
+			if got := selectorHash(t, ns, name); got != "" {
+				return fmt.Errorf("selector hash %q", got)
+			}
+			return nil
+		})
+		wantUserKeys(t, ns, name, map[string]string{"app": "site"})
+	}
 }
 
 func ptrInt32(v int32) *int32 { return &v }

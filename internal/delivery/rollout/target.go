@@ -133,8 +133,13 @@ func (r *Reconciler) releaseDeployment(ctx context.Context, s *scope) error {
 	return nil
 }
 
-// setSelectorHash applies the pod-template-hash key of a Service's selector
-// with the Rollout's field manager; the rest of the selector is the user's.
+// setSelectorHash sets the pod-template-hash key of a Service's selector,
+// with the Rollout's field manager. A Service's selector is an atomic map
+// for server-side apply (Kubernetes #97989): whoever applies it sets all of
+// it. So the Rollout applies the live selector's other keys with its hash,
+// never the hash alone, which would leave the Service selecting every pod of
+// that hash and none of the user's keys. The writer of the Service (a Sync)
+// keeps the hash in what it applies in turn (gitops KeepRolloutSelector).
 func (r *Reconciler) setSelectorHash(ctx context.Context, s *scope, name, hash string) (bool, error) {
 	svc := &corev1.Service{}
 	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
@@ -143,29 +148,58 @@ func (r *Reconciler) setSelectorHash(ctx context.Context, s *scope, name, hash s
 	if svc.Spec.Selector[deliveryv1.PodTemplateHashLabel] == hash {
 		return false, nil
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": name, "namespace": s.ro.Namespace},
-		"spec":     map[string]any{"selector": map[string]any{deliveryv1.PodTemplateHashLabel: hash}},
-	}}
-	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+	sel := selectorWith(svc.Spec.Selector, hash)
+	if err := r.applySelector(ctx, s, svc, sel); err != nil {
 		return false, userError(err, fmt.Sprintf("set the selector of Service %s/%s", s.ro.Namespace, name))
 	}
 	return true, nil
 }
 
-// releaseSelector gives up the Rollout's selector key of a Service.
+// releaseSelector takes the Rollout's pod-template-hash key out of a
+// Service's selector and leaves the user's keys. The Rollout's field manager
+// keeps applying those keys: a selector nobody applies any more would be
+// removed, and the Service would select no pods until its writer applied it
+// again.
 func (r *Reconciler) releaseSelector(ctx context.Context, s *scope, name string) error {
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": name, "namespace": s.ro.Namespace},
-	}}
 	svc := &corev1.Service{}
-	if err := s.tenant.Get(context.Background(), types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
+	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if err := s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership); err != nil { //nolint:staticcheck // unstructured SSA
+	if _, ok := svc.Spec.Selector[deliveryv1.PodTemplateHashLabel]; !ok {
+		return nil
+	}
+	if err := r.applySelector(ctx, s, svc, selectorWith(svc.Spec.Selector, "")); err != nil {
 		return fmt.Errorf("cannot release the selector of Service %s/%s: %w", s.ro.Namespace, name, err)
 	}
 	return nil
+}
+
+// selectorWith is sel with its pod-template-hash key set to hash, or
+// without it when hash is empty; sel is not changed.
+func selectorWith(sel map[string]string, hash string) map[string]any {
+	out := map[string]any{}
+	for k, v := range sel {
+		if k != deliveryv1.PodTemplateHashLabel {
+			out[k] = v
+		}
+	}
+	if hash != "" {
+		out[deliveryv1.PodTemplateHashLabel] = hash
+	}
+	return out
+}
+
+// applySelector applies sel as the whole selector of svc, as the Service
+// was read: the apply carries its UID and resourceVersion, so a Service
+// changed since (its writer applied another selector) fails with a conflict
+// and the next reconcile starts from a fresh read, instead of putting back
+// the keys that writer just removed.
+func (r *Reconciler) applySelector(ctx context.Context, s *scope, svc *corev1.Service, sel map[string]any) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": svc.Name, "namespace": svc.Namespace,
+			"uid": string(svc.UID), "resourceVersion": svc.ResourceVersion},
+		"spec": map[string]any{"selector": sel},
+	}}
+	return s.tenant.Patch(ctx, u, client.Apply, client.FieldOwner(s.owner.FieldManager()), client.ForceOwnership) //nolint:staticcheck // unstructured SSA
 }

@@ -22,10 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	gitopsv1 "github.com/strata-dev/strata/apis/gitops/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
 	"github.com/strata-dev/strata/internal/gitops/apply"
+	"github.com/strata-dev/strata/internal/gitops/inputs"
 	"github.com/strata-dev/strata/internal/kit/health"
 	"github.com/strata-dev/strata/internal/kit/podtemplate"
 )
@@ -137,14 +137,12 @@ func inventoryRolloutTargets(ctx context.Context, sc *syncScope) (*rolloutTarget
 }
 
 // prepare is the applier's Prepare: it marks each Deployment a Rollout
-// rolls out with the Git revision applied, and records it.
+// rolls out with the Git revision applied, and records it; in other objects
+// it keeps the fields a Rollout wrote (inputs.KeepRolloutFields).
 func (t *rolloutTargets) prepare(revision string) func(live, desired *unstructured.Unstructured) {
 	return func(live, o *unstructured.Unstructured) {
-		if o.GroupVersionKind().GroupKind() == httpRouteGK {
-			keepRolloutBackends(live, o)
-			return
-		}
 		if o.GroupVersionKind().GroupKind() != deploymentGK {
+			inputs.KeepRolloutFields(live, o)
 			return
 		}
 		key := apply.EntryOf(o).Key()
@@ -167,73 +165,6 @@ func (t *rolloutTargets) prepare(revision string) func(live, desired *unstructur
 		ann[health.GitRevisionAnnotation] = revision
 		o.SetAnnotations(ann)
 	}
-}
-
-var httpRouteGK = schema.GroupKind{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}
-
-// keepRolloutBackends keeps, in an HTTPRoute about to be applied, the
-// weighted backendRefs a Rollout put in place of a Service: where the live
-// route's rule has `<svc>-stable` and `<svc>-canary` refs that a Rollout
-// wrote and the same rule in Git refers to `<svc>`, Git's ref gives way to
-// the live pair. Rules are a list the API server replaces whole, so without
-// this every apply of an unchanged route would send all traffic back to
-// `<svc>` until the Rollout set its weights again.
-func keepRolloutBackends(live, o *unstructured.Unstructured) {
-	if live == nil || !writtenByRollout(live) {
-		return
-	}
-	liveRules, _, _ := unstructured.NestedSlice(live.Object, "spec", "rules")
-	rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "rules")
-	if len(rules) == 0 || len(liveRules) != len(rules) {
-		return
-	}
-	changed := false
-	for i := range rules {
-		rm, ok1 := rules[i].(map[string]any)
-		lm, ok2 := liveRules[i].(map[string]any)
-		if !ok1 || !ok2 {
-			continue
-		}
-		liveRefs, _ := lm["backendRefs"].([]any)
-		byName := map[string]any{}
-		for _, r := range liveRefs {
-			if m, ok := r.(map[string]any); ok {
-				if n, _ := m["name"].(string); n != "" {
-					byName[n] = m
-				}
-			}
-		}
-		refs, _ := rm["backendRefs"].([]any)
-		var out []any
-		for _, r := range refs {
-			m, ok := r.(map[string]any)
-			n, _ := m["name"].(string)
-			stable, hasStable := byName[n+"-stable"]
-			canary, hasCanary := byName[n+"-canary"]
-			if !ok || n == "" || !hasStable || !hasCanary {
-				out = append(out, r)
-				continue
-			}
-			out = append(out, stable, canary)
-			changed = true
-		}
-		rm["backendRefs"] = out
-		rules[i] = rm
-	}
-	if changed {
-		_ = unstructured.SetNestedSlice(o.Object, rules, "spec", "rules")
-	}
-}
-
-// writtenByRollout reports whether a Rollout's field manager wrote the
-// object.
-func writtenByRollout(u *unstructured.Unstructured) bool {
-	for _, mf := range u.GetManagedFields() {
-		if strings.HasPrefix(mf.Manager, deliveryv1.RolloutFieldManagerPrefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // rolloutCheck collects, over one health check, the Deployments whose
