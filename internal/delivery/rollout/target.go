@@ -139,7 +139,9 @@ func (r *Reconciler) releaseDeployment(ctx context.Context, s *scope) error {
 // it. So the Rollout applies the live selector's other keys with its hash,
 // never the hash alone, which would leave the Service selecting every pod of
 // that hash and none of the user's keys. The writer of the Service (a Sync)
-// keeps the hash in what it applies in turn (gitops KeepRolloutSelector).
+// keeps the hash in what it applies in turn (gitops inputs.KeepRolloutFields);
+// a Service whose selector changes wakes the Rollout (its Service watch),
+// which sets its key again if a writer took it out.
 func (r *Reconciler) setSelectorHash(ctx context.Context, s *scope, name, hash string) (bool, error) {
 	svc := &corev1.Service{}
 	if err := s.tenant.Get(ctx, types.NamespacedName{Namespace: s.ro.Namespace, Name: name}, svc); err != nil {
