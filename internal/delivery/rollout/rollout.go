@@ -208,6 +208,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	log := r.log.WithValues("rollout", req.NamespacedName)
+	if r.memory.Behind(ro) {
+		// The cache has not yet seen this controller's last status write:
+		// acting on the state before it would undo what it decided (scale
+		// up the canary of a revision it has since aborted, start a step
+		// again). The watch event of that write reconciles the Rollout
+		// again; the requeue is for a watch that lags longer.
+		log.V(1).Info("the cache is behind the last status written; waiting for it", "resourceVersion", ro.ResourceVersion)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	tenant, err := r.tenantClient(ro)
 	if err != nil {
 		return ctrl.Result{}, err

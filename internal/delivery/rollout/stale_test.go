@@ -2,9 +2,11 @@ package rollout
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/utils/ptr"
@@ -13,6 +15,9 @@ import (
 
 	deliveryv1 "github.com/strata-dev/strata/apis/delivery/v1alpha1"
 	"github.com/strata-dev/strata/internal/conditions"
+	analysiscontroller "github.com/strata-dev/strata/internal/delivery/controller"
+	"github.com/strata-dev/strata/internal/kit/patch"
+	"github.com/strata-dev/strata/internal/kit/tenant"
 	"github.com/strata-dev/strata/internal/testenv/managedtest"
 )
 
@@ -111,5 +116,88 @@ func TestStaleReadIsRetriedNotReported(t *testing.T) {
 				t.Errorf("condition %s=%s %s: %s; a stale read is retried, not reported", c.Type, c.Status, c.Reason, c.Message)
 			}
 		}
+	}
+}
+
+// laggingCache is the Rollout controller's client whose reads of Rollouts
+// return old, when set: a cache that has not yet seen the controller's own
+// last status write.
+type laggingCache struct {
+	client.Client
+	old atomic.Pointer[deliveryv1.Rollout]
+}
+
+func (c *laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if ro, ok := obj.(*deliveryv1.Rollout); ok {
+		if old := c.old.Load(); old != nil {
+			old.DeepCopyInto(ro)
+			return nil
+		}
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestStaleRolloutDoesNotUndoAbort: after a Rollout aborted its canary
+// (failed analysis; canary ReplicaSet at zero), a reconcile that starts
+// from a cache still holding the Rollout at its first step, before the
+// abort was written, leaves the canary at zero instead of scaling it back
+// to the step's replicas. The test drives the Rollout controller's
+// reconciles itself, so the stale read comes exactly then.
+func TestStaleRolloutDoesNotUndoAbort(t *testing.T) {
+	ns := namespace(t)
+	var r *Reconciler
+	cache := &laggingCache{Client: env.Client}
+	managedtest.StartManager(t, env.Config, func(mgr ctrl.Manager) error {
+		r = &Reconciler{client: cache, recorder: mgr.GetEventRecorder("strata-rollout"), log: mgr.GetLogger(),
+			memory: patch.NewMemory(), now: time.Now, clients: tenant.NewClients(mgr.GetConfig(), mgr.GetScheme(), mgr.GetRESTMapper())}
+		return analysiscontroller.Setup(mgr, analysiscontroller.Options{Workers: 2})
+	})
+	verdict := newVerdictServer(t, false)
+	ro := canaryRollout(ns, "api", "api", weight(40),
+		deliveryv1.CanaryStep{Analysis: &deliveryv1.RolloutAnalysis{Templates: []deliveryv1.TemplateRef{{Name: "healthy"}}, Args: canaryHashArg}},
+		weight(100))
+	create(t, deployment(ns, "api", 4, "api:1"), service(ns, "api", map[string]string{"app": "api"}), verdict.template(ns, "healthy"), ro)
+	drive := func(what string, done func(*deliveryv1.Rollout) error) {
+		t.Helper()
+		waitFor(t, "rollout "+ro.Name+": "+what, func() error {
+			// Errors (a conflict with the ReplicaSet controller) are
+			// retried here as the workqueue would.
+			_, _ = r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ro)})
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(ro), ro); err != nil {
+				return err
+			}
+			return done(ro)
+		})
+	}
+	drive("healthy", healthy)
+
+	setImage(t, ns, "api", "api:bad")
+	drive("canary at step 0", func(ro *deliveryv1.Rollout) error {
+		if ro.Status.CanaryRevision == nil || ptr.Deref(ro.Status.CurrentStep, -1) != 0 {
+			return fmt.Errorf("canary %+v at step %d", ro.Status.CanaryRevision, ptr.Deref(ro.Status.CurrentStep, -1))
+		}
+		return nil
+	})
+	atFirstStep := ro.DeepCopy()
+	drive("aborted", phaseIs(deliveryv1.RolloutPhaseAborted))
+	canary := &appsv1.ReplicaSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "api-" + ro.Status.Aborted.Revision.PodTemplateHash}, canary); err != nil {
+		t.Fatal(err)
+	}
+	if n := ptr.Deref(canary.Spec.Replicas, -1); n != 0 {
+		t.Fatalf("aborted canary at %d replicas", n)
+	}
+
+	cache.old.Store(atFirstStep)
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ro)}); err != nil {
+		t.Logf("reconcile from the stale Rollout: %v", err)
+	}
+	get(t, canary)
+	if n := ptr.Deref(canary.Spec.Replicas, -1); n != 0 {
+		t.Errorf("a reconcile from the Rollout as it was at step 0 scaled the aborted canary to %d replicas", n)
+	}
+	get(t, ro)
+	if ro.Status.Phase != deliveryv1.RolloutPhaseAborted || ro.Status.Aborted == nil {
+		t.Errorf("phase %s aborted %+v after the stale reconcile; want it still aborted", ro.Status.Phase, ro.Status.Aborted)
 	}
 }

@@ -7,5 +7,8 @@
 // A write that would change nothing is not sent: not when the status equals
 // the one read, nor, with a Memory, when it equals the one this controller
 // last wrote (a reconcile that started from a cache that lags its own write).
+// A Memory also tells a controller when the object it read is older than its
+// own last status write (Behind), so it can wait for its cache instead of
+// acting on the state before that write.
 // The package knows nothing about which fields a controller keeps in status.
 package patch

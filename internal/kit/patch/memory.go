@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -16,11 +17,40 @@ import (
 // use; Forget an object when it is gone.
 type Memory struct {
 	mu      sync.Mutex
-	written map[types.UID]any
+	written map[types.UID]written
+}
+
+// written is a status this controller wrote and the resourceVersion the API
+// server gave the object for it.
+type written struct {
+	status          any
+	resourceVersion string
 }
 
 // NewMemory returns an empty Memory.
-func NewMemory() *Memory { return &Memory{written: map[types.UID]any{}} }
+func NewMemory() *Memory { return &Memory{written: map[types.UID]written{}} }
+
+// Behind reports whether obj, as a cache holds it, is older than the last
+// status this controller wrote for it: its resourceVersion is lower than
+// the one that write got (resourceVersions compare as Kubernetes documents,
+// k8s.io/apimachinery's resourceversion package; a version that does not
+// compare is never behind). A controller whose next steps depend on what it
+// wrote (a Rollout that has aborted must not scale its canary up again from
+// the step before) ends such a reconcile at once: the watch event of its own
+// write reconciles the object again from a cache that holds it.
+func (m *Memory) Behind(obj client.Object) bool {
+	if m == nil || obj.GetUID() == "" {
+		return false
+	}
+	m.mu.Lock()
+	last, ok := m.written[obj.GetUID()]
+	m.mu.Unlock()
+	if !ok || last.resourceVersion == "" {
+		return false
+	}
+	c, err := resourceversion.CompareResourceVersion(obj.GetResourceVersion(), last.resourceVersion)
+	return err == nil && c < 0
+}
 
 // WithMemory skips a write whose status m remembers as the last written for
 // the object (but for the transition times of its conditions), and
@@ -44,7 +74,7 @@ func (m *Memory) wrote(obj client.Object, status any) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last, ok := m.written[obj.GetUID()]
-	return ok && equality.Semantic.DeepEqual(withoutTransitionTimes(last), withoutTransitionTimes(status))
+	return ok && equality.Semantic.DeepEqual(withoutTransitionTimes(last.status), withoutTransitionTimes(status))
 }
 
 // withoutTransitionTimes is status without the lastTransitionTime of its
@@ -92,5 +122,5 @@ func (m *Memory) remember(obj client.Object, status any) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.written[obj.GetUID()] = status
+	m.written[obj.GetUID()] = written{status: status, resourceVersion: obj.GetResourceVersion()}
 }

@@ -249,3 +249,57 @@ func TestStatusSkipsTransitionTime(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryBehind: after a status write with a Memory, the object as read
+// before that write is behind; the object as written, a newer one (another
+// writer after it) and an object the Memory never wrote are not.
+func TestMemoryBehind(t *testing.T) {
+	ctx := context.Background()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "behind"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	if err := env.Client.Create(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	before := svc.DeepCopy()
+	m := NewMemory()
+	ours := svc.DeepCopy()
+	h := NewHelper(env.Client, ours)
+	ours.Status.LoadBalancer = ingress("10.0.0.1")
+	if err := h.Status(ctx, ours, WithMemory(m)); err != nil {
+		t.Fatal(err)
+	}
+	if ours.ResourceVersion == before.ResourceVersion {
+		t.Fatalf("the status write kept resourceVersion %s", ours.ResourceVersion)
+	}
+	newer := ours.DeepCopy()
+	newer.Labels = map[string]string{"touched": "true"}
+	if err := env.Client.Update(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	other := before.DeepCopy()
+	other.UID = "another-object"
+	cases := map[string]struct {
+		m    *Memory
+		obj  *corev1.Service
+		want bool
+	}{
+		"read before the write":       {m: m, obj: before, want: true},
+		"as written":                  {m: m, obj: ours, want: false},
+		"written by another later":    {m: m, obj: newer, want: false},
+		"never written by the memory": {m: m, obj: other, want: false},
+		"no memory":                   {obj: before, want: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.m.Behind(tc.obj); got != tc.want {
+				t.Errorf("Behind(resourceVersion %s) = %t, want %t (last written %s)", tc.obj.ResourceVersion, got, tc.want, ours.ResourceVersion)
+			}
+		})
+	}
+	m.Forget(svc.UID)
+	if m.Behind(before) {
+		t.Error("Behind after Forget")
+	}
+}
