@@ -149,20 +149,14 @@ func (r *Reconciler) ensureCanary(ctx context.Context, s *scope, replicas int32)
 	return r.scale(ctx, s, s.canary, replicas)
 }
 
-// scale sets a ReplicaSet of the Rollout's to replicas.
+// scale sets a ReplicaSet of the Rollout's to replicas. The tenant read it
+// fresh from the API server; the write carries that resourceVersion, so a
+// change in between (the ReplicaSet controller's status) fails it as stale
+// and the reconcile starts again from a fresh read.
 func (r *Reconciler) scale(ctx context.Context, s *scope, rs *appsv1.ReplicaSet, replicas int32) error {
 	if ptr.Deref(rs.Spec.Replicas, 1) == replicas {
 		return nil
 	}
-	return r.scaleLocked(ctx, s, rs, replicas)
-}
-
-// scaleLocked writes rs's replicas even when the cached copy already shows
-// them. The write carries the cached resourceVersion, so a cache that has not
-// yet seen this controller's own last scale (a canary scaled up a moment
-// before its analysis failed) makes it fail as stale, and the reconcile starts
-// again from a fresh read instead of trusting a replica count that is gone.
-func (r *Reconciler) scaleLocked(ctx context.Context, s *scope, rs *appsv1.ReplicaSet, replicas int32) error {
 	base := rs.DeepCopy()
 	rs.Spec.Replicas = ptr.To(replicas)
 	if err := s.tenant.Patch(ctx, rs, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {

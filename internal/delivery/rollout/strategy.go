@@ -225,13 +225,6 @@ func (r *Reconciler) abortRollout(ctx context.Context, s *scope, reason, msg str
 	if err := r.routeTraffic(ctx, s, stable, 0); err != nil {
 		return err
 	}
-	if s.canary != nil {
-		// Once written, Aborted keeps the canary at zero from the cache
-		// (keepAborted); this write makes sure the cache was not behind.
-		if err := r.scaleLocked(ctx, s, s.canary, 0); err != nil {
-			return err
-		}
-	}
 	if err := r.terminateRuns(ctx, s, ""); err != nil {
 		return err
 	}
