@@ -81,9 +81,10 @@ lint: ## go vet and gofmt.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 
 # test/e2e comes first: `go test` starts packages in the order given, and
-# e2e is the longest (about 10 minutes); listed last, it ran alone at the end
-# of a cold run. Its Vault tests wait for its other tests (t.Parallel), so it
-# does not wait for Vault's build before them.
+# e2e is the longest; listed last, it ran alone at the end of a cold run. Its
+# tests run two clusters at a time (STRATA_E2E_PARALLEL); a test that needs a
+# server still building in the background (Vault, Prometheus) waits for it
+# without holding a cluster slot, so the others run meanwhile.
 TEST_PKGS := ./test/e2e ./...
 
 # Test packages run four at a time (go test's default is one per core): most

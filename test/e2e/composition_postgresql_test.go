@@ -21,6 +21,7 @@ import (
 // database a client logs into with the claim's connection Secret (its url);
 // deleting the claim removes the database and the role.
 func TestPostgreSQLDatabaseClaim(t *testing.T) {
+	parallel(t)
 	pu, err := url.Parse(mt.PostgresURL())
 	if err != nil {
 		t.Fatal(err)

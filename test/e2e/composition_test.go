@@ -27,6 +27,7 @@ func waitForOutput(t *testing.T, dir string, d time.Duration, want string, args 
 }
 
 func TestCompositionWebApp(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	startUp(t, dir)
 	root := testenv.RepoRoot()
@@ -131,6 +132,7 @@ spec:
 }
 
 func TestCompositionTeamNamespace(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	startUp(t, dir)
 	root := testenv.RepoRoot()

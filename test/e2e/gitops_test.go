@@ -40,6 +40,7 @@ func syncReady(name string) []string {
 // `strata up --sync`, then commits delivered by webhook, a prune, a broken
 // commit, and a commit whose Deployment never becomes available.
 func TestGitOpsAcceptance(t *testing.T) {
+	parallel(t)
 	state := t.TempDir()
 	repo := gittest.NewRepo(t, t.TempDir(), "shop")
 	repo.CopyDir(filepath.Join(testenv.RepoRoot(), "examples", "gitops"), ".")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,40 @@ func binaries(t *testing.T) (strata, kubectl string) {
 		}
 	}
 	return strata, kubectl
+}
+
+// clusterSlots bounds how many of the package's tests run at once: each
+// starts a whole local cluster (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok and the manager), which needs about a core while it
+// starts. STRATA_E2E_PARALLEL sets the bound (default 2).
+var clusterSlots = make(chan struct{}, e2eParallel())
+
+func e2eParallel() int {
+	if n, err := strconv.Atoi(os.Getenv("STRATA_E2E_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}
+
+// parallel runs t beside the package's other tests, in one of the
+// clusterSlots, after the servers it names (testenv.Tool: Vault, Prometheus,
+// ...) are built. Under `make test` those build in the background while the
+// tests run; a test waits for them before it takes a slot, so the tests whose
+// servers are ready run meanwhile. (go test's own -parallel bound would count
+// a waiting test as running: TestMain lifts it, and the slots are the bound.)
+// Every test of the package calls parallel first.
+func parallel(t *testing.T, tools ...string) {
+	t.Helper()
+	t.Parallel()
+	for _, name := range tools {
+		if _, err := testenv.Tool(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clusterSlots <- struct{}{}
+	// Registered first, so it runs last: the slot is free once the test's
+	// cluster has stopped.
+	t.Cleanup(func() { <-clusterSlots })
 }
 
 // upProcess is a running `strata up`.

@@ -19,6 +19,7 @@ import (
 // it runs in a real cluster: from KUBECONFIG, with leader election, probes and
 // metrics on their own addresses.
 func TestManagerServesProbesMetricsAndElectsALeader(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	up := startUp(t, dir)
 	defer up.interrupt()

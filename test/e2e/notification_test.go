@@ -72,6 +72,7 @@ func appConfig(version string) string {
 //     Alertmanager, which posts to Strata's receiver, and the Sync whose
 //     rollback.onAlerts matches rolls back to its previous good revision.
 func TestNotificationsAcceptance(t *testing.T) {
+	parallel(t, "alertmanager", "prometheus")
 	state := t.TempDir()
 	inbox := &messages{}
 	srv := httptest.NewServer(inbox)

@@ -36,6 +36,7 @@ import (
 //   - in write-back mode, the pushed commit (checked in the bare
 //     repository) is what the production Sync applies.
 func TestPromotionPipeline(t *testing.T) {
+	parallel(t)
 	state := t.TempDir()
 
 	// The repository: the example's app/ on main, in a bare repository

@@ -56,6 +56,7 @@ func waitDeleted(t *testing.T, dir string, objs ...string) {
 // a user would: apply a ProviderConfig and managed resources with kubectl,
 // wait for Ready, use the published credentials, describe, delete.
 func TestProviders(t *testing.T) {
+	parallel(t, "versitygw")
 	dir := t.TempDir()
 	startUp(t, dir, "--subsystems", "provider-nop,provider-sql,provider-s3")
 	t.Run("postgresql", func(t *testing.T) { testPostgreSQL(t, dir) })

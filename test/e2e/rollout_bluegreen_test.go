@@ -165,6 +165,7 @@ spec:
 // then the active Service switches; a canary with Gateway API routing sets
 // the HTTPRoute's backend weights step by step and ends all on stable.
 func TestRolloutBlueGreenAndGatewayAcceptance(t *testing.T) {
+	parallel(t, "prometheus")
 	state := t.TempDir()
 	ctx := context.Background()
 	var cl atomic.Pointer[client.Client]

@@ -152,6 +152,7 @@ func rolloutField(t *testing.T, state, jsonpath string) string {
 // the Rollout and on the Sync; the next good commit rolls out without a
 // retry; the HPA still targets the Deployment.
 func TestRolloutCanaryAcceptance(t *testing.T) {
+	parallel(t, "prometheus")
 	state := t.TempDir()
 	ctx := context.Background()
 	var cl atomic.Pointer[client.Client]

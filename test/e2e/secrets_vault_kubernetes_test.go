@@ -22,7 +22,7 @@ import (
 // exercise the install's RBAC, whose secrets rules grant
 // serviceaccounts/token create.)
 func TestVaultKubernetesAuth(t *testing.T) {
-	t.Parallel() // after the package's other tests, as TestVaultSecrets says
+	parallel(t, "vault", "vault-plugin-auth-kubernetes")
 	vs := vaulttest.Start(t)
 	dir := t.TempDir()
 	startUp(t, dir)

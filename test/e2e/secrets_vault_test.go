@@ -25,14 +25,12 @@ import (
 // removes it from the Secret; a PushSecret writes the database password a
 // PostgreSQL claim publishes into Vault, and removes it when deleted.
 //
-// The Vault tests call t.Parallel, which holds them until every other test
-// of the package has finished: Vault is the tool that takes longest to build
-// (about 18 minutes on a cold two-core machine, beside the tests), and
-// `make test` starts this package first, so the rest of e2e runs meanwhile
-// instead of waiting behind the first test that needs Vault. The two Vault
-// tests then run side by side; they share nothing.
+// Vault is the server that takes longest to build (about 18 minutes on a cold
+// two-core machine, beside the tests): under `make test` the Vault tests wait
+// for its build before they take a cluster slot (parallel), and the package's
+// other tests run meanwhile.
 func TestVaultSecrets(t *testing.T) {
-	t.Parallel()
+	parallel(t, "vault", "vault-plugin-auth-kubernetes")
 	pu, err := url.Parse(mt.PostgresURL())
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // Ready, a Deployment becomes available, and after Ctrl-C and a second
 // `strata up` the Deployment is still there.
 func TestUpRunsAClusterThatSurvivesARestart(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	up := startUp(t, dir)
 	out := up.output()
@@ -59,6 +60,7 @@ func TestUpRunsAClusterThatSurvivesARestart(t *testing.T) {
 // TestUpRecoversFromKill9: children left by a killed strata up are stopped by
 // the next one, which starts with the data intact.
 func TestUpRecoversFromKill9(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	up := startUp(t, dir)
 	kubectl(t, dir, "create", "configmap", "keep", "--from-literal=k=v")
@@ -84,6 +86,7 @@ func TestUpRecoversFromKill9(t *testing.T) {
 }
 
 func TestUpRefusesBadInput(t *testing.T) {
+	parallel(t)
 	t.Run("state directory in use", func(t *testing.T) {
 		dir := t.TempDir()
 		up := startUp(t, dir)
@@ -121,6 +124,7 @@ func TestUpRefusesBadInput(t *testing.T) {
 }
 
 func TestDetachAndDown(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	out, err := strata(t, "up", "--detach", "--state-dir", dir)
 	if err != nil {

@@ -69,6 +69,7 @@ func webApp(rate string) string {
 // revision, reported on the Sync with metric and value; `strata analysis
 // get` and `strata trace` show the run.
 func TestVerificationAcceptance(t *testing.T) {
+	parallel(t, "prometheus")
 	state := t.TempDir()
 	var cl atomic.Pointer[client.Client]
 	tg := promtest.NewTarget(t)
