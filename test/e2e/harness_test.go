@@ -38,7 +38,7 @@ func binaries(t *testing.T) (strata, kubectl string) {
 // starts a whole local cluster (etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler, kwok and the manager), which needs about a core while it
 // starts. STRATA_E2E_PARALLEL sets the bound (default 2).
-var clusterSlots = make(chan struct{}, e2eParallel())
+var clusterSlots = newSlots(e2eParallel())
 
 func e2eParallel() int {
 	if n, err := strconv.Atoi(os.Getenv("STRATA_E2E_PARALLEL")); err == nil && n > 0 {
@@ -47,25 +47,107 @@ func e2eParallel() int {
 	return 2
 }
 
+// slots hands out the package's cluster slots. A test whose servers are
+// built (ready) always goes first. A test still waiting for the build of a
+// server it starts only after its cluster (early) may take a slot that a
+// finished test freed when no ready test waits for it: on a cold machine the
+// last tests of a run are the Vault tests, and their clusters then start
+// while Vault's build ends instead of after it.
+type slots struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	free  int
+	ready int  // ready tests waiting for a slot
+	freed bool // a finished test has freed a slot: every test has asked by then
+}
+
+func newSlots(n int) *slots {
+	s := &slots{free: n}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// take waits for a slot. built reports whether the test's servers are built
+// (it is called with s.mu held); early says that the test may take a slot
+// before they are.
+func (s *slots) take(built func() bool, early bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	counted := false
+	for {
+		ok := built()
+		if ok && !counted {
+			s.ready++
+			counted = true
+		}
+		if s.free > 0 && (ok || early && s.freed && s.ready == 0) {
+			break
+		}
+		s.cond.Wait()
+	}
+	if counted {
+		s.ready--
+	}
+	s.free--
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.free++
+	s.freed = true
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
 // parallel runs t beside the package's other tests, in one of the
 // clusterSlots, after the servers it names (testenv.Tool: Vault, Prometheus,
 // ...) are built. Under `make test` those build in the background while the
 // tests run; a test waits for them before it takes a slot, so the tests whose
 // servers are ready run meanwhile. (go test's own -parallel bound would count
 // a waiting test as running: TestMain lifts it, and the slots are the bound.)
-// Every test of the package calls parallel first.
+// Every test of the package calls parallel or parallelEarly first.
 func parallel(t *testing.T, tools ...string) {
 	t.Helper()
+	parallelTools(t, false, tools)
+}
+
+// parallelEarly is parallel for a test that starts its cluster before it
+// starts the servers it names (whose start waits for their build): when no
+// other test waits for a slot, it takes one while they still build.
+func parallelEarly(t *testing.T, tools ...string) {
+	t.Helper()
+	parallelTools(t, true, tools)
+}
+
+func parallelTools(t *testing.T, early bool, tools []string) {
+	t.Helper()
 	t.Parallel()
-	for _, name := range tools {
-		if _, err := testenv.Tool(name); err != nil {
-			t.Fatal(err)
+	var (
+		done bool
+		err  error
+	)
+	go func() {
+		var e error
+		for _, name := range tools {
+			if _, e = testenv.Tool(name); e != nil {
+				break
+			}
 		}
-	}
-	clusterSlots <- struct{}{}
+		clusterSlots.mu.Lock()
+		done, err = true, e
+		clusterSlots.mu.Unlock()
+		clusterSlots.cond.Broadcast()
+	}()
+	clusterSlots.take(func() bool { return done }, early)
 	// Registered first, so it runs last: the slot is free once the test's
 	// cluster has stopped.
-	t.Cleanup(func() { <-clusterSlots })
+	t.Cleanup(clusterSlots.release)
+	clusterSlots.mu.Lock()
+	finished, e := done, err
+	clusterSlots.mu.Unlock()
+	if finished && e != nil {
+		t.Fatal(e)
+	}
 }
 
 // upProcess is a running `strata up`.

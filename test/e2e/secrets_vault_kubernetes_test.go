@@ -22,10 +22,10 @@ import (
 // exercise the install's RBAC, whose secrets rules grant
 // serviceaccounts/token create.)
 func TestVaultKubernetesAuth(t *testing.T) {
-	parallel(t, "vault", "vault-plugin-auth-kubernetes")
-	vs := vaulttest.Start(t)
+	parallelEarly(t, "vault", "vault-plugin-auth-kubernetes")
 	dir := t.TempDir()
 	startUp(t, dir)
+	vs := vaulttest.Start(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
 	if err != nil {
 		t.Fatal(err)

@@ -27,10 +27,11 @@ import (
 //
 // Vault is the server that takes longest to build (about 18 minutes on a cold
 // two-core machine, beside the tests): under `make test` the Vault tests wait
-// for its build before they take a cluster slot (parallel), and the package's
-// other tests run meanwhile.
+// for its build before they take a cluster slot while the package's other
+// tests need the slots, and start their clusters while it builds once they do
+// not (parallelEarly).
 func TestVaultSecrets(t *testing.T) {
-	parallel(t, "vault", "vault-plugin-auth-kubernetes")
+	parallelEarly(t, "vault", "vault-plugin-auth-kubernetes")
 	pu, err := url.Parse(mt.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,10 @@ func TestVaultSecrets(t *testing.T) {
 	host, port, _ := net.SplitHostPort(pu.Host)
 	pgPassword, _ := pu.User.Password()
 
+	// The cluster first: under `make test` on a cold machine Vault may still be
+	// building (parallelEarly), and vaulttest.Start waits for it.
+	dir := t.TempDir()
+	startUp(t, dir)
 	vs := vaulttest.Start(t)
 	// The store's token may use e2e/ only.
 	vs.Policy(t, "strata-e2e", "secret/data/e2e/*", "secret/metadata/e2e/*")
@@ -66,8 +71,6 @@ func TestVaultSecrets(t *testing.T) {
 	vs.Put(t, "secret", "e2e/app", map[string]any{"password": "first-password", "user": "app"})
 	vs.Put(t, "secret", "e2e/extra", map[string]any{"apiKey": "first-key"})
 
-	dir := t.TempDir()
-	startUp(t, dir)
 	apply(t, dir, fmt.Sprintf(`
 apiVersion: v1
 kind: Secret
