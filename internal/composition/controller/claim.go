@@ -50,6 +50,9 @@ type claimReconciler struct {
 	memory *patch.Memory
 	// metaWrites are the engine's own writes of claims' metadata and spec.
 	metaWrites *ownWrites
+	// handoffs hold XRs whose status is being written, newer than the
+	// cache (handoff.go).
+	handoffs *handoffs
 }
 
 // claimOnlyFields stay on the claim and are not copied to the XR's spec.
@@ -200,6 +203,9 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 		xr.SetName(name)
 		return xr, nil
 	}
+	// The XR whose status the composite controller is writing, if its
+	// cache has not seen that write yet.
+	xr = r.handoffs.latest(xr)
 	ref, _, _ := unstructured.NestedStringMap(xr.Object, "spec", "claimRef")
 	if ref["name"] != "" && (ref["name"] != claim.GetName() || ref["namespace"] != claim.GetNamespace()) {
 		return nil, kitreconcile.Terminal(conditions.ReasonReconcileError, fmt.Errorf("composite resource %s is bound to claim %s/%s", name, ref["namespace"], ref["name"]))

@@ -119,6 +119,7 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		if xr.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(xr, FinalizerComposite) {
 			r.engine.statusMemory.Forget(xr.GetUID())
 			r.engine.metaWrites.forget(xr.GetUID())
+			r.engine.handoffs.forget(xr.GetUID())
 			return
 		}
 		if retErr != nil {
@@ -133,9 +134,16 @@ func (r *compositeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 			_ = unstructured.SetNestedField(xr.Object, xr.GetGeneration(), "status", "observedGeneration")
 		}
 		s.conds.write()
+		// A status that changes the XR's readiness goes to its claim
+		// controller as it is sent (handoff.go).
+		if xr.GetDeletionTimestamp() == nil && compositeReadinessChanged(s.orig, xr) {
+			r.engine.handoffs.offer(xr)
+		}
 		// Only this controller writes an XR's status, so what it wrote
 		// last need not be sent again from a cache that has not seen it.
-		if err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory)); err != nil && !apierrors.IsNotFound(err) {
+		err := h.Status(ctx, xr, patch.WithMemory(r.engine.statusMemory))
+		r.engine.handoffs.written(xr.GetUID(), err)
+		if err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "cannot patch composite status")
 			retErr = errors.Join(retErr, err)
 		}

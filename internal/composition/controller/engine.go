@@ -70,6 +70,9 @@ type Engine struct {
 	// statusMemory is the status last written per XR and claim (their UIDs
 	// differ), so a reconcile from a stale cache does not write it again.
 	statusMemory *patch.Memory
+	// handoffs carry an XR's readiness to its claim controller as the XR's
+	// status write is sent (handoff.go).
+	handoffs *handoffs
 	// metaWrites are the engine's own writes of claims' and XRs' metadata
 	// and spec, for the same reason.
 	metaWrites *ownWrites
@@ -312,7 +315,7 @@ func SetupEngineWithOptions(mgr ctrl.Manager, o Options) (*Engine, error) {
 		mgr: mgr, cache: xrCache, composedCache: composedCache, ownKinds: map[schema.GroupVersionKind]bool{}, indexed: map[schema.GroupVersionKind]bool{}, recorder: mgr.GetEventRecorder("strata-composition"),
 		pollInterval: pollInterval, workers: workers, claimGrace: o.ClaimGrace,
 		ctxReady: make(chan struct{}), running: map[string]*xrdControllers{}, plans: map[types.UID]*render.Plan{},
-		statusMemory: patch.NewMemory(), metaWrites: newOwnWrites(), released: map[types.UID]time.Time{}, applied: map[string]appliedRec{},
+		statusMemory: patch.NewMemory(), handoffs: newHandoffs(), metaWrites: newOwnWrites(), released: map[types.UID]time.Time{}, applied: map[string]appliedRec{},
 	}
 	// The per-XRD controllers are not the manager's (it cannot stop one):
 	// they run under the manager's context, taken here.
@@ -509,7 +512,7 @@ func (e *Engine) newComposite(xrdName string, gvk schema.GroupVersionKind) (cont
 
 func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (controller.Controller, error) {
 	r := &claimReconciler{client: e.client, recorder: e.recorder, gvk: gvk, xrGVK: xrGVK, xrdName: xrdName, memory: e.statusMemory, metaWrites: e.metaWrites, grace: e.claimGrace,
-		reader: e.mgr.GetAPIReader()}
+		reader: e.mgr.GetAPIReader(), handoffs: e.handoffs}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	xr := &unstructured.Unstructured{}
@@ -519,7 +522,10 @@ func (e *Engine) newClaim(xrdName string, gvk, xrGVK schema.GroupVersionKind) (c
 		err = c.Watch(source.Kind[client.Object](e.cache, u, &handler.EnqueueRequestForObject{}))
 	}
 	if err == nil {
-		err = c.Watch(source.Kind[client.Object](e.cache, xr, readinessFirst(handler.EnqueueRequestsFromMapFunc(mapXRToClaim), compositeReadinessChanged)))
+		err = c.Watch(source.Kind[client.Object](e.cache, xr, e.handoffs.dropping(readinessFirst(handler.EnqueueRequestsFromMapFunc(mapXRToClaim), compositeReadinessChanged))))
+	}
+	if err == nil {
+		err = c.Watch(source.Channel(e.handoffs.wake(xrGVK), enqueueFirst))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller for %s: %w", gvk.Kind, err)
