@@ -23,17 +23,22 @@ import (
 // Ready, its claim's status write does not wait for the XR's: the test holds
 // the XR's status write that says Ready, and the claim becomes Ready while it
 // is held. Once the write goes through, both are Ready and the claim carries
-// the XR's status fields.
+// the XR's status fields. A claim in another namespace that names the XR
+// gets nothing of the handed-off status: it stays refused.
 func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 	ctx := context.Background()
 	apply(t, xrdYAML)
 	apply(t, compYAML)
 	waitValid(t, "composition valid", "app", "True")
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1ObjectMeta("team-h")}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	for _, ns := range []string{"team-h", "team-hx"} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1ObjectMeta(ns)}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 	apply(t, `{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: held, namespace: team-h}, spec: {message: hi}}`)
 	xrName := controller.XRName("team-h", "held")
+	// Another tenant's claim names the same XR.
+	apply(t, fmt.Sprintf(`{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: spy, namespace: team-hx}, spec: {message: mine, resourceRef: {apiVersion: test.strata.dev/v1alpha1, kind: XApp, name: %s}}}`, xrName))
 	eventually(t, 30*time.Second, "claim waits for db", func() error {
 		c, err := get(claimGVK, "team-h", "held")
 		if err != nil {
@@ -92,6 +97,22 @@ func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 	if s, _, _ := condition(xr, "Ready"); s == "True" {
 		t.Fatal("the XR is Ready already: its status write was not held")
 	}
+	eventually(t, 20*time.Second, "the other tenant's claim refused", func() error {
+		spy, err := get(claimGVK, "team-hx", "spy")
+		if err != nil {
+			return err
+		}
+		if s, _, m := condition(spy, "Synced"); s != "False" || !strings.Contains(m, "is bound to claim team-h/held") {
+			return fmt.Errorf("Synced=%s %q", s, m)
+		}
+		if s, _, m := condition(spy, "Ready"); s == "True" {
+			return fmt.Errorf("the other tenant's claim is Ready: %q", m)
+		}
+		if st, _ := spy.Object["status"].(map[string]any); st["url"] != nil {
+			return fmt.Errorf("the other tenant's claim got the XR's status.url %v", st["url"])
+		}
+		return nil
+	})
 	letGo()
 	eventually(t, 30*time.Second, "XR Ready once its write goes through", func() error {
 		xr, err := get(xrGVK, "", xrName)
@@ -113,6 +134,7 @@ func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 	if url := c.Object["status"].(map[string]any)["url"]; url != "http://"+xrName+"-web" {
 		t.Errorf("claim status.url = %v, want the XR's http://%s-web", url, xrName)
 	}
+	deleteClaimAndWait(t, claimGVK, "team-hx", "spy")
 	deleteClaimAndWait(t, claimGVK, "team-h", "held")
 }
 
