@@ -200,6 +200,12 @@ func (r *claimReconciler) bind(ctx context.Context, claim *unstructured.Unstruct
 		if !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("cannot get composite resource %s: %w", name, err)
 		}
+		// A claim creates only its own XR. One its spec.resourceRef names
+		// under another name must exist: otherwise a claim could take the
+		// name of another claim's XR before that claim made it.
+		if own := XRName(claim.GetNamespace(), claim.GetName()); name != own {
+			return nil, kitreconcile.Reasoned(v1alpha1.ReasonClaimNotAllowed, fmt.Errorf("composite resource %s named in spec.resourceRef does not exist; a claim creates only its own composite resource (%s)", name, own))
+		}
 		xr.SetName(name)
 		return xr, nil
 	}

@@ -24,7 +24,8 @@ import (
 // the XR's status write that says Ready, and the claim becomes Ready while it
 // is held. Once the write goes through, both are Ready and the claim carries
 // the XR's status fields. A claim in another namespace that names the XR
-// gets nothing of the handed-off status: it stays refused.
+// may neither create it before its claim does nor get anything of the
+// handed-off status: it stays refused.
 func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 	ctx := context.Background()
 	apply(t, xrdYAML)
@@ -35,10 +36,25 @@ func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	apply(t, `{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: held, namespace: team-h}, spec: {message: hi}}`)
 	xrName := controller.XRName("team-h", "held")
-	// Another tenant's claim names the same XR.
-	apply(t, fmt.Sprintf(`{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: spy, namespace: team-hx}, spec: {message: mine, resourceRef: {apiVersion: test.strata.dev/v1alpha1, kind: XApp, name: %s}}}`, xrName))
+	// Another tenant's claim names the XR the claim team-h/held will have,
+	// before that claim exists: it may not create it under that name.
+	spy := `{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: spy, namespace: team-hx, labels: {try: "%d"}}, spec: {message: mine, resourceRef: {apiVersion: test.strata.dev/v1alpha1, kind: XApp, name: %s}}}`
+	apply(t, fmt.Sprintf(spy, 1, xrName))
+	eventually(t, 20*time.Second, "the other tenant's claim may not create the XR", func() error {
+		c, err := get(claimGVK, "team-hx", "spy")
+		if err != nil {
+			return err
+		}
+		if s, r, m := condition(c, "Synced"); s != "False" || r != "ClaimNotAllowed" || !strings.Contains(m, "does not exist") {
+			return fmt.Errorf("Synced=%s %s %q", s, r, m)
+		}
+		return nil
+	})
+	if _, err := get(xrGVK, "", xrName); !apierrors.IsNotFound(err) {
+		t.Fatalf("the XR %s exists before its claim: %v", xrName, err)
+	}
+	apply(t, `{apiVersion: test.strata.dev/v1alpha1, kind: App, metadata: {name: held, namespace: team-h}, spec: {message: hi}}`)
 	eventually(t, 30*time.Second, "claim waits for db", func() error {
 		c, err := get(claimGVK, "team-h", "held")
 		if err != nil {
@@ -97,6 +113,9 @@ func TestClaimReadyBesideItsXRStatusWrite(t *testing.T) {
 	if s, _, _ := condition(xr, "Ready"); s == "True" {
 		t.Fatal("the XR is Ready already: its status write was not held")
 	}
+	// The other tenant's claim tries again while the XR's status is handed
+	// off.
+	apply(t, fmt.Sprintf(spy, 2, xrName))
 	eventually(t, 20*time.Second, "the other tenant's claim refused", func() error {
 		spy, err := get(claimGVK, "team-hx", "spy")
 		if err != nil {
