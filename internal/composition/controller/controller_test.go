@@ -78,11 +78,15 @@ func apply(t *testing.T, y string) *unstructured.Unstructured {
 	// A claim or XR kind is served only once the XRD controller has
 	// established its CRD, a moment after the XRD is applied: until then
 	// the API server (and the client's REST mapper) do not know the kind.
+	// When an earlier test removed the XRD and this one applies it again,
+	// the REST mapper still knows the kind while the API server serves no
+	// such resource until the new CRD is established: an apply, which
+	// creates what does not exist, is then answered NotFound.
 	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err = env.Client.Patch(context.Background(), u, client.Apply, client.FieldOwner("test"), client.ForceOwnership)
-		if !meta.IsNoMatchError(err) || time.Now().After(deadline) {
+		if !(meta.IsNoMatchError(err) || apierrors.IsNotFound(err)) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
