@@ -488,7 +488,7 @@ func (r costReport) measured() string {
 	// writes): what is left for the engine to take, whatever the API server
 	// charges for each write. (The update's lower bound patches ConfigMaps,
 	// which the replay does not measure, so it gets no such figure.)
-	unit := 4 * r.rows[0].apiMS
+	unit := r.fourCreatesMS()
 	return fmt.Sprintf("%d real claims in the same cluster: create took %.1f s, %.1f× its lower bound (4000 ConfigMap creates, %.1f s), %.2f× the floor its writes set, "+
 		"with %.1f ms API server CPU per claim (its writes replayed: %.1f ms; its %d live reads: %.1f ms), %.1f API reads (GET, LIST) per claim, %.1f ms etcd and %.1f ms manager CPU; "+
 		"update took %.1f s, %.1f× its lower bound, %.1f ms API server CPU per claim (replayed: %.1f ms), %.1f reads per claim",
@@ -529,12 +529,16 @@ func (r costReport) readsPerClaim() (ms float64, reads int) {
 // floor says what the writes alone put under the composition benchmark's
 // ratios: a claim's writes' API server CPU over the lower bound's four.
 func (r costReport) floor() string {
-	unit := r.rows[0].apiMS
+	unit := r.fourCreatesMS()
 	cms, cw := r.perClaim(false)
 	ums, uw := r.perClaim(true)
 	return fmt.Sprintf("a claim's create (%d writes, the user's included) costs the API server %.1f ms CPU, %.1f× the lower bound's 4 ConfigMap creates (%.1f ms); an update (%d writes) %.1f ms, %.1f× 4 ConfigMap creates",
-		cw, cms, cms/(4*unit), 4*unit, uw, ums, ums/(4*unit))
+		cw, cms, cms/unit, unit, uw, ums, ums/unit)
 }
+
+// fourCreatesMS is the API server's CPU (ms) of the lower bound's writes for
+// one claim: four ConfigMap creates (the first measured kind).
+func (r costReport) fourCreatesMS() float64 { return 4 * r.rows[0].apiMS }
 
 func (r costReport) String() string {
 	var s strings.Builder
